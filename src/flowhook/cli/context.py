@@ -1,0 +1,57 @@
+"""Settings for a CLI invocation, and opening the endpoint service without a server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import typer
+
+from flowhook.config import Settings
+from flowhook.endpoints.service import EndpointService
+from flowhook.errors import FlowhookError
+from flowhook.flows.registry import FlowRegistry
+from flowhook.storage import migrate
+from flowhook.storage.store import SqlStore
+
+T = TypeVar("T")
+
+
+def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    base: dict[str, Any] = dict(ctx.obj or {})
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**base)
+
+
+@asynccontextmanager
+async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    migrate.upgrade(url)
+    store = SqlStore(url)
+    store.start()
+    registry = FlowRegistry.load(settings.flows_dir)
+    try:
+        yield EndpointService(
+            store,
+            flow_exists=lambda name: registry.get(name) is not None,
+            base_url=settings.base_url,
+        )
+    finally:
+        store.close()
+
+
+def run(settings: Settings, action: Callable[[EndpointService], Awaitable[T]]) -> T:
+    """Run one service call; a FlowhookError becomes a clear message and exit code 1."""
+
+    async def go() -> T:
+        async with endpoint_service(settings) as service:
+            return await action(service)
+
+    try:
+        return asyncio.run(go())
+    except FlowhookError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None

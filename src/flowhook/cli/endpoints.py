@@ -1,0 +1,154 @@
+"""``flowhook endpoints ...`` and ``flowhook keys ...``: the admin API on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from flowhook.cli.context import make_settings, run
+from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
+from flowhook.endpoints.models import ApiKeyCreate, EndpointCreate, EndpointUpdate
+
+endpoints_app = typer.Typer(help="Create, list, change and delete endpoints.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke an endpoint's API keys.", no_args_is_help=True)
+
+TABLE_OPT = typer.Option(
+    None, "--table/--json", help="Table or JSON (default: table on a terminal)."
+)
+AUTH_CHOICES = {"none": "none", "api-key": "apiKey", "apiKey": "apiKey"}
+
+
+def _auth(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in AUTH_CHOICES:
+        raise typer.BadParameter("expected 'none' or 'api-key'", param_hint="--auth")
+    return AUTH_CHOICES[value]
+
+
+def _model(cls: type[Any], **fields: Any) -> Any:
+    try:
+        return cls(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        typer.echo(f"error: {where}: {first['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
+@endpoints_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name", help="Unique name."),
+    flow: str = typer.Option(..., "--flow", help="Flow the endpoint runs."),
+    webhook: str = typer.Option(..., "--webhook", help="URL the bot's outputs are POSTed to."),
+    user: str | None = typer.Option(None, "--user", help="Basic Auth user for the webhook."),
+    password: str | None = typer.Option(None, "--password", help="Basic Auth password."),
+    auth: str = typer.Option("none", "--auth", help="'none' or 'api-key' (X-Webhook-Key)."),
+    locale: str | None = typer.Option(None, "--locale"),
+    inactive: bool = typer.Option(False, "--inactive", help="Create it switched off."),
+) -> None:
+    """Create an endpoint and print it (with its endpointUrl)."""
+    req = _model(
+        EndpointCreate,
+        name=name,
+        flow=flow,
+        webhook_url=webhook,
+        webhook_user=user,
+        webhook_password=password,
+        auth_method=_auth(auth),
+        locale=locale,
+        active=not inactive,
+    )
+    print_json(run(make_settings(ctx), lambda s: s.create(req)))
+
+
+@endpoints_app.command("list")
+def list_(ctx: typer.Context, table: bool | None = TABLE_OPT) -> None:
+    """List all endpoints."""
+    views = run(make_settings(ctx), lambda s: s.list_all())
+    if wants_table(table):
+        print_table(
+            to_jsonable(views), ["id", "name", "flow", "authMethod", "active", "endpointUrl"]
+        )
+    else:
+        print_json(views)
+
+
+@endpoints_app.command("show")
+def show(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
+    """Show one endpoint."""
+    print_json(run(make_settings(ctx), lambda s: s.get(endpoint_id)))
+
+
+@endpoints_app.command("update")
+def update(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    name: str | None = typer.Option(None, "--name"),
+    flow: str | None = typer.Option(None, "--flow"),
+    webhook: str | None = typer.Option(None, "--webhook"),
+    user: str | None = typer.Option(None, "--user"),
+    password: str | None = typer.Option(None, "--password"),
+    auth: str | None = typer.Option(None, "--auth", help="'none' or 'api-key'."),
+    locale: str | None = typer.Option(None, "--locale"),
+    active: bool | None = typer.Option(None, "--active/--inactive"),
+) -> None:
+    """Change the given fields of an endpoint."""
+    fields = {
+        "name": name,
+        "flow": flow,
+        "webhook_url": webhook,
+        "webhook_user": user,
+        "webhook_password": password,
+        "auth_method": _auth(auth),
+        "locale": locale,
+        "active": active,
+    }
+    req = _model(EndpointUpdate, **{k: v for k, v in fields.items() if v is not None})
+    print_json(run(make_settings(ctx), lambda s: s.update(endpoint_id, req)))
+
+
+@endpoints_app.command("delete")
+def delete(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
+    """Delete an endpoint and its API keys."""
+    run(make_settings(ctx), lambda s: s.delete(endpoint_id))
+    print_json({"deleted": endpoint_id})
+
+
+@keys_app.command("create")
+def key_create(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    name: str | None = typer.Option(None, "--name", help="A name to tell keys apart."),
+) -> None:
+    """Generate an API key. The key is printed this once; only its hash is stored."""
+    req = _model(ApiKeyCreate, name=name)
+    print_json(run(make_settings(ctx), lambda s: s.create_key(endpoint_id, req)))
+
+
+@keys_app.command("list")
+def key_list(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    table: bool | None = TABLE_OPT,
+) -> None:
+    """List an endpoint's API keys (never the keys themselves)."""
+    keys = run(make_settings(ctx), lambda s: s.list_keys(endpoint_id))
+    if wants_table(table):
+        print_table(to_jsonable(keys), ["id", "name", "keyPrefix", "createdAt", "lastUsedAt"])
+    else:
+        print_json(keys)
+
+
+@keys_app.command("revoke")
+def key_revoke(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    key_id: str = typer.Argument(..., help="API key id."),
+) -> None:
+    """Revoke an API key at once."""
+    run(make_settings(ctx), lambda s: s.revoke_key(endpoint_id, key_id))
+    print_json({"revoked": key_id})

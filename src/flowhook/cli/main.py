@@ -1,0 +1,115 @@
+"""``flowhook``: serve, manage endpoints and keys, listen for deliveries, send messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from flowhook.cli.context import make_settings
+from flowhook.cli.endpoints import endpoints_app, keys_app
+from flowhook.cli.send import send_message
+from flowhook.cli.serve import serve_forever
+
+app = typer.Typer(
+    help="flowhook: a self-hostable Webhook Endpoint for conversational AI agents.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(endpoints_app, name="endpoints")
+app.add_typer(keys_app, name="keys")
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+flows_app = typer.Typer(help="Flows.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    data_dir: Path | None = typer.Option(
+        None, "--data-dir", help="Data dir (default ./.flowhook)."
+    ),
+    flows_dir: Path | None = typer.Option(None, "--flows-dir", help="Flows dir (default ./flows)."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="sqlite:///path or postgresql://... (default: SQLite)."
+    ),
+) -> None:
+    overrides: dict[str, Any] = {
+        "data_dir": data_dir,
+        "flows_dir": flows_dir,
+        "database_url": database_url,
+    }
+    ctx.obj = {k: v for k, v in overrides.items() if v is not None}
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, "--host", help="Address to bind (default 127.0.0.1)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default 8080)."),
+    public_url: str | None = typer.Option(
+        None, "--public-url", help="Base URL clients use, for endpointUrl."
+    ),
+) -> None:
+    """Run the server: ingress, admin API, flow runner and delivery."""
+    serve_forever(make_settings(ctx, host=host, port=port, public_url=public_url))
+
+
+@app.command()
+def listen(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    user: str | None = typer.Option(None, "--user", help="Require this Basic Auth user."),
+    password: str | None = typer.Option(None, "--password", help="Require this password."),
+) -> None:
+    """A local webhook receiver that prints every delivery it gets."""
+    from flowhook.tools.listen import run_listener
+
+    if (user is None) != (password is None):
+        typer.echo("error: give both --user and --password, or neither", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"listening on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    run_listener(host, port, user, password)
+
+
+@app.command()
+def send(
+    url: str = typer.Argument(..., help="The endpoint URL (endpointUrl)."),
+    user_id: str = typer.Option(..., "--user-id"),
+    session_id: str = typer.Option(..., "--session-id"),
+    text: str | None = typer.Option(None, "--text"),
+    data: str | None = typer.Option(None, "--data", help="A JSON object."),
+    key: str | None = typer.Option(None, "--key", help="X-Webhook-Key, if the endpoint needs one."),
+) -> None:
+    """POST one message to an endpoint and print the answer."""
+    status, body = send_message(url, user_id, session_id, text, data, key)
+    sys.stdout.write(body + "\n")
+    if not 200 <= status < 300:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply schema migrations up to the newest."""
+    from flowhook.storage import migrate
+
+    settings = make_settings(ctx)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(settings.resolved_database_url)
+    typer.echo(f"schema at {migrate.current(settings.resolved_database_url)}")
+
+
+@flows_app.command("list")
+def flows_list(ctx: typer.Context) -> None:
+    """List the flows the server would load."""
+    from flowhook.flows.registry import FlowRegistry
+
+    for name in FlowRegistry.load(make_settings(ctx).flows_dir).names():
+        typer.echo(name)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,60 @@
+"""``flowhook serve``: build the services, print how to use them, run uvicorn."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import uvicorn
+
+from flowhook.config import Settings
+from flowhook.http.app import create_app
+from flowhook.logs import configure_logging
+from flowhook.services import build_services
+
+
+def banner(settings: Settings, token: str, generated: bool, flows: list[str]) -> str:
+    base = settings.base_url
+    where = "generated now, stored in" if generated else "from"
+    source = (
+        "FLOWHOOK_ADMIN_TOKEN" if settings.admin_token else str(settings.data_dir / "admin-token")
+    )
+    return f"""
+flowhook is running
+  ingress      {base}/endpoint/<urlToken>
+  admin API    {base}/api/v1   (docs: {base}/docs)
+  admin token  {token}   ({where} {source})
+  storage      {settings.resolved_database_url}
+  flows        {", ".join(flows)}   (from {settings.flows_dir})
+
+Create an endpoint:
+  curl -s -X POST {base}/api/v1/endpoints \\
+    -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\
+    -d '{{"name": "demo", "flow": "echo", "webhookUrl": "http://127.0.0.1:8000/hook"}}'
+"""
+
+
+def serve_forever(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+    services = build_services(settings)
+    app = create_app(services)
+    sys.stderr.write(
+        banner(
+            settings,
+            services.admin_token,
+            services.admin_token_generated,
+            services.engine.flow_names(),
+        )
+        + "\n"
+    )
+    sys.stderr.flush()
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,316 @@
+"""The delivery engine: POSTs outbox items in per-session order, in parallel across sessions.
+
+Shape (chosen for the hot path):
+
+- Items are grouped into *lanes*, one per (endpoint_id, session_id). A lane has at
+  most one worker task, which exists only while the lane has something it can send
+  now; it exits when the lane drains. No task, future or timer per item.
+- The head of a lane blocks the rest of that lane until it is delivered or given
+  up: that is the per-session order guarantee.
+- A head waiting for a retry *parks* its lane on a loop timer: no task, no
+  semaphore slot, nothing polled. So a backlog of retries never starves first
+  attempts, and a session waiting for a retry never holds up any other session.
+- Each endpoint has its own ``asyncio.Semaphore`` around the POST only, so a
+  hanging receiver uses up the slots of its own endpoint and nobody else's.
+
+Delivery is at least once: a crash or ``stop()`` after a POST but before the
+ledger recorded it means the outbox still has the item and it is sent again with
+the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+
+import structlog
+
+from flowhook.delivery.lanes import Lane, insert_in_order
+from flowhook.delivery.retry import RetryPolicy
+from flowhook.delivery.types import (
+    AttemptResult,
+    DeliveryLedger,
+    PendingDelivery,
+    TargetResolver,
+    Transport,
+)
+
+log = structlog.get_logger(__name__)
+
+HeaderFactory = Callable[[PendingDelivery], Mapping[str, str]]
+
+ENDPOINT_DELETED = "endpoint deleted"
+
+
+class Dispatcher:
+    """Delivers ``PendingDelivery`` items through a ``Transport`` and records outcomes.
+
+    ``submit`` takes items (typically claimed from the outbox); the same
+    ``outbox_id`` submitted again while the dispatcher still holds it is ignored,
+    so an outbox poller may hand over what it sees without tracking it.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        resolver: TargetResolver,
+        ledger: DeliveryLedger,
+        policy: RetryPolicy,
+        *,
+        max_per_endpoint: int = 64,
+        clock: Callable[[], float] = time.time,
+        header_factory: HeaderFactory | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_per_endpoint < 1:
+            raise ValueError("max_per_endpoint must be >= 1")
+        self._transport = transport
+        self._resolver = resolver
+        self._ledger = ledger
+        self._policy = policy
+        self._max_per_endpoint = max_per_endpoint
+        self._clock = clock
+        self._header_factory = header_factory
+        self._rng = rng or random.Random()  # jitter, not security
+        self._lanes: dict[tuple[str, str], Lane] = {}
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._held: set[int] = set()  # outbox ids queued, in flight or parked
+        self._parked = 0  # lanes whose head waits on a timer
+        self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    # -- public API ------------------------------------------------------------------
+
+    @property
+    def held(self) -> int:
+        """Items held in memory (queued, in flight or waiting for a retry).
+
+        An outbox poller can use this for back-pressure: claim more only below a bound.
+        """
+        return len(self._held)
+
+    async def start(self) -> None:
+        """Bind to the running loop and start lanes for anything submitted before."""
+        if self._stopped:
+            raise RuntimeError("a stopped Dispatcher cannot be restarted")
+        self._loop = asyncio.get_running_loop()
+        for lane in self._lanes.values():
+            if lane.task is None and lane.timer is None:
+                self._spawn(lane)
+
+    def submit(self, items: Iterable[PendingDelivery]) -> None:
+        """Queue items for delivery. Synchronous and non-blocking; call it on the loop."""
+        if self._stopped:
+            raise RuntimeError("Dispatcher is stopped")
+        held = self._held
+        lanes = self._lanes
+        for item in items:
+            if item.outbox_id in held:
+                continue
+            held.add(item.outbox_id)
+            key = (item.endpoint_id, item.session_id)
+            lane = lanes.get(key)
+            if lane is None:
+                lane = lanes[key] = Lane(key, deque((item,)), self._semaphore(item.endpoint_id))
+                if self._loop is not None:
+                    self._spawn(lane)
+                continue
+            if (
+                insert_in_order(lane.queue, item, head_locked=lane.sending)
+                and lane.timer is not None
+            ):
+                # An earlier seq became the head of a parked lane: it must go first,
+                # without waiting for the retry timer of the item now behind it.
+                lane.timer.cancel()
+                lane.timer = None
+                self._parked -= 1
+                self._spawn(lane)
+
+    async def run_until_idle(
+        self,
+        timeout: float | None = None,
+        *,
+        include_scheduled: bool = True,
+    ) -> None:
+        """Wait until the dispatcher has nothing left to do.
+
+        With ``include_scheduled=True`` (the default) that means every submitted item
+        reached a final outcome (delivered or failed): items waiting for a retry are
+        waited for too. With ``include_scheduled=False`` it returns as soon as nothing
+        is queued to send now or in flight, only (possibly) items parked until a
+        future retry time. Raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        if self._is_idle(include_scheduled):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (include_scheduled, waiter)
+        self._idle_waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        finally:
+            if entry in self._idle_waiters:
+                self._idle_waiters.remove(entry)
+
+    async def stop(self) -> None:
+        """Cancel all lanes and timers, then close the transport.
+
+        Items not yet recorded stay in the outbox and are delivered after a restart.
+        """
+        self._stopped = True
+        tasks = []
+        for lane in self._lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+            if lane.task is not None:
+                lane.task.cancel()
+                tasks.append(lane.task)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._lanes.clear()
+        self._held.clear()
+        self._parked = 0
+        self._notify_idle()
+        await self._transport.close()
+
+    # -- lanes -----------------------------------------------------------------------
+
+    def _semaphore(self, endpoint_id: str) -> asyncio.Semaphore:
+        sem = self._semaphores.get(endpoint_id)
+        if sem is None:
+            sem = self._semaphores[endpoint_id] = asyncio.Semaphore(self._max_per_endpoint)
+        return sem
+
+    def _spawn(self, lane: Lane) -> None:
+        assert self._loop is not None
+        lane.task = self._loop.create_task(self._drive(lane))
+
+    def _park(self, lane: Lane, delay: float) -> None:
+        assert self._loop is not None
+        lane.timer = self._loop.call_later(delay, self._wake, lane)
+        self._parked += 1
+
+    def _wake(self, lane: Lane) -> None:
+        lane.timer = None
+        self._parked -= 1
+        # The timer *is* the due date: trusting it (instead of re-reading the clock)
+        # keeps an injected clock from parking the lane forever.
+        lane.due_id = lane.queue[0].outbox_id
+        self._spawn(lane)
+
+    async def _drive(self, lane: Lane) -> None:
+        """Send the lane's items one by one until it drains or its head must wait."""
+        queue = lane.queue
+        try:
+            while queue:
+                item = queue[0]
+                if lane.due_id == item.outbox_id:
+                    lane.due_id = None
+                elif item.not_before:
+                    delay = item.not_before - self._clock()
+                    if delay > 0:
+                        self._park(lane, delay)
+                        return
+                lane.sending = True
+                try:
+                    retry = await self._deliver(lane, item)
+                finally:
+                    lane.sending = False
+                if retry is None:
+                    queue.popleft()
+                    self._held.discard(item.outbox_id)
+                else:
+                    queue[0] = retry
+            self._lanes.pop(lane.key, None)
+        finally:
+            lane.task = None
+            self._notify_idle()
+
+    # -- one attempt -----------------------------------------------------------------
+
+    async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
+        """One attempt; returns the item to retry later, or ``None`` when it is settled."""
+        result = await self._attempt(lane, item)
+        if result is None:
+            log.warning(
+                "delivery failed",
+                endpoint_id=item.endpoint_id,
+                delivery_id=item.delivery_id,
+                error=ENDPOINT_DELETED,
+            )
+            gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
+            await self._record("failed", self._ledger.failed(item, gone, item.attempts))
+            return None
+        attempts = item.attempts + 1
+        if result.ok:
+            await self._record("delivered", self._ledger.delivered(item, result))
+            return None
+        delay = self._policy.next_delay(attempts, result, self._rng)
+        log.warning(
+            "delivery attempt failed",
+            endpoint_id=item.endpoint_id,
+            delivery_id=item.delivery_id,
+            status=result.status,
+            error=result.error,
+            attempts=attempts,
+            retry_in=None if delay is None else round(delay, 3),
+        )
+        if delay is None:
+            await self._record("failed", self._ledger.failed(item, result, attempts))
+            return None
+        not_before = self._clock() + delay
+        await self._record(
+            "retry_later", self._ledger.retry_later(item, result, attempts, not_before)
+        )
+        return replace(item, attempts=attempts, not_before=not_before)
+
+    async def _attempt(self, lane: Lane, item: PendingDelivery) -> AttemptResult | None:
+        """POST the item once; ``None`` when its endpoint no longer exists (no POST)."""
+        try:
+            target = await self._resolver(item.endpoint_id)
+        except Exception as exc:  # storage hiccup: counts as a failed attempt, retried
+            return AttemptResult(None, 0.0, error=f"target lookup failed: {type(exc).__name__}")
+        if target is None:
+            return None
+        headers = {"webhook-id": item.delivery_id}
+        try:
+            if self._header_factory is not None:
+                headers.update(self._header_factory(item))
+            # The slot is held for the POST only, never while waiting for a retry.
+            async with lane.semaphore:
+                return await self._transport.post(target, item.body, headers)
+        except Exception as exc:  # a transport must not raise, but one bug must not stall
+            return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
+
+    async def _record(self, what: str, call: Awaitable[None]) -> None:
+        # The ledger is storage: if it fails, the outbox still holds the item and it
+        # is picked up again later (at least once). Stopping delivery would be worse.
+        try:
+            await call
+        except Exception as exc:
+            first_line = (str(exc).splitlines() or [""])[0][:200]
+            log.error(
+                "delivery ledger error",
+                outcome=what,
+                error_type=type(exc).__name__,
+                error=first_line,
+            )
+
+    # -- idleness --------------------------------------------------------------------
+
+    def _is_idle(self, include_scheduled: bool) -> bool:
+        if include_scheduled:
+            return not self._lanes
+        return len(self._lanes) == self._parked
+
+    def _notify_idle(self) -> None:
+        if not self._idle_waiters:
+            return
+        for include_scheduled, waiter in self._idle_waiters:
+            if not waiter.done() and (self._stopped or self._is_idle(include_scheduled)):
+                waiter.set_result(None)

@@ -1,0 +1,1 @@
+"""Endpoints: their configuration, URL tokens and API keys."""

@@ -1,0 +1,101 @@
+"""An in-process cache of endpoints and their key hashes, for the hot path.
+
+The ingress must not touch the database to find an endpoint on every request.
+Entries live ``ttl`` seconds, which bounds how late a change made by another
+process (the CLI, another server) takes effect; changes made through this
+process's service are applied at once by ``invalidate``. Unknown tokens are
+cached too (so a flood of bad URLs cannot hammer the database), and the cache
+is bounded so a flood of random tokens cannot grow it without limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from flowhook.storage.records import EndpointRecord
+from flowhook.storage.store import SqlStore
+
+MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class CachedEndpoint:
+    record: EndpointRecord
+    key_hashes: tuple[str, ...]
+    key_ids: dict[str, str]  # key hash -> key id
+
+
+@dataclass(slots=True)
+class _Entry:
+    value: CachedEndpoint | None
+    expires: float
+
+
+class EndpointCache:
+    def __init__(self, store: SqlStore, ttl: float) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._by_token: dict[str, _Entry] = {}
+        self._by_id: dict[str, _Entry] = {}
+        self._loading: dict[str, asyncio.Future[CachedEndpoint | None]] = {}
+
+    async def by_token(self, url_token: str) -> CachedEndpoint | None:
+        entry = self._by_token.get(url_token)
+        if entry is not None and entry.expires > time.monotonic():
+            return entry.value
+        loading = self._loading.get(url_token)
+        if loading is not None:  # one database read per token, however many wait for it
+            return await asyncio.shield(loading)
+        future: asyncio.Future[CachedEndpoint | None] = asyncio.get_running_loop().create_future()
+        self._loading[url_token] = future
+        try:
+            value = await self._load(url_token)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters (if any) get it via shield
+            raise
+        finally:
+            self._loading.pop(url_token, None)
+        future.set_result(value)
+        self._remember(url_token, value)
+        return value
+
+    async def by_id(self, endpoint_id: str) -> EndpointRecord | None:
+        entry = self._by_id.get(endpoint_id)
+        if entry is not None and entry.expires > time.monotonic():
+            return None if entry.value is None else entry.value.record
+        rec = await self._store.get_endpoint(endpoint_id)
+        if rec is None:
+            self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
+            return None
+        cached = await self.by_token(rec.url_token)
+        return None if cached is None else cached.record
+
+    def invalidate(self, url_token: str) -> None:
+        entry = self._by_token.pop(url_token, None)
+        if entry is not None and entry.value is not None:
+            self._by_id.pop(entry.value.record.id, None)
+        else:
+            self._by_id.clear()
+
+    async def _load(self, url_token: str) -> CachedEndpoint | None:
+        rec = await self._store.get_endpoint_by_token(url_token)
+        if rec is None:
+            return None
+        keys = await self._store.list_api_keys(rec.id)
+        return CachedEndpoint(
+            record=rec,
+            key_hashes=tuple(k.key_hash for k in keys),
+            key_ids={k.key_hash: k.id for k in keys},
+        )
+
+    def _remember(self, url_token: str, value: CachedEndpoint | None) -> None:
+        if len(self._by_token) >= MAX_ENTRIES:
+            self._by_token.clear()
+            self._by_id.clear()
+        expires = time.monotonic() + self._ttl
+        self._by_token[url_token] = _Entry(value, expires)
+        if value is not None:
+            self._by_id[value.record.id] = _Entry(value, expires)

@@ -1,0 +1,97 @@
+"""The admin API's shapes for endpoints and API keys (JSON in camelCase, like the reference)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+AuthMethod = Literal["none", "apiKey"]
+
+
+class _Api(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def check_webhook_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an absolute http:// or https:// URL")
+    if parts.username or parts.password:
+        raise ValueError("put credentials in webhookUser/webhookPassword, not in the URL")
+    return value
+
+
+class EndpointCreate(_Api):
+    name: str = Field(min_length=1, max_length=200)
+    flow: str = Field(min_length=1, max_length=200)
+    webhook_url: str = Field(max_length=2000)
+    webhook_user: str | None = Field(default=None, max_length=200)
+    webhook_password: str | None = Field(default=None, max_length=1000)
+    auth_method: AuthMethod = "none"
+    locale: str | None = Field(default=None, max_length=35)
+    active: bool = True
+
+    _url = field_validator("webhook_url")(check_webhook_url)
+
+
+class EndpointUpdate(_Api):
+    """PATCH: only the fields present change; null clears an optional field."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    flow: str | None = Field(default=None, min_length=1, max_length=200)
+    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_user: str | None = Field(default=None, max_length=200)
+    webhook_password: str | None = Field(default=None, max_length=1000)
+    auth_method: AuthMethod | None = None
+    locale: str | None = Field(default=None, max_length=35)
+    active: bool | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
+
+
+class EndpointView(_Api):
+    id: str
+    name: str
+    type: Literal["webhook"] = "webhook"
+    flow: str
+    endpoint_url: str
+    url_token: str
+    auth_method: AuthMethod
+    webhook_url: str
+    webhook_user: str | None
+    has_webhook_password: bool
+    locale: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApiKeyCreate(_Api):
+    name: str | None = Field(default=None, max_length=200)
+
+
+class ApiKeyCreated(_Api):
+    id: str
+    name: str | None
+    key: str = Field(description="Shown this once; only a hash is stored.")
+    key_prefix: str
+    created_at: datetime
+
+
+class ApiKeyView(_Api):
+    id: str
+    name: str | None
+    key_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def to_datetime(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -1,0 +1,22 @@
+"""A loaded, validated flow: its nodes, compiled, ready to run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flowhook.flows.nodes import Node
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedFlow:
+    """Implements the ``Flow`` protocol of ``flowhook.flows.types``.
+
+    ``source`` is the file the flow came from (``<builtin>/echo.yaml`` for built-ins).
+    """
+
+    name: str
+    start: str
+    nodes: Mapping[str, Node]
+    source: str
+    description: str | None = None

@@ -1,0 +1,95 @@
+"""The contract between the flow engine and the rest of flowhook.
+
+The session runner builds a ``TurnInput``, hands it with the session's
+``SessionState`` to ``FlowEngine.run_turn`` and gets a ``TurnResult``: the outputs
+to deliver, in order, and the new state to persist. Nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class TurnInput:
+    """One user message as the flow sees it (``input`` in templates)."""
+
+    user_id: str
+    session_id: str
+    trace_id: str
+    text: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    locale: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One bot output: a text and/or a data object."""
+
+    text: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class SessionState:
+    """Everything a session remembers between turns; must round-trip through JSON.
+
+    ``waiting_at`` is the id of the question node the session waits at (None: the
+    next input starts the flow from its start node); ``flow`` names the flow that
+    node belongs to; ``reprompts`` counts failed answers to that question.
+    ``extra`` is reserved for engine features that need more state.
+    """
+
+    context: dict[str, Any] = field(default_factory=dict)
+    flow: str | None = None
+    waiting_at: str | None = None
+    reprompts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "context": self.context,
+            "flow": self.flow,
+            "waitingAt": self.waiting_at,
+            "reprompts": self.reprompts,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any] | None) -> SessionState:
+        if not raw:
+            return cls()
+        return cls(
+            context=dict(raw.get("context") or {}),
+            flow=raw.get("flow"),
+            waiting_at=raw.get("waitingAt"),
+            reprompts=int(raw.get("reprompts") or 0),
+            extra=dict(raw.get("extra") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    outputs: list[Output]
+    state: SessionState
+
+
+class Flow(Protocol):
+    """A loaded, validated flow."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class FlowEngine(Protocol):
+    """Runs one turn of a flow. Implementations never raise for a flow's own errors:
+    they log and turn them into an output, so a broken flow cannot stall a session."""
+
+    async def run_turn(
+        self, flow_name: str, state: SessionState, turn: TurnInput
+    ) -> TurnResult: ...
+
+    def has_flow(self, flow_name: str) -> bool: ...
+
+    def flow_names(self) -> list[str]: ...

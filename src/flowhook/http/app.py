@@ -1,0 +1,40 @@
+"""The ASGI application: routes, error handlers, and the services' life cycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from flowhook import __version__
+from flowhook.http import admin, errors, health, ingress
+from flowhook.services import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    app = FastAPI(
+        title="flowhook",
+        version=__version__,
+        description=(
+            "A Webhook Endpoint for conversational AI agents. Clients POST messages to an "
+            "endpoint URL; bot outputs are POSTed asynchronously to the endpoint's webhook."
+        ),
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(ingress.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    return app

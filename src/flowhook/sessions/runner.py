@@ -1,0 +1,182 @@
+"""Runs each session's turns one at a time, in arrival order.
+
+Accepted messages are handed over in memory right after their commit (no
+polling on the hot path); on start-up, messages committed but not yet processed
+are read back from the inbox first. Each session with work has one task that
+drains its queue, so sessions run concurrently while a session's own turns never
+overlap. A turn's outputs and new state are committed in one transaction (the
+group-commit writer batches turns of many sessions together) before the
+outputs are handed to delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import structlog
+
+from flowhook.delivery.types import PendingDelivery
+from flowhook.endpoints.cache import EndpointCache
+from flowhook.errors import StorageError
+from flowhook.flows.types import FlowEngine, SessionState, TurnInput, TurnResult
+from flowhook.sessions.state_cache import SessionKey, StateCache
+from flowhook.storage.records import InboundMessage, TurnCommit
+from flowhook.storage.store import SqlStore
+from flowhook.wire import output_body
+
+log = structlog.get_logger(__name__)
+
+STORAGE_RETRY_MAX_SECONDS = 30.0
+
+
+class SessionRunner:
+    def __init__(
+        self,
+        store: SqlStore,
+        engine: FlowEngine,
+        endpoints: EndpointCache,
+        deliver: Callable[[Iterable[PendingDelivery]], None],
+        *,
+        state_cache_size: int = 100_000,
+    ) -> None:
+        self._store = store
+        self._engine = engine
+        self._endpoints = endpoints
+        self._deliver = deliver
+        self._states = StateCache(state_cache_size)
+        self._queues: dict[SessionKey, deque[InboundMessage]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self.turns = 0
+
+    def submit(self, msg: InboundMessage) -> None:
+        """Queue a committed message behind its session's earlier ones."""
+        key = (msg.endpoint_id, msg.session_id)
+        queue = self._queues.get(key)
+        if queue is not None:
+            queue.append(msg)
+            return
+        self._queues[key] = deque((msg,))
+        self._idle.clear()
+        task = asyncio.get_running_loop().create_task(self._drain(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def recover(self) -> int:
+        """Queue every message committed but not processed (after a crash or restart)."""
+        count = 0
+        after = 0
+        while True:
+            batch = await self._store.pending_messages(after_id=after, limit=2000)
+            if not batch:
+                return count
+            for msg in batch:
+                self.submit(msg)
+            count += len(batch)
+            after = batch[-1].id
+
+    async def run_until_idle(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+    async def stop(self) -> None:
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def queued(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    async def _drain(self, key: SessionKey) -> None:
+        queue = self._queues[key]
+        try:
+            delay = 0.1
+            while queue and not self._closing:
+                try:
+                    await self._turn(key, queue[0])
+                except StorageError as exc:
+                    # The message stays pending in the inbox and at the head of the
+                    # queue: retry the same turn once storage is back.
+                    log.warning("turn.storage_unavailable", error=str(exc), retry_in=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
+                    continue
+                delay = 0.1
+                queue.popleft()
+        finally:
+            del self._queues[key]
+            if not self._queues:
+                self._idle.set()
+
+    async def _turn(self, key: SessionKey, msg: InboundMessage) -> None:
+        started = time.perf_counter()
+        endpoint = await self._endpoints.by_id(msg.endpoint_id)
+        if endpoint is None:
+            log.warning("turn.endpoint_gone", endpoint_id=msg.endpoint_id, message_id=msg.id)
+            await self._store.commit_turn(
+                TurnCommit(msg.id, msg.endpoint_id, msg.session_id, msg.user_id, {}, failed=True)
+            )
+            return
+        raw_state = self._states.get(key)
+        if raw_state is None:
+            raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
+        state = SessionState.from_json(raw_state)
+        turn = TurnInput(
+            user_id=msg.user_id,
+            session_id=msg.session_id,
+            trace_id=msg.trace_id,
+            text=msg.text,
+            data=msg.data or {},
+            locale=endpoint.locale,
+        )
+        failed = False
+        try:
+            result = await self._engine.run_turn(endpoint.flow, state, turn)
+        except Exception as exc:
+            log.exception(
+                "turn.crashed",
+                endpoint_id=msg.endpoint_id,
+                flow=endpoint.flow,
+                error=type(exc).__name__,
+            )
+            result = TurnResult(outputs=[], state=SessionState.from_json(raw_state))
+            failed = True
+        new_state = result.state.to_json()
+        bodies = [
+            output_body(
+                user_id=msg.user_id,
+                session_id=msg.session_id,
+                text=out.text,
+                data=out.data,
+                trace_id=msg.trace_id,
+            )
+            for out in result.outputs
+        ]
+        deliveries = await self._store.commit_turn(
+            TurnCommit(
+                message_id=msg.id,
+                endpoint_id=msg.endpoint_id,
+                session_id=msg.session_id,
+                user_id=msg.user_id,
+                state=new_state,
+                bodies=bodies,
+                failed=failed,
+            )
+        )
+        self._states.put(key, new_state)
+        self.turns += 1
+        if deliveries:
+            self._deliver(deliveries)
+        log.debug(
+            "turn.done",
+            endpoint_id=msg.endpoint_id,
+            trace_id=msg.trace_id,
+            outputs=len(bodies),
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )

@@ -1,0 +1,37 @@
+"""A bounded in-memory cache of session states, so a turn rarely reads the database.
+
+This process is the only one running a given session's turns, so the state it
+last committed is the state in the database; evicted or unknown sessions are
+read back from storage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SessionKey = tuple[str, str]  # (endpoint_id, session_id)
+
+
+class StateCache:
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._states: dict[SessionKey, dict[str, Any]] = {}
+
+    def get(self, key: SessionKey) -> dict[str, Any] | None:
+        state = self._states.pop(key, None)
+        if state is not None:
+            self._states[key] = state  # most recently used last
+        return state
+
+    def put(self, key: SessionKey, state: dict[str, Any]) -> None:
+        self._states.pop(key, None)
+        self._states[key] = state
+        if len(self._states) > self._capacity:
+            # dicts keep insertion order: the first key is the least recently used
+            del self._states[next(iter(self._states))]
+
+    def drop(self, key: SessionKey) -> None:
+        self._states.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._states)

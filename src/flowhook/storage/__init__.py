@@ -1,0 +1,1 @@
+"""Storage: one Store interface over SQLite (embedded default) and PostgreSQL."""

@@ -1,0 +1,47 @@
+"""Creating SQLAlchemy engines for the two supported backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from flowhook.errors import StorageError
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs users write (postgresql://, postgres://) and pick our drivers."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def backend_name(url: str) -> str:
+    name = make_url(normalise_url(url)).get_backend_name()
+    if name not in ("sqlite", "postgresql"):
+        raise StorageError(f"unsupported database {name!r}: use sqlite:/// or postgresql://")
+    return name
+
+
+def create_db_engine(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FULL") -> Engine:
+    url = normalise_url(url)
+    backend = backend_name(url)
+    if backend == "sqlite":
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            # WAL: readers never block the writer. FULL: a committed write survives
+            # even an OS crash, and group commit keeps the fsync cost per message low.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

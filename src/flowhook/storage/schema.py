@@ -1,0 +1,125 @@
+"""The tables, as SQLAlchemy Core metadata (the single source Alembic migrations follow).
+
+Times are stored as unix seconds (float): portable across backends and cheap to
+compare in the hot path. JSON documents are stored as text encoded with orjson.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# SQLite only aliases the rowid (fast, auto-incrementing) for "INTEGER PRIMARY KEY".
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("flow", String(200), nullable=False),
+    Column("url_token", String(64), nullable=False, unique=True),
+    Column("auth_method", String(16), nullable=False),
+    Column("webhook_url", Text, nullable=False),
+    Column("webhook_user", String(200)),
+    Column("webhook_password", Text),
+    Column("locale", String(35)),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "endpoint_id",
+        String(36),
+        ForeignKey("endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(200)),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("key_prefix", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float),
+)
+
+# The inbox: every accepted message, committed before the 202 is sent.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("trace_id", String(80), nullable=False),
+    Column("text", Text),
+    Column("data", Text),
+    Column("received_at", Float, nullable=False),
+    # pending -> done | failed (the flow crashed; the error is logged, the session goes on)
+    Column("status", String(12), nullable=False),
+    Column("processed_at", Float),
+)
+Index("ix_messages_pending", messages.c.status, messages.c.id)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("session_id", Text, primary_key=True),
+    Column("user_id", Text, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("turns", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+# The outbox: every bot output, written in the same transaction as its turn.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), nullable=False, unique=True),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("message_id", BigInteger),
+    Column("body", Text, nullable=False),
+    # pending -> delivered | failed
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("not_before", Float, nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+Index("ix_outbox_pending", outbox.c.status, outbox.c.id)
+Index("ix_outbox_session", outbox.c.endpoint_id, outbox.c.session_id, outbox.c.id)
+
+attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("outbox_id", BigInteger, nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("status", Integer),
+    Column("duration_ms", Float, nullable=False),
+    Column("error", Text),
+    Column("body_excerpt", Text),
+)

@@ -1,0 +1,523 @@
+"""The Store: every read and write flowhook does, behind one interface.
+
+``SqlStore`` serves SQLite and PostgreSQL with the same SQLAlchemy Core
+statements. Writes go through the group-commit writer; reads run on a small
+thread pool so the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import orjson
+import structlog
+from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from flowhook.delivery.types import AttemptResult, PendingDelivery
+from flowhook.errors import Conflict, StorageError
+from flowhook.storage import schema as t
+from flowhook.storage.engine import backend_name, create_db_engine
+from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
+from flowhook.storage.writer import GroupCommitWriter
+
+R = TypeVar("R")
+log = structlog.get_logger(__name__)
+
+ENDPOINT_FIELDS = (
+    "name",
+    "flow",
+    "auth_method",
+    "webhook_url",
+    "webhook_user",
+    "webhook_password",
+    "locale",
+    "active",
+)
+
+
+def new_delivery_id() -> str:
+    return "msg_" + uuid.uuid4().hex
+
+
+class SqlStore:
+    """SQLite or PostgreSQL, chosen by the URL."""
+
+    def __init__(self, url: str, *, batch_max: int = 512, read_threads: int = 4) -> None:
+        self.backend = backend_name(url)
+        self.engine: Engine = create_db_engine(url, pool_size=read_threads + 1)
+        self.writer = GroupCommitWriter(self.engine, batch_max=batch_max)
+        self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
+        dialect_insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
+        upsert = dialect_insert(t.sessions)
+        self._session_upsert = upsert.on_conflict_do_update(
+            index_elements=[t.sessions.c.endpoint_id, t.sessions.c.session_id],
+            set_={
+                "user_id": upsert.excluded.user_id,
+                "state": upsert.excluded.state,
+                "turns": t.sessions.c.turns + 1,
+                "updated_at": upsert.excluded.updated_at,
+            },
+        )
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def close(self) -> None:
+        self.writer.stop()
+        self._readers.shutdown(wait=True)
+        self.engine.dispose()
+
+    async def _read(self, fn: Callable[[Connection], R]) -> R:
+        def run() -> R:
+            try:
+                with self.engine.connect() as conn:
+                    return fn(conn)
+            except SQLAlchemyError as exc:
+                raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def _write(
+        self, fn: Callable[[Connection, Sequence[Any]], Sequence[Any]], arg: Any
+    ) -> Any:
+        return await self.writer.write(fn, arg)
+
+    async def ping(self) -> None:
+        await self._read(lambda conn: conn.exec_driver_sql("SELECT 1").scalar())
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    async def create_endpoint(self, rec: EndpointRecord) -> None:
+        await self._write(_insert_endpoint, rec)
+
+    async def update_endpoint(
+        self, endpoint_id: str, changes: dict[str, Any]
+    ) -> EndpointRecord | None:
+        return await self._write(_update_endpoint, (endpoint_id, changes))  # type: ignore[no-any-return]
+
+    async def delete_endpoint(self, endpoint_id: str) -> bool:
+        return await self._write(_delete_endpoint, endpoint_id)  # type: ignore[no-any-return]
+
+    async def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:
+        return await self._read(
+            lambda c: _endpoint(
+                c.execute(select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
+            )
+        )
+
+    async def get_endpoint_by_token(self, url_token: str) -> EndpointRecord | None:
+        return await self._read(
+            lambda c: _endpoint(
+                c.execute(select(t.endpoints).where(t.endpoints.c.url_token == url_token)).first()
+            )
+        )
+
+    async def list_endpoints(self) -> list[EndpointRecord]:
+        def run(c: Connection) -> list[EndpointRecord]:
+            rows = c.execute(select(t.endpoints).order_by(t.endpoints.c.created_at)).all()
+            return [_endpoint_row(r) for r in rows]
+
+        return await self._read(run)
+
+    # -- API keys -----------------------------------------------------------------------------
+
+    async def create_api_key(self, rec: ApiKeyRecord) -> None:
+        await self._write(_insert_api_key, rec)
+
+    async def list_api_keys(self, endpoint_id: str) -> list[ApiKeyRecord]:
+        def run(c: Connection) -> list[ApiKeyRecord]:
+            rows = c.execute(
+                select(t.api_keys)
+                .where(t.api_keys.c.endpoint_id == endpoint_id)
+                .order_by(t.api_keys.c.created_at)
+            ).all()
+            return [ApiKeyRecord(**r._mapping) for r in rows]
+
+        return await self._read(run)
+
+    async def delete_api_key(self, endpoint_id: str, key_id: str) -> bool:
+        return await self._write(_delete_api_key, (endpoint_id, key_id))  # type: ignore[no-any-return]
+
+    def touch_api_key_soon(self, key_id: str, at: float) -> None:
+        """Record a key's use without waiting for the commit: bookkeeping, not security."""
+        self.writer.submit(_touch_api_key, (key_id, at)).add_done_callback(_log_if_failed)
+
+    # -- inbox and turns ----------------------------------------------------------------------
+
+    async def accept_message(self, msg: InboundMessage) -> int:
+        """Commit an inbound message; returns its id once durable."""
+        return await self._write(_insert_messages, msg)  # type: ignore[no-any-return]
+
+    async def pending_messages(self, after_id: int = 0, limit: int = 1000) -> list[InboundMessage]:
+        def run(c: Connection) -> list[InboundMessage]:
+            rows = c.execute(
+                select(t.messages)
+                .where(t.messages.c.status == "pending", t.messages.c.id > after_id)
+                .order_by(t.messages.c.id)
+                .limit(limit)
+            ).all()
+            return [_message(r) for r in rows]
+
+        return await self._read(run)
+
+    async def load_session(self, endpoint_id: str, session_id: str) -> dict[str, Any] | None:
+        def run(c: Connection) -> dict[str, Any] | None:
+            raw = c.execute(
+                select(t.sessions.c.state).where(
+                    t.sessions.c.endpoint_id == endpoint_id, t.sessions.c.session_id == session_id
+                )
+            ).scalar()
+            return None if raw is None else dict(orjson.loads(raw))
+
+        return await self._read(run)
+
+    async def commit_turn(self, turn: TurnCommit) -> list[PendingDelivery]:
+        """Mark the message processed, save the session and append the outputs: one transaction."""
+        return await self._write(self._commit_turns, turn)  # type: ignore[no-any-return]
+
+    def _commit_turns(
+        self, conn: Connection, turns: Sequence[TurnCommit]
+    ) -> list[list[PendingDelivery]]:
+        now = time.time()
+        done = [
+            {"mid": x.message_id, "status": "failed" if x.failed else "done", "at": now}
+            for x in turns
+            if x.message_id
+        ]
+        if done:
+            conn.execute(
+                update(t.messages)
+                .where(t.messages.c.id == _bind("mid"))
+                .values(status=_bind("status"), processed_at=_bind("at")),
+                done,
+            )
+        conn.execute(
+            self._session_upsert,
+            [
+                {
+                    "endpoint_id": x.endpoint_id,
+                    "session_id": x.session_id,
+                    "user_id": x.user_id,
+                    "state": orjson.dumps(x.state).decode(),
+                    "turns": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for x in turns
+            ],
+        )
+        rows = [
+            {
+                "delivery_id": new_delivery_id(),
+                "endpoint_id": x.endpoint_id,
+                "session_id": x.session_id,
+                "message_id": x.message_id or None,
+                "body": body.decode(),
+                "status": "pending",
+                "attempts": 0,
+                "not_before": 0.0,
+                "created_at": now,
+            }
+            for x in turns
+            for body in x.bodies
+        ]
+        ids: list[int] = []
+        if rows:
+            ids = list(
+                conn.execute(
+                    insert(t.outbox).returning(t.outbox.c.id, sort_by_parameter_order=True), rows
+                ).scalars()
+            )
+        out: list[list[PendingDelivery]] = []
+        pos = 0
+        for x in turns:
+            items = []
+            for body in x.bodies:
+                row = rows[pos]
+                items.append(
+                    PendingDelivery(
+                        outbox_id=ids[pos],
+                        delivery_id=str(row["delivery_id"]),
+                        endpoint_id=x.endpoint_id,
+                        session_id=x.session_id,
+                        seq=ids[pos],
+                        body=body,
+                    )
+                )
+                pos += 1
+            out.append(items)
+        return out
+
+    # -- outbox -------------------------------------------------------------------------------
+
+    async def pending_deliveries(
+        self, after_id: int = 0, limit: int = 5000
+    ) -> list[PendingDelivery]:
+        def run(c: Connection) -> list[PendingDelivery]:
+            rows = c.execute(
+                select(t.outbox)
+                .where(t.outbox.c.status == "pending", t.outbox.c.id > after_id)
+                .order_by(t.outbox.c.id)
+                .limit(limit)
+            ).all()
+            return [
+                PendingDelivery(
+                    outbox_id=r.id,
+                    delivery_id=r.delivery_id,
+                    endpoint_id=r.endpoint_id,
+                    session_id=r.session_id,
+                    seq=r.id,
+                    body=r.body.encode(),
+                    attempts=r.attempts,
+                    not_before=r.not_before,
+                )
+                for r in rows
+            ]
+
+        return await self._read(run)
+
+    async def record_attempt(
+        self,
+        item: PendingDelivery,
+        attempt: AttemptResult,
+        *,
+        status: str,
+        attempts: int,
+        not_before: float = 0.0,
+    ) -> None:
+        """Log one delivery attempt and move the outbox row to ``status``."""
+        await self._write(_record_attempts, (item, attempt, status, attempts, not_before))
+
+    async def delivery_counts(self) -> dict[str, int]:
+        def run(c: Connection) -> dict[str, int]:
+            from sqlalchemy import func
+
+            rows = c.execute(
+                select(t.outbox.c.status, func.count()).group_by(t.outbox.c.status)
+            ).all()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return await self._read(run)
+
+    async def attempts_for(self, outbox_id: int) -> list[dict[str, Any]]:
+        def run(c: Connection) -> list[dict[str, Any]]:
+            rows = c.execute(
+                select(t.attempts)
+                .where(t.attempts.c.outbox_id == outbox_id)
+                .order_by(t.attempts.c.id)
+            ).all()
+            return [dict(r._mapping) for r in rows]
+
+        return await self._read(run)
+
+
+def _log_if_failed(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("storage.background_write_failed", error=type(fut.exception()).__name__)
+
+
+# -- batch write functions (run on the writer thread) -----------------------------------------
+
+
+def _bind(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+def _insert_endpoint(conn: Connection, recs: Sequence[EndpointRecord]) -> list[None]:
+    for rec in recs:
+        try:
+            conn.execute(insert(t.endpoints).values(**_endpoint_values(rec)))
+        except IntegrityError as exc:
+            raise Conflict(f"an endpoint named {rec.name!r} already exists", field="name") from exc
+    return [None] * len(recs)
+
+
+def _update_endpoint(
+    conn: Connection, args: Sequence[tuple[str, dict[str, Any]]]
+) -> list[EndpointRecord | None]:
+    out: list[EndpointRecord | None] = []
+    for endpoint_id, changes in args:
+        values = {k: v for k, v in changes.items() if k in ENDPOINT_FIELDS}
+        values["updated_at"] = time.time()
+        try:
+            res = conn.execute(
+                update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(**values)
+            )
+        except IntegrityError as exc:
+            raise Conflict(
+                f"an endpoint named {changes.get('name')!r} already exists", field="name"
+            ) from exc
+        if res.rowcount == 0:
+            out.append(None)
+            continue
+        out.append(
+            _endpoint(
+                conn.execute(select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
+            )
+        )
+    return out
+
+
+def _delete_endpoint(conn: Connection, ids: Sequence[str]) -> list[bool]:
+    out = []
+    for endpoint_id in ids:
+        conn.execute(delete(t.api_keys).where(t.api_keys.c.endpoint_id == endpoint_id))
+        res = conn.execute(delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
+        out.append(res.rowcount > 0)
+    return out
+
+
+def _insert_api_key(conn: Connection, recs: Sequence[ApiKeyRecord]) -> list[None]:
+    conn.execute(
+        insert(t.api_keys),
+        [
+            {
+                "id": r.id,
+                "endpoint_id": r.endpoint_id,
+                "name": r.name,
+                "key_hash": r.key_hash,
+                "key_prefix": r.key_prefix,
+                "created_at": r.created_at,
+                "last_used_at": r.last_used_at,
+            }
+            for r in recs
+        ],
+    )
+    return [None] * len(recs)
+
+
+def _delete_api_key(conn: Connection, args: Sequence[tuple[str, str]]) -> list[bool]:
+    out = []
+    for endpoint_id, key_id in args:
+        res = conn.execute(
+            delete(t.api_keys).where(
+                t.api_keys.c.id == key_id, t.api_keys.c.endpoint_id == endpoint_id
+            )
+        )
+        out.append(res.rowcount > 0)
+    return out
+
+
+def _touch_api_key(conn: Connection, args: Sequence[tuple[str, float]]) -> list[None]:
+    conn.execute(
+        update(t.api_keys).where(t.api_keys.c.id == _bind("kid")).values(last_used_at=_bind("at")),
+        [{"kid": k, "at": at} for k, at in args],
+    )
+    return [None] * len(args)
+
+
+def _insert_messages(conn: Connection, msgs: Sequence[InboundMessage]) -> list[int]:
+    rows = [
+        {
+            "endpoint_id": m.endpoint_id,
+            "session_id": m.session_id,
+            "user_id": m.user_id,
+            "trace_id": m.trace_id,
+            "text": m.text,
+            "data": None if m.data is None else orjson.dumps(m.data).decode(),
+            "received_at": m.received_at,
+            "status": "pending",
+        }
+        for m in msgs
+    ]
+    result = conn.execute(
+        insert(t.messages).returning(t.messages.c.id, sort_by_parameter_order=True), rows
+    )
+    return list(result.scalars())
+
+
+def _record_attempts(
+    conn: Connection, args: Sequence[tuple[PendingDelivery, AttemptResult, str, int, float]]
+) -> list[None]:
+    now = time.time()
+    conn.execute(
+        insert(t.attempts),
+        [
+            {
+                "outbox_id": item.outbox_id,
+                "at": now,
+                "status": attempt.status,
+                "duration_ms": attempt.duration_ms,
+                "error": attempt.error,
+                "body_excerpt": attempt.body_excerpt[:1024] if attempt.body_excerpt else None,
+            }
+            for item, attempt, _s, _a, _n in args
+        ],
+    )
+    conn.execute(
+        update(t.outbox)
+        .where(t.outbox.c.id == _bind("oid"))
+        .values(
+            status=_bind("st"),
+            attempts=_bind("n"),
+            not_before=_bind("nb"),
+            last_status=_bind("code"),
+            last_error=_bind("err"),
+            finished_at=_bind("fin"),
+        ),
+        [
+            {
+                "oid": item.outbox_id,
+                "st": status,
+                "n": attempts,
+                "nb": not_before,
+                "code": attempt.status,
+                "err": attempt.error,
+                "fin": None if status == "pending" else now,
+            }
+            for item, attempt, status, attempts, not_before in args
+        ],
+    )
+    return [None] * len(args)
+
+
+# -- row mapping ------------------------------------------------------------------------------
+
+
+def _endpoint_values(rec: EndpointRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "name": rec.name,
+        "flow": rec.flow,
+        "url_token": rec.url_token,
+        "auth_method": rec.auth_method,
+        "webhook_url": rec.webhook_url,
+        "webhook_user": rec.webhook_user,
+        "webhook_password": rec.webhook_password,
+        "locale": rec.locale,
+        "active": rec.active,
+        "created_at": rec.created_at,
+        "updated_at": rec.updated_at,
+    }
+
+
+def _endpoint_row(row: Row[Any]) -> EndpointRecord:
+    return EndpointRecord(**row._mapping)
+
+
+def _endpoint(row: Row[Any] | None) -> EndpointRecord | None:
+    return None if row is None else _endpoint_row(row)
+
+
+def _message(row: Row[Any]) -> InboundMessage:
+    return InboundMessage(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        session_id=row.session_id,
+        user_id=row.user_id,
+        trace_id=row.trace_id,
+        text=row.text,
+        data=None if row.data is None else orjson.loads(row.data),
+        received_at=row.received_at,
+    )

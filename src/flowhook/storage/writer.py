@@ -1,0 +1,161 @@
+"""Group commit: one thread owns the write connection and commits many writes at once.
+
+Callers on the event loop enqueue a write and await its future. The thread drains
+everything queued, runs it in ONE transaction, commits, and only then resolves
+the futures, so a resolved future always means "durably committed". Under load
+hundreds of messages share one fsync; idle, a single write commits at once.
+
+Writes of the same kind that sit next to each other in the queue are handed to
+their batch function together, so the batch function can use executemany.
+If a transaction fails, each write is retried in a transaction of its own, so a
+single bad write fails alone and the others still commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import structlog
+from sqlalchemy import Connection, Engine
+
+from flowhook.errors import FlowhookError, StorageError
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+# A batch function applies many writes of one kind on an open transaction and
+# returns one result per write, in order.
+BatchFn = Callable[[Connection, Sequence[Any]], Sequence[Any]]
+
+
+@dataclass(slots=True)
+class _Write(Generic[A]):
+    fn: BatchFn
+    arg: A
+    future: asyncio.Future[Any]
+
+
+class GroupCommitWriter:
+    """Serialises all writes through one connection, committing them in groups."""
+
+    def __init__(self, engine: Engine, *, batch_max: int = 512) -> None:
+        self._engine = engine
+        self._batch_max = batch_max
+        self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="flowhook-writer", daemon=True)
+        self._started = False
+        self.commits = 0  # number of transactions committed (for metrics and tests)
+        self.writes = 0
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._started:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._started = False
+
+    def submit(self, fn: BatchFn, arg: Any) -> asyncio.Future[Any]:
+        """Enqueue one write; the future resolves once it is committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Write(fn, arg, future))
+        return future
+
+    async def write(self, fn: BatchFn, arg: Any) -> Any:
+        return await self.submit(fn, arg)
+
+    def _run(self) -> None:
+        with self._engine.connect() as conn:
+            while True:
+                first = self._queue.get()
+                if first is None:
+                    return
+                batch = [first]
+                stop = False
+                while len(batch) < self._batch_max:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                self._commit(conn, batch)
+                if stop:
+                    return
+
+    def _commit(self, conn: Connection, batch: list[_Write[Any]]) -> None:
+        settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            results = self._apply(conn, batch)
+        except Exception:
+            conn.rollback()
+            # Each write again, alone: the bad one fails by itself, a transient
+            # failure (e.g. a busy database) gets a second chance.
+            for item in batch:
+                try:
+                    (result,) = self._apply(conn, [item])
+                except Exception as exc:
+                    conn.rollback()
+                    settled.append((item.future, None, _translate(exc)))
+                else:
+                    self.commits += 1
+                    self.writes += 1
+                    settled.append((item.future, result, None))
+        else:
+            self.commits += 1
+            self.writes += len(batch)
+            settled = [(w.future, r, None) for w, r in zip(batch, results, strict=True)]
+        _resolve_all(settled)
+
+    def _apply(self, conn: Connection, batch: list[_Write[Any]]) -> list[Any]:
+        results: list[Any] = []
+        start = 0
+        while start < len(batch):
+            fn = batch[start].fn
+            end = start + 1
+            while end < len(batch) and batch[end].fn is fn:
+                end += 1
+            results.extend(fn(conn, [w.arg for w in batch[start:end]]))
+            start = end
+        conn.commit()
+        return results
+
+
+def _translate(exc: Exception) -> FlowhookError:
+    if isinstance(exc, FlowhookError):
+        return exc
+    log.error("storage.write_failed", error=type(exc).__name__, detail=str(exc)[:300])
+    return StorageError(f"storage write failed: {type(exc).__name__}")
+
+
+def _resolve_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Hand results back to the event loop(s) in one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+    for item in settled:
+        by_loop.setdefault(item[0].get_loop(), []).append(item)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_settle, items)
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, exc in items:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)

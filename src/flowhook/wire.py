@@ -1,0 +1,122 @@
+"""The Webhook Endpoint's wire format: the request clients send and the body we deliver.
+
+Parsing is hand-written rather than a pydantic model: it runs on every request
+and every 400 must name the exact field and what was expected.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from flowhook.errors import InvalidRequest
+
+MAX_ID_LENGTH = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InboundBody:
+    user_id: str
+    session_id: str
+    text: str | None
+    data: dict[str, Any] | None
+
+
+def new_trace_id() -> str:
+    return f"endpoint-httpIncomingMessage-{uuid.uuid4()}"
+
+
+def parse_inbound(raw: bytes) -> InboundBody:
+    """Validate a request body; raise InvalidRequest naming the first problem."""
+    if not raw.strip():
+        raise InvalidRequest(
+            "request body is empty",
+            expected="a JSON object with userId, sessionId, text and/or data",
+        )
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"request body is not valid JSON: {exc}", expected="a JSON object"
+        ) from None
+    if not isinstance(doc, dict):
+        raise InvalidRequest(f"request body is a JSON {_json_type(doc)}", expected="a JSON object")
+    user_id = _required_id(doc, "userId")
+    session_id = _required_id(doc, "sessionId")
+    text = doc.get("text")
+    if text is not None and not isinstance(text, str):
+        raise InvalidRequest(f"text is a {_json_type(text)}", field="text", expected="a string")
+    data = doc.get("data")
+    if data is not None and not isinstance(data, dict):
+        raise InvalidRequest(
+            f"data is a {_json_type(data)}", field="data", expected="a JSON object"
+        )
+    if not text and data is None:
+        raise InvalidRequest(
+            "the message has neither text nor data",
+            field="text",
+            expected="a non-empty text string and/or a data object",
+        )
+    return InboundBody(user_id, session_id, text, data)
+
+
+def _required_id(doc: dict[str, Any], name: str) -> str:
+    if name not in doc or doc[name] is None:
+        raise InvalidRequest(f"{name} is missing", field=name, expected="a non-empty string")
+    value = doc[name]
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"{name} is a {_json_type(value)}", field=name, expected="a non-empty string"
+        )
+    if not value.strip():
+        raise InvalidRequest(f"{name} is empty", field=name, expected="a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidRequest(
+            f"{name} is {len(value)} characters long",
+            field=name,
+            expected=f"a string of at most {MAX_ID_LENGTH} characters",
+        )
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def output_body(
+    *,
+    user_id: str,
+    session_id: str,
+    text: str | None,
+    data: dict[str, Any] | None,
+    trace_id: str,
+    disable_sensitive_logging: bool = False,
+    source: str = "bot",
+) -> bytes:
+    """The exact JSON POSTed to the webhook for one output (the reference's response)."""
+    return orjson.dumps(
+        {
+            "userId": user_id,
+            "sessionId": session_id,
+            "AIOutput": {
+                "text": text,
+                "data": data if data is not None else {},
+                "traceId": trace_id,
+                "disableSensitiveLogging": disable_sensitive_logging,
+                "source": source,
+            },
+        }
+    )
