@@ -148,8 +148,10 @@ class ChoiceAnswer(AnswerType):
 
     @classmethod
     def from_fields(cls, fields: FieldReader) -> AnswerType:
-        choices = fields.string_list("choices", required=True) or []
-        if fields.has("choices") and not choices:
+        choices = fields.string_list("choices", required=True)
+        if choices is None:
+            return cls([])
+        if not choices:
             fields.problem("'choices' must not be empty", "choices")
         normalised = [_normalise_choice(choice) for choice in choices]
         if len(set(normalised)) != len(normalised):

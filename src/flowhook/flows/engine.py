@@ -23,6 +23,7 @@ from jinja2 import TemplateError
 from flowhook.flows.nodes import AwaitsAnswer, Node
 from flowhook.flows.registry import FlowRegistry
 from flowhook.flows.run import TurnRun
+from flowhook.flows.templates import FlowRuntimeError
 from flowhook.flows.types import Output, SessionState, TurnInput, TurnResult
 
 DEFAULT_MAX_STEPS = 1000
@@ -87,13 +88,14 @@ class Engine:
                 next_id = await node.execute_async(run) if node.is_async else node.execute(run)
         except Exception as exc:
             # Any failure inside a node is the flow's problem, never the caller's.
+            expected = isinstance(exc, TemplateError | FlowRuntimeError)
             logger.error(
-                "flow_template_error" if isinstance(exc, TemplateError) else "flow_node_error",
+                "flow_error",
                 flow=flow_name,
                 node=current_id,
                 error=f"{type(exc).__name__}: {exc}",
                 session_id=turn.session_id,
-                exc_info=not isinstance(exc, TemplateError),
+                exc_info=not expected,  # a traceback only for surprises
             )
             return self._failed(state)
         waiting_at = run.waiting_at

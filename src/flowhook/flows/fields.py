@@ -29,6 +29,8 @@ from flowhook.flows.templates import (
 # attributes before its items, so ``context.items`` is the method, not the value.
 T = TypeVar("T")
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
 SHADOWED_CONTEXT_KEYS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 
 
@@ -86,20 +88,29 @@ class FieldReader:
         what: str = "",
         line: int | None = None,
     ) -> None:
-        SafeConstructor().flatten_mapping(mapping)  # resolve ``<<: *anchor`` merge keys
         self.log = log
         self.what = what
         self.line = line if line is not None else line_of(mapping)
         self._fields: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         self._used: set[str] = set()
-        for key_node, value_node in mapping.value:
+        own_pairs = [pair for pair in mapping.value if pair[0].tag != _MERGE_TAG]
+        # Resolve ``<<: *anchor`` merge keys: PyYAML puts the merged pairs first.
+        SafeConstructor().flatten_mapping(mapping)
+        merged_pairs = mapping.value[: len(mapping.value) - len(own_pairs)]
+        for key_node, value_node in merged_pairs:
+            key = construct(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if isinstance(key, str):
+                self._fields[key] = (key_node, value_node)
+        own_keys: set[str] = set()
+        for key_node, value_node in own_pairs:
             key = construct(key_node) if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
                 self._add(line_of(key_node), f"keys must be strings{_type_hint(key)}")
-            elif key in self._fields:
+            elif key in own_keys:
                 self._add(line_of(key_node), f"duplicate key '{key}'")
             else:
-                self._fields[key] = (key_node, value_node)
+                own_keys.add(key)
+                self._fields[key] = (key_node, value_node)  # overrides a merged value
 
     # -- basics -------------------------------------------------------------
 

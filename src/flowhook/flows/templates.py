@@ -18,11 +18,18 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from jinja2 import ChainableUndefined, TemplateSyntaxError, Undefined, meta, nodes
+from jinja2 import (
+    ChainableUndefined,
+    TemplateSyntaxError,
+    Undefined,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.defaults import DEFAULT_NAMESPACE
 from jinja2.environment import Template
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from flowhook.errors import FlowError
 from flowhook.flows.types import TurnInput
@@ -234,6 +241,28 @@ def has_template_markers(source: str) -> bool:
     return any(marker in source for marker in _TEMPLATE_MARKERS)
 
 
+class FlowUndefined(ChainableUndefined):
+    """Missing values chain and render empty; a blocked sandbox access raises instead.
+
+    The sandbox reports an unsafe attribute (``__class__``, ``dict.update``) as an
+    undefined value carrying ``SecurityError``; rendering that as an empty string
+    would hide the attempt, so it fails the turn instead.
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = None,
+        name: str | None = None,
+        exc: type[Exception] = UndefinedError,
+    ) -> None:
+        if exc is SecurityError:
+            raise SecurityError(hint or f"access to {name!r} is not allowed")
+        super().__init__(hint, obj, name, exc)
+
+
 def _render_none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
@@ -243,7 +272,7 @@ class TemplateCompiler:
 
     def __init__(self) -> None:
         self.environment = ImmutableSandboxedEnvironment(
-            undefined=ChainableUndefined,
+            undefined=FlowUndefined,
             finalize=_render_none_as_empty,
             autoescape=False,
         )

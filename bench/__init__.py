@@ -1,0 +1,1 @@
+"""flowhook's end-to-end benchmark: ``python -m bench run`` (see docs/performance.md)."""
