@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from flowhook.delivery.ssrf import parse_networks
 
 
 class Settings(BaseSettings):
@@ -32,6 +36,26 @@ class Settings(BaseSettings):
     # before it is re-read; bounds how late another process's change takes effect.
     endpoint_cache_seconds: float = Field(default=1.0, ge=0)
 
+    # Flows.
+    flow_session_timeout: float = Field(
+        default=1800, ge=0, description="Idle seconds after which a session starts fresh; 0: never."
+    )
+    flow_http_timeout: float = Field(default=10.0, gt=0, description="Default http node timeout.")
+    flow_config: dict[str, Any] = Field(
+        default_factory=dict, description="Values shown to flow templates as `config`."
+    )
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible API base URL for llm nodes."
+    )
+    llm_model: str | None = None
+    llm_api_key_env: str = Field(
+        default="OPENAI_API_KEY", description="Environment variable holding the LLM API key."
+    )
+    llm_timeout: float = Field(default=30.0, gt=0)
+
+    # Accepted messages waiting for their turn, beyond which the ingress answers 503.
+    max_backlog: int = Field(default=100_000, ge=1)
+
     # Storage group commit: how many queued writes one transaction may take.
     commit_batch_max: int = Field(default=512, ge=1)
 
@@ -43,6 +67,54 @@ class Settings(BaseSettings):
         default=[5, 30, 300, 1800, 7200, 18000, 36000, 36000],
         description="Seconds to wait before each retry; after the last the output is failed.",
     )
+    delivery_sweep_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "How often the server looks in the outbox for pending outputs it does not "
+            "hold (replayed by the CLI, or a missed hand-over); 0 turns the sweep off."
+        ),
+    )
+
+    # Metrics (GET /metrics, Prometheus text format).
+    metrics_require_token: bool = Field(
+        default=False,
+        description="Require the admin token (Authorization: Bearer) on GET /metrics.",
+    )
+
+    # Webhook security.
+    webhook_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description=(
+            "Networks webhooks may reach although the SSRF guard blocks them (loopback, "
+            "private, ...). Env: comma-separated or a JSON list, e.g. 127.0.0.0/8,::1/128."
+        ),
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Master key (base64 of 32 bytes) for stored secrets; default: a key file.",
+    )
+    signing_secret_grace_seconds: float = Field(
+        default=24 * 3600,
+        ge=0,
+        description="After a rotation, how long the previous signing secret still signs.",
+    )
+
+    @field_validator("webhook_allow_cidrs", mode="before")
+    @classmethod
+    def _split_cidrs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allow_cidrs")
+    @classmethod
+    def _check_cidrs(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # raises ValueError naming the bad entry
+        return value
 
     @property
     def resolved_database_url(self) -> str:

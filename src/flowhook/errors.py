@@ -65,6 +65,12 @@ class FlowError(FlowhookError):
     code = "flow_error"
 
 
+class Overloaded(FlowhookError):
+    """Too much accepted work is waiting; the client should retry after ``retry_after`` s."""
+
+    code = "overloaded"
+
+
 class StorageError(FlowhookError):
     """The database failed; driver errors are translated to this at the storage boundary."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -9,17 +10,23 @@ import structlog
 
 from flowhook.admin_token import resolve_admin_token
 from flowhook.config import Settings
+from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
 from flowhook.delivery.retry import RetryPolicy
+from flowhook.delivery.service import DeliveryService
 from flowhook.delivery.transport import AiohttpTransport
 from flowhook.delivery.types import PendingDelivery, Transport, WebhookTarget
 from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.flows.engine import Engine
+from flowhook.flows.factory import engine_from_settings
 from flowhook.flows.registry import FlowRegistry
+from flowhook.metrics import MeteredInbox, MeteredLedger, Metrics
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage import migrate
+from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.ledger import StoreLedger
 from flowhook.storage.store import SqlStore
 
@@ -38,13 +45,18 @@ class Services:
     inbox: Inbox
     admin_token: str
     admin_token_generated: bool
+    deliveries: DeliveryService
+    delivery_control: DeliveryControl
+    metrics: Metrics
 
     async def start(self) -> None:
         """Recover owed work from storage, then start delivering."""
         self.store.start()
         await self.dispatcher.start()
+        await self.delivery_control.load_switches()
         owed = await self._recover_deliveries()
         messages = await self.runner.recover()
+        self.delivery_control.start_sweep()
         if owed or messages:
             log.info("recovered", pending_messages=messages, pending_deliveries=owed)
 
@@ -60,7 +72,9 @@ class Services:
             after = batch[-1].outbox_id
 
     async def stop(self) -> None:
+        await self.delivery_control.stop()
         await self.runner.stop()
+        await self.engine.aclose()
         await self.dispatcher.stop()
         self.store.close()
 
@@ -76,31 +90,50 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     migrate.upgrade(url)
     store = SqlStore(url, batch_max=settings.commit_batch_max)
     registry = FlowRegistry.load(settings.flows_dir)
-    engine = Engine(registry)
+    engine = engine_from_settings(registry, settings)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
+    security = EndpointSecurity.from_settings(settings)
+    metrics = Metrics()
+    control = DeliveryControl(
+        DeliveryStore(store), metrics, sweep_seconds=settings.delivery_sweep_seconds
+    )
     endpoints = EndpointService(
-        store, flow_exists=engine.has_flow, base_url=settings.base_url, cache=cache
+        store,
+        flow_exists=engine.has_flow,
+        base_url=settings.base_url,
+        cache=cache,
+        security=security,
+        on_delivery_switch=control.on_switch,
     )
 
     async def resolve_target(endpoint_id: str) -> WebhookTarget | None:
         rec = await cache.by_id(endpoint_id)
         if rec is None:
             return None
-        return WebhookTarget(rec.webhook_url, rec.webhook_user, rec.webhook_password)
+        return security.target(rec, time.time())
 
     dispatcher = Dispatcher(
         transport
-        or AiohttpTransport(settings.delivery_connect_timeout, settings.delivery_total_timeout),
+        or AiohttpTransport(
+            settings.delivery_connect_timeout,
+            settings.delivery_total_timeout,
+            guard=security.guard,
+        ),
         resolve_target,
-        StoreLedger(store),
+        MeteredLedger(StoreLedger(store), metrics),
         RetryPolicy(settings.delivery_retry_schedule),
         max_per_endpoint=settings.delivery_max_per_endpoint,
+        on_gone=control.on_gone,
     )
+    control.attach(dispatcher)
 
     def deliver(items: Iterable[PendingDelivery]) -> None:
         dispatcher.submit(items)
 
     runner = SessionRunner(store, engine, cache, deliver)
+    metrics.count_turns(lambda: runner.turns)
+    inbox = MeteredInbox(store, cache, runner, max_backlog=settings.max_backlog)
+    inbox.metrics = metrics
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     return Services(
         settings=settings,
@@ -110,7 +143,10 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         endpoints=endpoints,
         runner=runner,
         dispatcher=dispatcher,
-        inbox=Inbox(store, cache, runner),
+        inbox=inbox,
         admin_token=token,
         admin_token_generated=generated,
+        deliveries=DeliveryService(store, on_replayed=control.on_replayed),
+        delivery_control=control,
+        metrics=metrics,
     )

@@ -49,6 +49,8 @@ def parse_inbound(raw: bytes) -> InboundBody:
     text = doc.get("text")
     if text is not None and not isinstance(text, str):
         raise InvalidRequest(f"text is a {_json_type(text)}", field="text", expected="a string")
+    if text is not None and "\x00" in text:
+        raise _nul_error("text", "a string")
     data = doc.get("data")
     if data is not None and not isinstance(data, dict):
         raise InvalidRequest(
@@ -73,6 +75,8 @@ def _required_id(doc: dict[str, Any], name: str) -> str:
         )
     if not value.strip():
         raise InvalidRequest(f"{name} is empty", field=name, expected="a non-empty string")
+    if "\x00" in value:
+        raise _nul_error(name, "a non-empty string")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidRequest(
             f"{name} is {len(value)} characters long",
@@ -80,6 +84,16 @@ def _required_id(doc: dict[str, Any], name: str) -> str:
             expected=f"a string of at most {MAX_ID_LENGTH} characters",
         )
     return value
+
+
+def _nul_error(name: str, expected: str) -> InvalidRequest:
+    # No database stores U+0000 in a text column (PostgreSQL refuses it), and no
+    # conversation needs it: refuse it up front, the same on every backend.
+    return InvalidRequest(
+        f"{name} contains a NUL character (U+0000)",
+        field=name,
+        expected=f"{expected} without NUL characters",
+    )
 
 
 def _json_type(value: Any) -> str:

@@ -46,7 +46,9 @@ def cli(env: dict[str, str], *args: str, ok: bool = True) -> Any:
 def services(env: dict[str, str]) -> Iterator[tuple[Proc, Proc, int]]:
     listen_port, serve_port = free_port(), free_port()
     env["FLOWHOOK_PORT"] = str(serve_port)
-    listener = start([*FLOWHOOK, "listen", "--port", str(listen_port), "--user", "bot", "--password", "pw"], env)
+    listener = start(
+        [*FLOWHOOK, "listen", "--port", str(listen_port), "--user", "bot", "--password", "pw"], env
+    )
     server = start([*FLOWHOOK, "serve"], env)
     try:
         wait_for_line(server, "Create an endpoint", timeout=30)
@@ -69,14 +71,36 @@ def test_walkthrough_from_the_readme(
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
 
     ep = cli(
-        env, "endpoints", "create", "--name", "demo", "--flow", "echo",
-        "--webhook", f"http://127.0.0.1:{listen_port}/hook", "--user", "bot", "--password", "pw",
+        env,
+        "endpoints",
+        "create",
+        "--name",
+        "demo",
+        "--flow",
+        "echo",
+        "--webhook",
+        f"http://127.0.0.1:{listen_port}/hook",
+        "--user",
+        "bot",
+        "--password",
+        "pw",
     )
     assert ep["endpointUrl"].endswith("/endpoint/" + ep["urlToken"])
-    assert "pw" not in json.dumps({k: v for k, v in ep.items() if k != "urlToken"}).replace("webhookUrl", "")
+    assert "pw" not in json.dumps({k: v for k, v in ep.items() if k != "urlToken"}).replace(
+        "webhookUrl", ""
+    )
     sent = cli(
-        env, "send", ep["endpointUrl"], "--user-id", "user123", "--session-id", "session123",
-        "--text", "Hello, I need help with my order", "--data", '{"exampleKey": "exampleValue"}',
+        env,
+        "send",
+        ep["endpointUrl"],
+        "--user-id",
+        "user123",
+        "--session-id",
+        "session123",
+        "--text",
+        "Hello, I need help with my order",
+        "--data",
+        '{"exampleKey": "exampleValue"}',
     )
     assert sent["traceId"].startswith("endpoint-httpIncomingMessage-")
     wait_for_line(listener, "You said: Hello, I need help with my order", timeout=20)
@@ -92,8 +116,17 @@ def test_api_keys_from_the_cli(services: tuple[Proc, Proc, int], env: dict[str, 
     a message without a key is refused, one with a created key is accepted, a revoked key is refused."""
     _listener, _server, listen_port = services
     ep = cli(
-        env, "endpoints", "create", "--name", "keyed", "--flow", "echo",
-        "--webhook", f"http://127.0.0.1:{listen_port}/hook", "--auth", "api-key",
+        env,
+        "endpoints",
+        "create",
+        "--name",
+        "keyed",
+        "--flow",
+        "echo",
+        "--webhook",
+        f"http://127.0.0.1:{listen_port}/hook",
+        "--auth",
+        "api-key",
     )
     key = cli(env, "keys", "create", ep["id"], "--name", "crm")
     assert key["key"].startswith("fhk_")
@@ -119,10 +152,32 @@ def test_api_keys_from_the_cli(services: tuple[Proc, Proc, int], env: dict[str, 
 
 def test_cli_errors_are_clear(env: dict[str, str]) -> None:
     """Bad CLI input exits non-zero with a message naming the problem, and no traceback."""
-    res = cli(env, "endpoints", "create", "--name", "x", "--flow", "nope", "--webhook", "http://127.0.0.1:9/h", ok=False)
+    res = cli(
+        env,
+        "endpoints",
+        "create",
+        "--name",
+        "x",
+        "--flow",
+        "nope",
+        "--webhook",
+        "http://127.0.0.1:9/h",
+        ok=False,
+    )
     assert res.returncode == 1
     assert "flow 'nope' does not exist" in res.stderr
-    res = cli(env, "endpoints", "create", "--name", "x", "--flow", "echo", "--webhook", "ftp://h", ok=False)
+    res = cli(
+        env,
+        "endpoints",
+        "create",
+        "--name",
+        "x",
+        "--flow",
+        "echo",
+        "--webhook",
+        "ftp://h",
+        ok=False,
+    )
     assert res.returncode == 2
     assert "webhook_url" in res.stderr or "webhookUrl" in res.stderr
     res = cli(env, "endpoints", "show", "missing", ok=False)

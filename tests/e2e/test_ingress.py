@@ -218,3 +218,27 @@ async def test_accepted_but_unprocessed_messages_run_after_restart(
         "trace-1",
         "trace-2",
     ]
+
+
+async def test_backlog_limit_answers_503_with_retry_after(
+    tmp_path: Any, db_url: str, receiver: Receiver
+) -> None:
+    """When accepted messages waiting for their turn reach max_backlog, the ingress answers
+    503 with Retry-After instead of growing memory; nothing accepted is lost."""
+    from tests.support.server import running_server
+
+    async with running_server(tmp_path, db_url, max_backlog=1) as srv:
+        ep = await srv.create_endpoint(name="b", flow="echo", webhookUrl=receiver.url)
+        srv.services.runner._backlog = 1  # as if one message were still waiting
+        async with srv.http.post(
+            ep["endpointUrl"], json={"userId": "u", "sessionId": "s", "text": "x"}
+        ) as resp:
+            assert resp.status == 503
+            assert resp.headers["Retry-After"] == "1"
+            assert (await resp.json())["error"]["code"] == "overloaded"
+        srv.services.runner._backlog = 0
+        assert (await srv.post_message(ep, {"userId": "u", "sessionId": "s", "text": "y"}))[
+            0
+        ] == 202
+        (delivery,) = await receiver.wait_for(1)
+        assert delivery.body["AIOutput"]["text"] == "You said: y"

@@ -48,7 +48,7 @@ async def test_upgrade_is_idempotent(db_url: str) -> None:
     """Running the migrations twice leaves the schema at head without error."""
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0001"
+    assert migrate.current(db_url) == "0004"
 
 
 async def test_endpoint_round_trip(store: SqlStore) -> None:
@@ -150,3 +150,14 @@ async def test_concurrent_writes_share_commits(store: SqlStore) -> None:
     assert len(set(ids)) == 300
     assert len(await store.pending_messages(limit=1000)) == 300
     assert store.writer.commits < store.writer.writes
+
+
+async def test_profiles_are_saved_with_the_turn_and_kept_per_endpoint(store: SqlStore) -> None:
+    """A turn's profile is stored in its transaction, replaced by later turns, and kept per
+    endpoint and user; a turn without a profile change leaves it as it was."""
+    assert await store.load_profile("ep-1", "u1") is None
+    await store.commit_turn(TurnCommit(0, "ep-1", "s1", "u1", {}, profile={"a": 1}))
+    await store.commit_turn(TurnCommit(0, "ep-1", "s2", "u1", {}, profile={"a": 2, "b": [1]}))
+    await store.commit_turn(TurnCommit(0, "ep-1", "s3", "u1", {}))
+    assert await store.load_profile("ep-1", "u1") == {"a": 2, "b": [1]}
+    assert await store.load_profile("ep-2", "u1") is None

@@ -74,6 +74,3 @@ def wait_for_line(proc: Proc, needle: str, timeout: float) -> None:
     raise AssertionError(
         f"{needle!r} not printed within {timeout}s (exit={proc.popen.poll()}):\n{proc.output()[-3000:]}"
     )
-
-
-

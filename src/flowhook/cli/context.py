@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from flowhook.config import Settings
+from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
 from flowhook.flows.registry import FlowRegistry
@@ -38,6 +39,9 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
             store,
             flow_exists=lambda name: registry.get(name) is not None,
             base_url=settings.base_url,
+            # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
+            # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS.
+            security=EndpointSecurity.from_settings(settings),
         )
     finally:
         store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -10,6 +10,8 @@ from pydantic import ValidationError
 from flowhook.cli.context import make_settings, run
 from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
 from flowhook.endpoints.models import ApiKeyCreate, EndpointCreate, EndpointUpdate
+
+T = TypeVar("T")
 
 endpoints_app = typer.Typer(help="Create, list, change and delete endpoints.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke an endpoint's API keys.", no_args_is_help=True)
@@ -49,8 +51,11 @@ def create(
     auth: str = typer.Option("none", "--auth", help="'none' or 'api-key' (X-Webhook-Key)."),
     locale: str | None = typer.Option(None, "--locale"),
     inactive: bool = typer.Option(False, "--inactive", help="Create it switched off."),
+    signing: bool = typer.Option(
+        False, "--signing", help="Sign deliveries; the secret is printed this once."
+    ),
 ) -> None:
-    """Create an endpoint and print it (with its endpointUrl)."""
+    """Create an endpoint and print it (with its endpointUrl, and signingSecret once)."""
     req = _model(
         EndpointCreate,
         name=name,
@@ -61,6 +66,7 @@ def create(
         auth_method=_auth(auth),
         locale=locale,
         active=not inactive,
+        signing=signing,
     )
     print_json(run(make_settings(ctx), lambda s: s.create(req)))
 
@@ -95,6 +101,9 @@ def update(
     auth: str | None = typer.Option(None, "--auth", help="'none' or 'api-key'."),
     locale: str | None = typer.Option(None, "--locale"),
     active: bool | None = typer.Option(None, "--active/--inactive"),
+    no_signing: bool = typer.Option(
+        False, "--no-signing", help="Stop signing and delete the signing secrets."
+    ),
 ) -> None:
     """Change the given fields of an endpoint."""
     fields = {
@@ -106,9 +115,18 @@ def update(
         "auth_method": _auth(auth),
         "locale": locale,
         "active": active,
+        "signing": False if no_signing else None,
     }
     req = _model(EndpointUpdate, **{k: v for k, v in fields.items() if v is not None})
     print_json(run(make_settings(ctx), lambda s: s.update(endpoint_id, req)))
+
+
+@endpoints_app.command("rotate-secret")
+def rotate_secret(
+    ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")
+) -> None:
+    """New signing secret (printed this once); the old one signs too for the grace period."""
+    print_json(run(make_settings(ctx), lambda s: s.rotate_signing_secret(endpoint_id)))
 
 
 @endpoints_app.command("delete")

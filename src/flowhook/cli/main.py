@@ -8,7 +8,9 @@ from typing import Any
 
 import typer
 
+from flowhook.cli import flows as flows_cli
 from flowhook.cli.context import make_settings
+from flowhook.cli.deliveries import deliveries_app
 from flowhook.cli.endpoints import endpoints_app, keys_app
 from flowhook.cli.send import send_message
 from flowhook.cli.serve import serve_forever
@@ -20,10 +22,15 @@ app = typer.Typer(
 )
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(keys_app, name="keys")
+app.add_typer(deliveries_app, name="deliveries")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 flows_app = typer.Typer(help="Flows.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
+
+
+flows_app.command("validate")(flows_cli.validate)
+app.command("chat")(flows_cli.chat)
 
 
 @app.callback()
@@ -64,15 +71,28 @@ def listen(
     port: int = typer.Option(8000, "--port"),
     user: str | None = typer.Option(None, "--user", help="Require this Basic Auth user."),
     password: str | None = typer.Option(None, "--password", help="Require this password."),
+    secret: str | None = typer.Option(
+        None,
+        "--secret",
+        envvar="FLOWHOOK_LISTEN_SECRET",
+        help="Verify signatures with this whsec_ secret (401 when invalid).",
+    ),
 ) -> None:
     """A local webhook receiver that prints every delivery it gets."""
+    from flowhook.delivery.signing import secret_key
     from flowhook.tools.listen import run_listener
 
     if (user is None) != (password is None):
         typer.echo("error: give both --user and --password, or neither", err=True)
         raise typer.Exit(2)
+    if secret is not None:
+        try:
+            secret_key(secret)
+        except ValueError as exc:
+            typer.echo(f"error: --secret: {exc}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"listening on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    run_listener(host, port, user, password)
+    run_listener(host, port, user, password, secret=secret)
 
 
 @app.command()

@@ -13,12 +13,27 @@ from flowhook.logs import configure_logging
 from flowhook.services import build_services
 
 
-def banner(settings: Settings, token: str, generated: bool, flows: list[str]) -> str:
+def shown_token(token: str, generated: bool, on_terminal: bool) -> str:
+    """The admin token as the banner shows it.
+
+    In full when it was just generated (the operator has to learn it) or when a person
+    reads the terminal; otherwise, as when stderr goes to a log collector, only its first
+    characters, so the secret does not end up stored in logs.
+    """
+    if generated or on_terminal:
+        return token
+    return token[:8] + "…"
+
+
+def banner(
+    settings: Settings, token: str, generated: bool, flows: list[str], on_terminal: bool
+) -> str:
     base = settings.base_url
     where = "generated now, stored in" if generated else "from"
     source = (
         "FLOWHOOK_ADMIN_TOKEN" if settings.admin_token else str(settings.data_dir / "admin-token")
     )
+    token = shown_token(token, generated, on_terminal)
     return f"""
 flowhook is running
   ingress      {base}/endpoint/<urlToken>
@@ -44,6 +59,7 @@ def serve_forever(settings: Settings) -> None:
             services.admin_token,
             services.admin_token_generated,
             services.engine.flow_names(),
+            on_terminal=sys.stderr.isatty(),
         )
         + "\n"
     )

@@ -13,9 +13,16 @@ Shape (chosen for the hot path):
 - Each endpoint has its own ``asyncio.Semaphore`` around the POST only, so a
   hanging receiver uses up the slots of its own endpoint and nobody else's.
 
+Endpoints with signing secrets get Standard Webhooks signature headers on every
+attempt (``flowhook.delivery.signing``).
+
 Delivery is at least once: a crash or ``stop()`` after a POST but before the
 ledger recorded it means the outbox still has the item and it is sent again with
 the same ``webhook-id``.
+
+``410 Gone`` switches an endpoint's delivery off: that output is failed, the
+endpoint's other outputs are let go from memory (they stay pending in the outbox,
+not attempted) and nothing more of it is taken until ``enable_endpoint``.
 """
 
 from __future__ import annotations
@@ -24,13 +31,15 @@ import asyncio
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import structlog
 
 from flowhook.delivery.lanes import Lane, insert_in_order
 from flowhook.delivery.retry import RetryPolicy
+from flowhook.delivery.signing import signature_headers
 from flowhook.delivery.types import (
     AttemptResult,
     DeliveryLedger,
@@ -42,8 +51,17 @@ from flowhook.delivery.types import (
 log = structlog.get_logger(__name__)
 
 HeaderFactory = Callable[[PendingDelivery], Mapping[str, str]]
+# Called (and awaited) when a webhook answered 410 Gone: (endpoint_id, reason).
+GoneHandler = Callable[[str, str], Awaitable[None]]
 
 ENDPOINT_DELETED = "endpoint deleted"
+GONE_STATUS = 410
+GONE_ERROR = (
+    "HTTP 410 Gone: the receiver says this webhook no longer exists; delivery to the "
+    "endpoint is disabled (re-enable it with deliveryEnabled: true, or replay)"
+)
+# What _attempt returns when the endpoint was switched off before the POST: no attempt.
+_HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
 
 
 class Dispatcher:
@@ -65,6 +83,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         header_factory: HeaderFactory | None = None,
         rng: random.Random | None = None,
+        on_gone: GoneHandler | None = None,
     ) -> None:
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
@@ -75,10 +94,16 @@ class Dispatcher:
         self._max_per_endpoint = max_per_endpoint
         self._clock = clock
         self._header_factory = header_factory
+        self._on_gone = on_gone
         self._rng = rng or random.Random()  # jitter, not security
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._held: set[int] = set()  # outbox ids queued, in flight or parked
+        self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
+        # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
+        # stored switches knows whether what it read may be older than this process's view.
+        self.endpoint_state_version = 0
+        self._sweeps: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._parked = 0  # lanes whose head waits on a timer
         self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -93,6 +118,17 @@ class Dispatcher:
         An outbox poller can use this for back-pressure: claim more only below a bound.
         """
         return len(self._held)
+
+    def holds(self, outbox_id: int) -> bool:
+        """Whether the item is queued, in flight or waiting for a retry here."""
+        return outbox_id in self._held
+
+    def queued_per_endpoint(self) -> dict[str, int]:
+        """Items held in memory, per endpoint (for metrics)."""
+        out: dict[str, int] = {}
+        for (endpoint_id, _session), lane in self._lanes.items():
+            out[endpoint_id] = out.get(endpoint_id, 0) + len(lane.queue)
+        return out
 
     async def start(self) -> None:
         """Bind to the running loop and start lanes for anything submitted before."""
@@ -109,8 +145,9 @@ class Dispatcher:
             raise RuntimeError("Dispatcher is stopped")
         held = self._held
         lanes = self._lanes
+        disabled = self._disabled
         for item in items:
-            if item.outbox_id in held:
+            if item.outbox_id in held or item.endpoint_id in disabled:
                 continue
             held.add(item.outbox_id)
             key = (item.endpoint_id, item.session_id)
@@ -130,6 +167,59 @@ class Dispatcher:
                 lane.timer = None
                 self._parked -= 1
                 self._spawn(lane)
+
+    async def submit_fresh(self, read: Callable[[], Awaitable[Sequence[PendingDelivery]]]) -> int:
+        """Submit what ``read`` returns from the outbox, minus what settled meanwhile.
+
+        An outbox row read as pending may be delivered (and let go) while the read is
+        still running; submitting it then would send it twice. Items settled while
+        ``read`` runs are dropped; held ones are ignored by ``submit`` anyway. Returns
+        how many items were newly taken.
+        """
+        settled: set[int] = set()
+        self._sweeps.append(settled)
+        try:
+            items = await read()
+        finally:
+            self._sweeps.remove(settled)
+        fresh = [
+            i
+            for i in items
+            if i.outbox_id not in settled
+            and i.outbox_id not in self._held
+            and i.endpoint_id not in self._disabled
+        ]
+        self.submit(fresh)
+        return len(fresh)
+
+    # -- the endpoint delivery switch ------------------------------------------------------
+
+    @property
+    def disabled_endpoints(self) -> Mapping[str, str]:
+        """Endpoints whose delivery is off, with the reason."""
+        return self._disabled
+
+    def disable_endpoint(self, endpoint_id: str, reason: str) -> None:
+        """Stop delivering to an endpoint: its items are let go (they stay pending in the
+        outbox) and later submissions are ignored until ``enable_endpoint``."""
+        self._disabled[endpoint_id] = reason
+        self.endpoint_state_version += 1
+        for lane in [lane for key, lane in self._lanes.items() if key[0] == endpoint_id]:
+            if lane.task is not None:
+                continue  # its worker lets go at its next step (after an attempt in flight)
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+                self._parked -= 1
+            self._release(lane)
+        self._notify_idle()
+
+    def enable_endpoint(self, endpoint_id: str) -> bool:
+        """Deliver to the endpoint again; returns False if it was not disabled.
+
+        The caller re-submits its pending items (from the outbox)."""
+        self.endpoint_state_version += 1
+        return self._disabled.pop(endpoint_id, None) is not None
 
     async def run_until_idle(
         self,
@@ -180,6 +270,19 @@ class Dispatcher:
 
     # -- lanes -----------------------------------------------------------------------
 
+    def _release(self, lane: Lane) -> None:
+        """Forget a lane's items without an outcome: they are still pending in the outbox."""
+        for item in lane.queue:
+            self._held.discard(item.outbox_id)
+        lane.queue.clear()
+        if self._lanes.get(lane.key) is lane:
+            del self._lanes[lane.key]
+
+    def _settled(self, outbox_id: int) -> None:
+        self._held.discard(outbox_id)
+        for settled in self._sweeps:
+            settled.add(outbox_id)
+
     def _semaphore(self, endpoint_id: str) -> asyncio.Semaphore:
         sem = self._semaphores.get(endpoint_id)
         if sem is None:
@@ -208,6 +311,9 @@ class Dispatcher:
         queue = lane.queue
         try:
             while queue:
+                if lane.key[0] in self._disabled:
+                    self._release(lane)
+                    return
                 item = queue[0]
                 if lane.due_id == item.outbox_id:
                     lane.due_id = None
@@ -223,10 +329,11 @@ class Dispatcher:
                     lane.sending = False
                 if retry is None:
                     queue.popleft()
-                    self._held.discard(item.outbox_id)
+                    self._settled(item.outbox_id)
                 else:
                     queue[0] = retry
-            self._lanes.pop(lane.key, None)
+            if self._lanes.get(lane.key) is lane:
+                del self._lanes[lane.key]
         finally:
             lane.task = None
             self._notify_idle()
@@ -236,6 +343,8 @@ class Dispatcher:
     async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
         """One attempt; returns the item to retry later, or ``None`` when it is settled."""
         result = await self._attempt(lane, item)
+        if result is _HELD:
+            return item  # not attempted; the lane lets go of it at its next step
         if result is None:
             log.warning(
                 "delivery failed",
@@ -249,6 +358,9 @@ class Dispatcher:
         attempts = item.attempts + 1
         if result.ok:
             await self._record("delivered", self._ledger.delivered(item, result))
+            return None
+        if result.status == GONE_STATUS:
+            await self._gone(item, result, attempts)
             return None
         delay = self._policy.next_delay(attempts, result, self._rng)
         log.warning(
@@ -269,6 +381,38 @@ class Dispatcher:
         )
         return replace(item, attempts=attempts, not_before=not_before)
 
+    async def _gone(self, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
+        """410: this output fails, and the endpoint's delivery is switched off."""
+        await self._record(
+            "failed", self._ledger.failed(item, replace(result, error=GONE_ERROR), attempts)
+        )
+        if item.endpoint_id in self._disabled:
+            return  # another lane of the endpoint got its 410 first
+        at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
+        reason = (
+            f"the webhook answered 410 Gone at {at} (delivery {item.delivery_id}); "
+            "re-enable delivery with deliveryEnabled: true, or replay"
+        )
+        log.warning(
+            "endpoint delivery disabled",
+            endpoint_id=item.endpoint_id,
+            delivery_id=item.delivery_id,
+            reason="410 Gone",
+        )
+        self.disable_endpoint(item.endpoint_id, reason)
+        if self._on_gone is not None:
+            try:
+                await self._on_gone(item.endpoint_id, reason)
+            except Exception as exc:
+                log.error(
+                    "endpoint disable not stored",
+                    endpoint_id=item.endpoint_id,
+                    error_type=type(exc).__name__,
+                )
+        # Stored now: a reader of the stored switches that started earlier must not
+        # take its (older) answer over this process's view.
+        self.endpoint_state_version += 1
+
     async def _attempt(self, lane: Lane, item: PendingDelivery) -> AttemptResult | None:
         """POST the item once; ``None`` when its endpoint no longer exists (no POST)."""
         try:
@@ -279,10 +423,19 @@ class Dispatcher:
             return None
         headers = {"webhook-id": item.delivery_id}
         try:
+            # Signed per attempt: the timestamp is this attempt's, so receivers can
+            # reject stale replays and still accept a late retry.
+            headers.update(
+                signature_headers(
+                    target.signing_secrets, item.delivery_id, item.body, self._clock()
+                )
+            )
             if self._header_factory is not None:
                 headers.update(self._header_factory(item))
             # The slot is held for the POST only, never while waiting for a retry.
             async with lane.semaphore:
+                if item.endpoint_id in self._disabled:  # switched off while we waited
+                    return _HELD
                 return await self._transport.post(target, item.body, headers)
         except Exception as exc:  # a transport must not raise, but one bug must not stall
             return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")

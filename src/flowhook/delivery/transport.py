@@ -18,6 +18,7 @@ import aiohttp
 from yarl import URL
 
 from flowhook import __version__
+from flowhook.delivery.ssrf import AddressGuard, BlockedAddressError, GuardedResolver
 from flowhook.delivery.types import AttemptResult, WebhookTarget
 
 BODY_EXCERPT_BYTES = 1024
@@ -55,6 +56,9 @@ class AiohttpTransport:
     the running event loop, because aiohttp binds it to the loop that creates it.
     Redirects are not followed: a 3xx is reported as the failure it is, so that a
     webhook URL cannot bounce deliveries (and credentials) somewhere else.
+
+    With a ``guard`` every connection goes through the SSRF guard: DNS answers are
+    filtered and each socket's address is checked right before it connects.
     """
 
     def __init__(
@@ -65,6 +69,7 @@ class AiohttpTransport:
         limit: int = 1024,
         keepalive_timeout: float = 30.0,
         body_excerpt_bytes: int = BODY_EXCERPT_BYTES,
+        guard: AddressGuard | None = None,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=total_timeout, sock_connect=connect_timeout)
         self._connect_timeout = connect_timeout
@@ -72,16 +77,20 @@ class AiohttpTransport:
         self._limit = limit
         self._keepalive_timeout = keepalive_timeout
         self._excerpt_bytes = body_excerpt_bytes
+        self._guard = guard
         self._session: aiohttp.ClientSession | None = None
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
+            guard = self._guard
             connector = aiohttp.TCPConnector(
                 limit=self._limit,
                 limit_per_host=0,  # the dispatcher caps per endpoint itself
                 keepalive_timeout=self._keepalive_timeout,
                 ttl_dns_cache=300,
+                resolver=None if guard is None else GuardedResolver(guard),
+                socket_factory=None if guard is None else guard.socket_factory,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
@@ -146,6 +155,10 @@ class AiohttpTransport:
             return f"timeout (no complete answer within {self._total_timeout:g}s)"
         if isinstance(exc, aiohttp.ClientConnectorCertificateError):
             return "TLS certificate verification failed"
+        if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(
+            exc.os_error, BlockedAddressError
+        ):
+            return exc.os_error.strerror or "refused by the SSRF guard"
         if isinstance(exc, aiohttp.ClientConnectorError):
             reason = exc.os_error.strerror or type(exc.os_error).__name__
             return f"connection error: {reason}"

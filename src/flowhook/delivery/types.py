@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -26,11 +26,16 @@ class PendingDelivery:
 
 @dataclass(frozen=True, slots=True)
 class WebhookTarget:
-    """Where and how to POST an endpoint's outputs. ``None`` from the resolver = endpoint gone."""
+    """Where and how to POST an endpoint's outputs. ``None`` from the resolver = endpoint gone.
+
+    ``signing_secrets`` (``whsec_...``, newest first) each add a Standard Webhooks
+    signature. Secrets are kept out of ``repr`` so a logged target cannot leak them.
+    """
 
     url: str
     user: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
+    signing_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,9 @@ class EndpointCreate(_Api):
     auth_method: AuthMethod = "none"
     locale: str | None = Field(default=None, max_length=35)
     active: bool = True
+    signing: bool = Field(
+        default=False, description="Generate a signing secret (returned once, in the answer)."
+    )
 
     _url = field_validator("webhook_url")(check_webhook_url)
 
@@ -49,6 +52,17 @@ class EndpointUpdate(_Api):
     auth_method: AuthMethod | None = None
     locale: str | None = Field(default=None, max_length=35)
     active: bool | None = None
+    signing: bool | None = Field(
+        default=None,
+        description="false stops signing and deletes the secrets; to sign, rotate the secret.",
+    )
+    delivery_enabled: bool | None = Field(
+        default=None,
+        description=(
+            "true switches delivery back on (after a 410 Gone, or a pause) and sends what "
+            "is pending; false pauses delivery: outputs are kept, not attempted."
+        ),
+    )
 
     @field_validator("webhook_url")
     @classmethod
@@ -69,8 +83,30 @@ class EndpointView(_Api):
     has_webhook_password: bool
     locale: str | None
     active: bool
+    signing: bool
+    signing_secret_rotated_at: datetime | None
+    delivery_disabled: bool = Field(
+        description="true: outputs are kept pending and not attempted (see the reason)."
+    )
+    delivery_disabled_reason: str | None
+    delivery_disabled_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+class EndpointCreated(EndpointView):
+    signing_secret: str | None = Field(
+        default=None, description="Shown this once (with signing: true); stored encrypted."
+    )
+
+
+class SigningSecretRotated(_Api):
+    id: str
+    signing_secret: str = Field(description="Shown this once; stored encrypted.")
+    rotated_at: datetime
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then the previous secret signs too (null: there was none)."
+    )
 
 
 class ApiKeyCreate(_Api):

@@ -14,6 +14,16 @@ def new_url_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_URL_TOKEN_LENGTH = 64
+
+
+def is_well_formed_url_token(token: str) -> bool:
+    """Whether ``token`` could be a URL token at all: checked before any lookup, so
+    junk in the URL never reaches the database (or the cache)."""
+    return 0 < len(token) <= MAX_URL_TOKEN_LENGTH and _TOKEN_ALPHABET.issuperset(token)
+
+
 def new_api_key() -> str:
     """An endpoint API key: 256 bits of randomness, recognisable by its prefix."""
     return API_KEY_PREFIX + secrets.token_urlsafe(32)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import structlog
+
+from flowhook.delivery.signing import new_signing_secret
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.models import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyView,
     EndpointCreate,
+    EndpointCreated,
     EndpointUpdate,
     EndpointView,
+    SigningSecretRotated,
     to_datetime,
 )
 from flowhook.endpoints.secrets import (
@@ -22,9 +27,18 @@ from flowhook.endpoints.secrets import (
     new_api_key,
     new_url_token,
 )
+from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
 from flowhook.errors import InvalidRequest, NotFound, Unprocessable
+from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord
 from flowhook.storage.store import SqlStore
+
+log = structlog.get_logger(__name__)
+
+PAUSED_REASON = "paused by an operator (deliveryEnabled: false)"
+
+# Told when this service switched an endpoint's delivery: (endpoint_id, enabled).
+DeliverySwitchHook = Callable[[str, bool], Awaitable[None]]
 
 
 class EndpointService:
@@ -35,13 +49,19 @@ class EndpointService:
         flow_exists: Callable[[str], bool],
         base_url: str,
         cache: EndpointCache | None = None,
+        security: EndpointSecurity,
+        on_delivery_switch: DeliverySwitchHook | None = None,
     ) -> None:
         self._store = store
+        self._deliveries = DeliveryStore(store)
+        self._on_delivery_switch = on_delivery_switch
         self._flow_exists = flow_exists
         self._base_url = base_url.rstrip("/")
         self._cache = cache
+        self._security = security
 
     def view(self, rec: EndpointRecord) -> EndpointView:
+        # Secrets never leave through a view: only whether they are set.
         return EndpointView(
             id=rec.id,
             name=rec.name,
@@ -54,6 +74,15 @@ class EndpointService:
             has_webhook_password=bool(rec.webhook_password),
             locale=rec.locale,
             active=rec.active,
+            signing=bool(rec.signing_secret),
+            signing_secret_rotated_at=None
+            if rec.signing_secret_rotated_at is None
+            else to_datetime(rec.signing_secret_rotated_at),
+            delivery_disabled=rec.delivery_disabled_reason is not None,
+            delivery_disabled_reason=rec.delivery_disabled_reason,
+            delivery_disabled_at=None
+            if rec.delivery_disabled_at is None
+            else to_datetime(rec.delivery_disabled_at),
             created_at=to_datetime(rec.created_at),
             updated_at=to_datetime(rec.updated_at),
         )
@@ -62,25 +91,34 @@ class EndpointService:
         if not self._flow_exists(flow):
             raise Unprocessable(f"flow {flow!r} does not exist", field="flow", flow=flow)
 
-    async def create(self, req: EndpointCreate) -> EndpointView:
+    async def create(self, req: EndpointCreate) -> EndpointCreated:
+        """Create an endpoint; the answer carries its signing secret (if any) this once."""
+        security = self._security
         self._check_flow(req.flow)
+        security.check_webhook_url(req.webhook_url)
         now = time.time()
+        endpoint_id = str(uuid.uuid4())
+        secret = new_signing_secret() if req.signing else None
         rec = EndpointRecord(
-            id=str(uuid.uuid4()),
+            id=endpoint_id,
             name=req.name,
             flow=req.flow,
             url_token=new_url_token(),
             auth_method=req.auth_method,
             webhook_url=req.webhook_url,
             webhook_user=req.webhook_user,
-            webhook_password=req.webhook_password,
+            webhook_password=None
+            if req.webhook_password is None
+            else security.seal(endpoint_id, PASSWORD, req.webhook_password),
             locale=req.locale,
             active=req.active,
             created_at=now,
             updated_at=now,
+            signing_secret=None if secret is None else security.seal(endpoint_id, SIGNING, secret),
+            signing_secret_rotated_at=None if secret is None else now,
         )
         await self._store.create_endpoint(rec)
-        return self.view(rec)
+        return EndpointCreated(**self.view(rec).model_dump(), signing_secret=secret)
 
     async def get_record(self, endpoint_id: str) -> EndpointRecord:
         rec = await self._store.get_endpoint(endpoint_id)
@@ -96,18 +134,92 @@ class EndpointService:
 
     async def update(self, endpoint_id: str, req: EndpointUpdate) -> EndpointView:
         changes = req.model_dump(exclude_unset=True)
-        for required in ("name", "flow", "webhook_url", "auth_method", "active"):
+        for required in (
+            "name",
+            "flow",
+            "webhook_url",
+            "auth_method",
+            "active",
+            "delivery_enabled",
+        ):
             if required in changes and changes[required] is None:
                 raise InvalidRequest(
                     f"{_camel(required)} cannot be null", field=_camel(required), expected="a value"
                 )
         if "flow" in changes:
             self._check_flow(changes["flow"])
+        security = self._security
+        if "webhook_url" in changes:
+            security.check_webhook_url(changes["webhook_url"])
+        if changes.get("webhook_password") is not None:
+            changes["webhook_password"] = security.seal(
+                endpoint_id, PASSWORD, changes["webhook_password"]
+            )
+        signing = changes.pop("signing", None)
+        if signing is False:
+            changes.update(
+                signing_secret=None, previous_signing_secret=None, signing_secret_rotated_at=None
+            )
+        elif signing is True and not (await self.get_record(endpoint_id)).signing_secret:
+            raise InvalidRequest(
+                "signing cannot be switched on by an update: rotate the signing secret "
+                "(POST /api/v1/endpoints/{id}/signing-secret/rotate) to create one",
+                field="signing",
+                expected="false, or the rotate call",
+            )
+        enable = changes.pop("delivery_enabled", None)
+        switched = False
+        if enable is not None:
+            switched = await self._switch_delivery(endpoint_id, enable)
         rec = await self._store.update_endpoint(endpoint_id, changes)
         if rec is None:
             raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
         self._invalidate(rec.url_token)
+        if switched and self._on_delivery_switch is not None:
+            await self._on_delivery_switch(endpoint_id, bool(enable))
         return self.view(rec)
+
+    async def _switch_delivery(self, endpoint_id: str, enable: bool) -> bool:
+        """Switch delivery on or off; returns whether it changed."""
+        current = await self.get_record(endpoint_id)
+        if enable == (current.delivery_disabled_reason is None):
+            return False
+        reason = None if enable else PAUSED_REASON
+        if not await self._deliveries.set_delivery_disabled(endpoint_id, reason, time.time()):
+            raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
+        log.info(
+            "endpoint delivery enabled" if enable else "endpoint delivery disabled",
+            endpoint_id=endpoint_id,
+            by="operator",
+        )
+        return True
+
+    async def rotate_signing_secret(self, endpoint_id: str) -> SigningSecretRotated:
+        """A new signing secret, returned this once; the previous one (if any) keeps
+        signing for the grace period, so receivers can switch without losing deliveries."""
+        security = self._security
+        rec = await self.get_record(endpoint_id)
+        secret = new_signing_secret()
+        now = time.time()
+        updated = await self._store.update_endpoint(
+            endpoint_id,
+            {
+                "signing_secret": security.seal(endpoint_id, SIGNING, secret),
+                "previous_signing_secret": rec.signing_secret,
+                "signing_secret_rotated_at": now,
+            },
+        )
+        if updated is None:
+            raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
+        self._invalidate(updated.url_token)
+        return SigningSecretRotated(
+            id=endpoint_id,
+            signing_secret=secret,
+            rotated_at=to_datetime(now),
+            previous_secret_expires_at=None
+            if rec.signing_secret is None
+            else to_datetime(now + security.grace_seconds),
+        )
 
     async def delete(self, endpoint_id: str) -> None:
         rec = await self.get_record(endpoint_id)

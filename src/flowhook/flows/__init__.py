@@ -6,7 +6,8 @@ loading them into an engine. The format is described in docs/flows.md.
 """
 
 from flowhook.flows.engine import DEFAULT_ERROR_TEXT, DEFAULT_MAX_STEPS, Engine
-from flowhook.flows.loader import FlowValidationError, validate_path
+from flowhook.flows.errors import FlowRuntimeError, FlowValidationError
+from flowhook.flows.loader import validate_path
 from flowhook.flows.model import LoadedFlow
 from flowhook.flows.registry import FlowRegistry
 from flowhook.flows.types import (
@@ -25,6 +26,7 @@ __all__ = [
     "Flow",
     "FlowEngine",
     "FlowRegistry",
+    "FlowRuntimeError",
     "FlowValidationError",
     "LoadedFlow",
     "Output",

@@ -8,6 +8,7 @@ understood: the question reprompts). Types that find a value inside a sentence
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from flowhook.flows.fields import FieldReader
+from flowhook.flows.run import TurnRun
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,10 @@ class AnswerType(ABC):
 
     @abstractmethod
     def parse(self, text: str) -> Answer | None: ...
+
+    def parse_turn(self, text: str, run: TurnRun) -> Answer | None:
+        """Parse with the turn at hand (its clock, locale, intent); default: ``parse``."""
+        return self.parse(text)
 
 
 class TextAnswer(AnswerType):
@@ -167,6 +173,125 @@ class ChoiceAnswer(AnswerType):
         return None
 
 
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RELATIVE = {"today": 0, "tonight": 0, "now": 0, "tomorrow": 1, "yesterday": -1}
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)")
+_MONTH_NAMES = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DAY_MONTH = re.compile(
+    rf"(?<!\w)(\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:of\s+)?({_MONTH_NAMES})\.?(?:,?\s+(\d{{4}}))?(?!\w)"
+)
+_MONTH_DAY = re.compile(
+    rf"(?<!\w)({_MONTH_NAMES})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s+(\d{{4}}))?(?!\w)"
+)
+
+
+class DateAnswer(AnswerType):
+    """A calendar date, stored as ISO text (``2024-05-01``).
+
+    Understands ``2024-05-01``, ``1.5.2024`` (day first), ``5/1/2024`` (month
+    first for ``en-US`` and inputs without a locale, day first otherwise),
+    ``1 May 2024``, ``May 1st``, ``today``, ``tomorrow``, ``yesterday``,
+    ``monday`` ... (the next such day, today excluded). A date without a year is
+    the next one from today on.
+    """
+
+    name = "date"
+
+    def parse(self, text: str) -> Answer | None:
+        return self.parse_date(text, dt.date.today(), month_first=True)
+
+    def parse_turn(self, text: str, run: TurnRun) -> Answer | None:
+        today = dt.datetime.fromtimestamp(run.now).date() if run.now else dt.date.today()
+        locale = (run.turn.locale or "en-US").replace("_", "-").lower()
+        return self.parse_date(text, today, month_first=locale in ("en-us", "en"))
+
+    @staticmethod
+    def parse_date(text: str, today: dt.date, *, month_first: bool) -> Answer | None:
+        lowered = text.casefold()
+        found: dt.date | None = None
+        try:
+            if match := _ISO_DATE.search(lowered):
+                found = dt.date(int(match[1]), int(match[2]), int(match[3]))
+            elif match := _NUMERIC_DATE.search(lowered):
+                first, second, year = int(match[1]), int(match[3]), int(match[4])
+                year += 2000 if year < 100 else 0
+                month_first_here = month_first and match[2] == "/"
+                month, day = (first, second) if month_first_here else (second, first)
+                found = dt.date(year, month, day)
+            elif match := _DAY_MONTH.search(lowered):
+                found = _with_year(today, int(match[1]), _MONTHS[match[2]], match[3])
+            elif match := _MONTH_DAY.search(lowered):
+                found = _with_year(today, int(match[2]), _MONTHS[match[1]], match[3])
+        except ValueError:  # 31 February and the like
+            return None
+        if found is None:
+            words = re.findall(r"[a-z]+", lowered)
+            relative = [_RELATIVE[word] for word in words if word in _RELATIVE]
+            weekdays = [_WEEKDAYS.index(word) for word in words if word in _WEEKDAYS]
+            if len(relative) + len(weekdays) != 1:
+                return None
+            if relative:
+                found = today + dt.timedelta(days=relative[0])
+            else:
+                ahead = (weekdays[0] - today.weekday()) % 7 or 7
+                found = today + dt.timedelta(days=ahead)
+        return Answer(found.isoformat())
+
+
+def _with_year(today: dt.date, day: int, month: int, year: str | None) -> dt.date:
+    if year is not None:
+        return dt.date(int(year), month, day)
+    found = dt.date(today.year, month, day)
+    return found if found >= today else dt.date(today.year + 1, month, day)
+
+
+class IntentAnswer(AnswerType):
+    """The input's intent (``input.intent``), optionally one of ``intents``; stores its name."""
+
+    name = "intent"
+
+    def __init__(self, intents: list[str] | None) -> None:
+        self.intents = frozenset(intents) if intents else None
+
+    @classmethod
+    def from_fields(cls, fields: FieldReader) -> AnswerType:
+        intents = fields.string_list("intents")
+        if intents is not None and not intents:
+            fields.problem("'intents' must not be empty", "intents")
+        return cls(intents)
+
+    def parse(self, text: str) -> Answer | None:
+        return None  # needs the turn's intent: see parse_turn
+
+    def parse_turn(self, text: str, run: TurnRun) -> Answer | None:
+        intent = run.scope["input"]["intent"]
+        if intent is None or (self.intents is not None and intent not in self.intents):
+            return None
+        return Answer(intent)
+
+
 ANSWER_TYPES: Mapping[str, type[AnswerType]] = MappingProxyType(
     {
         answer_type.name: answer_type
@@ -177,6 +302,8 @@ ANSWER_TYPES: Mapping[str, type[AnswerType]] = MappingProxyType(
             EmailAnswer,
             RegexAnswer,
             ChoiceAnswer,
+            DateAnswer,
+            IntentAnswer,
         )
     }
 )

@@ -15,22 +15,15 @@ from typing import Any, TypeVar
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 
-from flowhook.flows.templates import (
-    Constant,
-    DictValue,
-    Expression,
-    ListValue,
-    TemplateCompiler,
-    TemplateProblem,
-    Value,
-)
+from flowhook.flows.templates import TemplateCompiler, TemplateProblem
+from flowhook.flows.values import Constant, DictValue, Expression, ListValue, Value
 
-# Context keys that cannot be read as ``context.<key>``: Jinja looks up a dict's
-# attributes before its items, so ``context.items`` is the method, not the value.
 T = TypeVar("T")
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
+# Context keys that cannot be read as ``context.<key>``: Jinja looks up a dict's
+# attributes before its items, so ``context.items`` is the method, not the value.
 SHADOWED_CONTEXT_KEYS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 
 
@@ -95,7 +88,11 @@ class FieldReader:
         self._used: set[str] = set()
         own_pairs = [pair for pair in mapping.value if pair[0].tag != _MERGE_TAG]
         # Resolve ``<<: *anchor`` merge keys: PyYAML puts the merged pairs first.
-        SafeConstructor().flatten_mapping(mapping)
+        try:
+            SafeConstructor().flatten_mapping(mapping)
+        except ConstructorError as exc:
+            self._add(line_of(mapping), f"bad merge key '<<': {exc.problem}")
+            mapping.value = own_pairs
         merged_pairs = mapping.value[: len(mapping.value) - len(own_pairs)]
         for key_node, value_node in merged_pairs:
             key = construct(key_node) if isinstance(key_node, yaml.ScalarNode) else None
@@ -221,6 +218,18 @@ class FieldReader:
         if source is None:
             return None
         return self._compile(field, self._fields[field][1], lambda: compiler.text(source))
+
+    def text_node(self, field: str, node: yaml.Node, compiler: TemplateCompiler) -> Value | None:
+        """A string node inside a field (e.g. an item of a list) compiled as a text."""
+        try:
+            source = construct(node)
+        except ConstructorError as exc:
+            self._add(line_of(node), f"'{field}': {exc.problem}")
+            return None
+        if not isinstance(source, str):
+            self._add(line_of(node), f"'{field}': must be a string{_type_hint(source)}")
+            return None
+        return self._compile(field, node, lambda: compiler.text(source))
 
     def expression(
         self, field: str, compiler: TemplateCompiler, *, required: bool = False

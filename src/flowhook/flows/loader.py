@@ -18,24 +18,16 @@ from pathlib import Path
 
 import yaml
 
-from flowhook.errors import FlowError
 from flowhook.flows.fields import FieldReader, ProblemLog, Target, line_of
+from flowhook.flows.intents import read_nlu
 from flowhook.flows.model import LoadedFlow
 from flowhook.flows.nodes import DEFAULT_NODE_TYPES, Node, NodeTypes, ParseContext
+from flowhook.flows.nodes.base import FlowRef
 from flowhook.flows.templates import TemplateCompiler
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 # Flow names show up in endpoint configs, URLs and logs: keep them plain.
 FLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-class FlowValidationError(FlowError):
-    """Flow files with problems; ``problems`` lists each as ``file:line: message``."""
-
-    def __init__(self, problems: list[str]) -> None:
-        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"invalid flows ({count}):\n" + "\n".join(problems), problems=problems)
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +37,7 @@ class FlowSource:
     label: str
     stem: str
     text: str
+    path: str | None = None  # the file on disk; None for built-ins
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +46,7 @@ class ParsedFile:
     name: str | None
     name_line: int
     problems: list[str]
+    refs: tuple[tuple[str, FlowRef], ...] = ()  # (node id, reference to another flow)
 
 
 def builtin_sources() -> list[FlowSource]:
@@ -83,7 +77,8 @@ def path_sources(path: Path, problems: list[str]) -> list[FlowSource]:
     sources = []
     for file in files:
         try:
-            sources.append(FlowSource(str(file), file.stem, file.read_text("utf-8")))
+            text = file.read_text("utf-8")
+            sources.append(FlowSource(str(file), file.stem, text, str(file.resolve())))
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"{file}:1: cannot read the file: {exc}")
     return sources
@@ -97,9 +92,11 @@ def load_sources(
     flows: dict[str, LoadedFlow] = {}
     defined_in: dict[str, str] = {}
     problems: list[str] = []
+    references: list[tuple[str, str, FlowRef]] = []
     for source in sources:
         parsed = parse_flow(source, node_types, compiler)
         problems.extend(parsed.problems)
+        references.extend((source.label, node_id, ref) for node_id, ref in parsed.refs)
         if parsed.name is None:
             continue
         if parsed.name in defined_in:
@@ -111,7 +108,30 @@ def load_sources(
         defined_in[parsed.name] = source.label
         if parsed.flow is not None:
             flows[parsed.name] = parsed.flow
+    problems += _check_flow_references(references, defined_in, flows)
+    if problems:
+        # A flow referring to a broken flow would fail at run time: load none.
+        return {}, problems
     return flows, problems
+
+
+def _check_flow_references(
+    references: Iterable[tuple[str, str, FlowRef]],
+    defined_in: Mapping[str, str],
+    flows: Mapping[str, LoadedFlow],
+) -> list[str]:
+    problems = []
+    for label, node_id, ref in references:
+        prefix = f"{label}:{ref.line}: node '{node_id}': "
+        if ref.flow not in defined_in:
+            close = difflib.get_close_matches(ref.flow, list(defined_in), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(f"{prefix}flow '{ref.flow}' does not exist{hint}")
+            continue
+        target = flows.get(ref.flow)
+        if ref.node is not None and target is not None and ref.node not in target.nodes:
+            problems.append(f"{prefix}flow '{ref.flow}' has no node '{ref.node}'")
+    return problems
 
 
 def validate_path(path: Path) -> list[str]:
@@ -134,13 +154,19 @@ def parse_flow(source: FlowSource, node_types: NodeTypes, compiler: TemplateComp
     if not FLOW_NAME.fullmatch(name):
         log.add(name_line, f"flow name '{name}' may only use letters, digits, '_', '.', '-'")
     description = top.string("description")
+    top.node("$schema")  # editors' schema hint, allowed and ignored
     start = top.target("start")
+    nlu = read_nlu(top)
     nodes_fields = top.mapping("nodes", required=True)
     top.finish()
     if nodes_fields is None:
         return ParsedFile(None, name, name_line, log.problems)
 
-    nodes, node_lines, complete = _parse_nodes(nodes_fields, log, node_types, compiler)
+    intents = frozenset(intent.name for intent in nlu.intents) if nlu else frozenset()
+    nodes, node_lines, complete = _parse_nodes(
+        nodes_fields, log, node_types, compiler, intents, source.path
+    )
+    refs = tuple((node.node_id, ref) for node in nodes.values() for ref in node.flow_refs())
     if not node_lines:
         nodes_fields.problem("a flow needs at least one node")
     start_id = start.node_id if start else next(iter(node_lines), None)
@@ -148,9 +174,9 @@ def parse_flow(source: FlowSource, node_types: NodeTypes, compiler: TemplateComp
     if complete and start_id in nodes:
         _check_reachable(nodes, start_id, log)
     if log or start_id is None:
-        return ParsedFile(None, name, name_line, log.problems)
-    flow = LoadedFlow(name, start_id, nodes, source.label, description)
-    return ParsedFile(flow, name, name_line, [])
+        return ParsedFile(None, name, name_line, log.problems, refs)
+    flow = LoadedFlow(name, start_id, nodes, source.label, description, nlu)
+    return ParsedFile(flow, name, name_line, [], refs)
 
 
 def _compose(source: FlowSource, log: ProblemLog) -> yaml.MappingNode | None:
@@ -173,7 +199,12 @@ def _compose(source: FlowSource, log: ProblemLog) -> yaml.MappingNode | None:
 
 
 def _parse_nodes(
-    nodes_fields: FieldReader, log: ProblemLog, node_types: NodeTypes, compiler: TemplateCompiler
+    nodes_fields: FieldReader,
+    log: ProblemLog,
+    node_types: NodeTypes,
+    compiler: TemplateCompiler,
+    intents: frozenset[str] = frozenset(),
+    flow_file: str | None = None,
 ) -> tuple[dict[str, Node], dict[str, int], bool]:
     """Returns the parsed nodes, the line of every node id, and whether all nodes parsed.
 
@@ -198,7 +229,8 @@ def _parse_nodes(
                 fields.problem(f"unknown node type '{type_name}' (known: {known})", "type")
             complete = False
             continue
-        nodes[node_id] = node_class.parse(ParseContext(node_id, line, fields, compiler))
+        context = ParseContext(node_id, line, fields, compiler, intents, flow_file)
+        nodes[node_id] = node_class.parse(context)
         fields.finish()
     return nodes, node_lines, complete
 

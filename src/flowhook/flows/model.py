@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flowhook.flows.nodes import Node
+from flowhook.nlu import IntentModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,6 +14,7 @@ class LoadedFlow:
     """Implements the ``Flow`` protocol of ``flowhook.flows.types``.
 
     ``source`` is the file the flow came from (``<builtin>/echo.yaml`` for built-ins).
+    ``nlu`` matches inputs against the flow's ``intents`` and ``slots`` (None: none declared).
     """
 
     name: str
@@ -20,3 +22,4 @@ class LoadedFlow:
     nodes: Mapping[str, Node]
     source: str
     description: str | None = None
+    nlu: IntentModel | None = None

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from flowhook.flows.loader import (
-    FlowValidationError,
-    builtin_sources,
-    load_sources,
-    path_sources,
-)
+from flowhook.flows.errors import FlowValidationError
+from flowhook.flows.loader import builtin_sources, load_sources, path_sources
 from flowhook.flows.model import LoadedFlow
 from flowhook.flows.nodes import DEFAULT_NODE_TYPES, NodeTypes
 
@@ -43,6 +39,9 @@ class FlowRegistry:
     def get(self, name: str) -> LoadedFlow | None:
         """The flow called ``name``, or ``None`` (like ``dict.get``)."""
         return self._flows.get(name)
+
+    def __getitem__(self, name: str) -> LoadedFlow:
+        return self._flows[name]
 
     def names(self) -> list[str]:
         return sorted(self._flows)

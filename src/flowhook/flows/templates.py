@@ -1,4 +1,6 @@
-"""Templates and expressions over ``input`` and ``context``, compiled once at load time.
+"""Templates and expressions over ``input``, ``context``, ``profile`` and ``config``.
+
+They are compiled once at load time.
 
 Everything a flow file says in ``{{ }}`` goes through one sandboxed Jinja2
 environment (``ImmutableSandboxedEnvironment``: no file access, no attribute
@@ -16,28 +18,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from jinja2 import (
     ChainableUndefined,
     TemplateSyntaxError,
-    Undefined,
     UndefinedError,
     meta,
     nodes,
 )
 from jinja2.defaults import DEFAULT_NAMESPACE
-from jinja2.environment import Template
+from jinja2.exceptions import SecurityError, TemplateRuntimeError
 from jinja2.parser import Parser
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
-from flowhook.errors import FlowError
 from flowhook.flows.types import TurnInput
+from flowhook.flows.values import Constant, Expression, Text, Value
 
-Scope = dict[str, Any]
-"""The variables a template sees: ``input`` and ``context``."""
-
-TEMPLATE_VARIABLES = frozenset({"input", "context"})
+TEMPLATE_VARIABLES = frozenset({"input", "context", "profile", "config"})
+_VARIABLES_HINT = "templates see: input, context, profile, config"
 
 # Jinja's default globals (range, dict, namespace, ...). They are put into each
 # turn's scope once, so templates can render with a *shared* context: Jinja then
@@ -51,10 +51,6 @@ _SINGLE_EXPRESSION = re.compile(r"\s*\{\{((?:(?!\{\{|\}\}|\{%|\{#).)*)\}\}\s*", 
 _TEMPLATE_MARKERS = ("{{", "{%", "{#")
 
 
-class FlowRuntimeError(FlowError):
-    """A flow failed while running a turn (e.g. a value that cannot be stored as JSON)."""
-
-
 class TemplateProblem(Exception):
     """A template or expression that does not compile.
 
@@ -65,138 +61,6 @@ class TemplateProblem(Exception):
         super().__init__(message)
         self.message = message
         self.line_offset = line_offset
-
-
-class Value(Protocol):
-    """A compiled value: evaluates to plain JSON data (str, int, float, bool, None, dict, list)."""
-
-    def evaluate(self, scope: Scope) -> Any: ...
-
-
-class Constant:
-    """A value without templates. Only immutable scalars: containers are rebuilt per turn."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str | int | float | bool | None) -> None:
-        self.value = value
-
-    def evaluate(self, scope: Scope) -> Any:
-        return self.value
-
-
-class Text:
-    """A string with ``{{ }}`` / ``{% %}`` parts; always renders to a string."""
-
-    __slots__ = ("source", "template")
-
-    def __init__(self, source: str, template: Template) -> None:
-        self.source = source
-        self.template = template
-
-    def evaluate(self, scope: Scope) -> str:
-        template = self.template
-        return "".join(template.root_render_func(template.new_context(scope, shared=True)))
-
-
-class Expression:
-    """A Jinja2 expression; evaluates to its native value, made JSON-plain.
-
-    ``template`` is a one-statement template ``{% set result = <expression> %}``,
-    the same construction as ``Environment.compile_expression``, run with a
-    shared context for speed.
-    """
-
-    __slots__ = ("lookup", "source", "template")
-
-    def __init__(
-        self, source: str, template: Template, lookup: tuple[str, ...] | None = None
-    ) -> None:
-        self.source = source
-        self.template = template
-        self.lookup = lookup
-
-    def native(self, scope: Scope) -> Any:
-        if self.lookup is not None:
-            found, value = _lookup(scope, self.lookup)
-            if found:
-                return value
-        template = self.template
-        context = template.new_context(scope, shared=True)
-        for _ in template.root_render_func(context):
-            pass
-        return context.vars["result"]
-
-    def evaluate(self, scope: Scope) -> Any:
-        return to_plain(self.native(scope))
-
-    def is_true(self, scope: Scope) -> bool:
-        return bool(self.native(scope))
-
-
-class DictValue:
-    __slots__ = ("items",)
-
-    def __init__(self, items: tuple[tuple[str, Value], ...]) -> None:
-        self.items = items
-
-    def evaluate(self, scope: Scope) -> dict[str, Any]:
-        return {key: value.evaluate(scope) for key, value in self.items}
-
-
-class ListValue:
-    __slots__ = ("items",)
-
-    def __init__(self, items: tuple[Value, ...]) -> None:
-        self.items = items
-
-    def evaluate(self, scope: Scope) -> list[Any]:
-        return [value.evaluate(scope) for value in self.items]
-
-
-_PLAIN_SCALARS = (str, int, float, bool, type(None))
-
-
-def to_plain(value: Any) -> Any:
-    """Turn a template result into JSON data, so session state always serialises."""
-    if type(value) in _PLAIN_SCALARS:
-        return value
-    if isinstance(value, Undefined):
-        return None
-    if isinstance(value, Mapping):
-        plain: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise FlowRuntimeError(f"object keys must be strings, got {key!r}")
-            plain[str(key)] = to_plain(item)
-        return plain
-    if isinstance(value, list | tuple | range):
-        return [to_plain(item) for item in value]
-    # Subclasses (e.g. Jinja's Markup) become their base type.
-    for scalar in (bool, int, float, str):
-        if isinstance(value, scalar):
-            return scalar(value)
-    raise FlowRuntimeError(f"a {type(value).__name__} cannot be stored as JSON")
-
-
-_MISSING = object()
-
-
-def _lookup(scope: Scope, path: tuple[str, ...]) -> tuple[bool, Any]:
-    """Fast path for ``context.a.b``-style expressions over plain dicts.
-
-    Gives what Jinja would (a missing key is undefined, i.e. ``None``) without
-    running a template; ``(False, None)`` sends anything else (a list, a str,
-    an object) through Jinja so its sandbox rules apply unchanged.
-    """
-    value: Any = scope
-    for key in path:
-        if type(value) is not dict:
-            return False, None
-        value = value.get(key, _MISSING)
-        if value is _MISSING:
-            return True, None
-    return True, value
 
 
 def _lookup_path(expression: nodes.Expr) -> tuple[str, ...] | None:
@@ -217,14 +81,37 @@ def _lookup_path(expression: nodes.Expr) -> tuple[str, ...] | None:
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
-def make_scope(turn: TurnInput, context: dict[str, Any]) -> dict[str, Any]:
-    """What templates see during one turn (see ``TEMPLATE_GLOBALS`` for why globals are in)."""
-    return {**TEMPLATE_GLOBALS, "input": input_variables(turn), "context": context}
+_NO_INTENT: Mapping[str, Any] = MappingProxyType({"intent": None, "intentScore": 0.0, "slots": {}})
 
 
-def input_variables(turn: TurnInput) -> dict[str, Any]:
-    """``input`` in templates: the wire format's camelCase keys plus snake_case aliases."""
+def make_scope(
+    turn: TurnInput,
+    context: dict[str, Any],
+    profile: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    nlu: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What templates see during one turn (see ``TEMPLATE_GLOBALS`` for why globals are in).
+
+    ``nlu`` holds ``intent``, ``intentScore`` and ``slots`` for ``input``.
+    """
     return {
+        **TEMPLATE_GLOBALS,
+        "input": input_variables(turn, nlu),
+        "context": context,
+        "profile": profile if profile is not None else {},
+        "config": config if config is not None else {},
+    }
+
+
+def input_variables(turn: TurnInput, nlu: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``input`` in templates: the wire format's camelCase keys plus snake_case aliases."""
+    found = nlu if nlu is not None else _NO_INTENT
+    return {
+        "intent": found["intent"],
+        "intentScore": found["intentScore"],
+        "slots": dict(found["slots"]),
+        "intent_score": found["intentScore"],
         "text": turn.text,
         "data": turn.data,
         "userId": turn.user_id,
@@ -254,9 +141,9 @@ class FlowUndefined(ChainableUndefined):
     def __init__(
         self,
         hint: str | None = None,
-        obj: Any = None,
+        obj: Any = missing,
         name: str | None = None,
-        exc: type[Exception] = UndefinedError,
+        exc: type[TemplateRuntimeError] = UndefinedError,
     ) -> None:
         if exc is SecurityError:
             raise SecurityError(hint or f"access to {name!r} is not allowed")
@@ -322,6 +209,4 @@ class TemplateCompiler:
     def _check_names(self, names: set[str]) -> None:
         unknown = sorted(names - self._known_names)
         if unknown:
-            raise TemplateProblem(
-                f"unknown template variable '{unknown[0]}' (templates see: input, context)"
-            )
+            raise TemplateProblem(f"unknown template variable '{unknown[0]}' ({_VARIABLES_HINT})")

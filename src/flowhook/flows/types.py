@@ -21,6 +21,13 @@ class TurnInput:
     text: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     locale: str | None = None
+    # The user's profile as stored (per user, across sessions; ``profile`` in
+    # templates). The engine never mutates it: changes come back in
+    # ``TurnResult.profile``.
+    profile: dict[str, Any] = field(default_factory=dict)
+    # When the message arrived (Unix seconds); None: the engine's clock. Used for
+    # the session idle timeout, so a backlog replayed later is judged by arrival.
+    received_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +45,11 @@ class SessionState:
     ``waiting_at`` is the id of the question node the session waits at (None: the
     next input starts the flow from its start node); ``flow`` names the flow that
     node belongs to; ``reprompts`` counts failed answers to that question.
-    ``extra`` is reserved for engine features that need more state.
+    ``extra`` holds engine features' state (the ``execute_flow`` return stack,
+    the transcript the ``llm`` node reads). ``last_active`` is when the session's
+    last turn ran (Unix seconds; None: never), for the idle timeout.
+    ``handover`` is set by the ``handover`` node (``{"at", "flow", "node", ...}``)
+    and cleared by ``reset`` or an expired session; None: not handed over.
     """
 
     context: dict[str, Any] = field(default_factory=dict)
@@ -46,6 +57,8 @@ class SessionState:
     waiting_at: str | None = None
     reprompts: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    last_active: float | None = None
+    handover: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +67,8 @@ class SessionState:
             "waitingAt": self.waiting_at,
             "reprompts": self.reprompts,
             "extra": self.extra,
+            "lastActive": self.last_active,
+            "handover": self.handover,
         }
 
     @classmethod
@@ -66,13 +81,28 @@ class SessionState:
             waiting_at=raw.get("waitingAt"),
             reprompts=int(raw.get("reprompts") or 0),
             extra=dict(raw.get("extra") or {}),
+            last_active=_float_or_none(raw.get("lastActive")),
+            handover=dict(raw["handover"]) if raw.get("handover") else None,
         )
+
+
+def _float_or_none(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class TurnResult:
+    """The outputs to deliver, in order, and the session's new state.
+
+    ``profile`` is the user's whole new profile when the turn changed it (to be
+    stored for ``TurnInput.user_id``), or None when it is unchanged.
+    """
+
     outputs: list[Output]
     state: SessionState
+    profile: dict[str, Any] | None = None
 
 
 class Flow(Protocol):

@@ -1,25 +1,38 @@
-"""The admin REST API: endpoints and their API keys (bearer-token protected)."""
+"""The admin REST API: endpoints, their API keys and deliveries (bearer-token protected)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from flowhook.delivery.models import (
+    DeliveryDetail,
+    DeliveryPage,
+    DeliveryStatus,
+    DeliveryView,
+    ReplayFailedAnswer,
+    ReplayFailedRequest,
+)
 from flowhook.endpoints.models import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyView,
     EndpointCreate,
+    EndpointCreated,
     EndpointUpdate,
     EndpointView,
+    SigningSecretRotated,
 )
 from flowhook.http.deps import require_admin, services_of
 
 router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-@router.post("/endpoints", status_code=201, response_model=EndpointView)
-async def create_endpoint(body: EndpointCreate, request: Request) -> EndpointView:
+@router.post("/endpoints", status_code=201, response_model=EndpointCreated)
+async def create_endpoint(body: EndpointCreate, request: Request) -> EndpointCreated:
     return await services_of(request).endpoints.create(body)
 
 
@@ -36,6 +49,11 @@ async def get_endpoint(endpoint_id: str, request: Request) -> EndpointView:
 @router.patch("/endpoints/{endpoint_id}", response_model=EndpointView)
 async def update_endpoint(endpoint_id: str, body: EndpointUpdate, request: Request) -> EndpointView:
     return await services_of(request).endpoints.update(endpoint_id, body)
+
+
+@router.post("/endpoints/{endpoint_id}/signing-secret/rotate", response_model=SigningSecretRotated)
+async def rotate_signing_secret(endpoint_id: str, request: Request) -> SigningSecretRotated:
+    return await services_of(request).endpoints.rotate_signing_secret(endpoint_id)
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204, response_class=Response)
@@ -67,3 +85,54 @@ async def revoke_api_key(endpoint_id: str, key_id: str, request: Request) -> Res
 @router.get("/flows", response_model=list[str])
 async def list_flows(request: Request) -> list[str]:
     return services_of(request).engine.flow_names()
+
+
+# -- deliveries: the attempt log, dead letters, replay ---------------------------------------
+
+
+@router.get("/endpoints/{endpoint_id}/deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    endpoint_id: str,
+    request: Request,
+    status: DeliveryStatus | None = None,
+    session_id: Annotated[str | None, Query(alias="sessionId")] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(description="nextCursor of the previous page.")] = None,
+) -> DeliveryPage:
+    """An endpoint's deliveries, newest first; filter by status, session and time."""
+    return await services_of(request).deliveries.list(
+        endpoint_id,
+        session_id=session_id,
+        status=status,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.post(
+    "/endpoints/{endpoint_id}/deliveries/replay-failed",
+    status_code=202,
+    response_model=ReplayFailedAnswer,
+)
+async def replay_failed_deliveries(
+    endpoint_id: str, request: Request, body: ReplayFailedRequest | None = None
+) -> ReplayFailedAnswer:
+    """Send again every failed delivery of the endpoint created in [since, until)."""
+    req = body or ReplayFailedRequest()
+    return await services_of(request).deliveries.replay_failed(endpoint_id, req.since, req.until)
+
+
+@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
+async def show_delivery(delivery_id: str, request: Request) -> DeliveryDetail:
+    """One delivery, its payload and every attempt."""
+    return await services_of(request).deliveries.show(delivery_id)
+
+
+@router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryView)
+async def replay_delivery(delivery_id: str, request: Request) -> DeliveryView:
+    """Send one delivery again (same webhook-id); switches the endpoint's delivery back on."""
+    return await services_of(request).deliveries.replay(delivery_id)

@@ -8,11 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, errors, health, ingress
+from flowhook.http import admin, errors, health, ingress, metrics
+from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.services import Services
 
 
-def create_app(services: Services) -> FastAPI:
+def create_app(services: Services) -> IngressFastPath:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
@@ -37,4 +38,6 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(ingress.router)
     app.include_router(admin.router)
     app.include_router(health.router)
-    return app
+    metrics.install(app)  # GET /metrics
+    # The hot route is answered ahead of FastAPI; everything else goes through it.
+    return IngressFastPath(app, services)

@@ -24,6 +24,7 @@ STATUS: dict[type[e.FlowhookError], int] = {
     e.Unprocessable: 422,
     e.FlowError: 422,
     e.StorageError: 503,
+    e.Overloaded: 503,
 }
 
 
@@ -43,9 +44,11 @@ def status_for(exc: e.FlowhookError) -> int:
 
 def error_response(exc: e.FlowhookError) -> JSONResponse:
     status = status_for(exc)
-    headers = (
-        {"WWW-Authenticate": "Bearer"} if status == 401 and "header" not in exc.details else None
-    )
+    headers: dict[str, str] | None = None
+    if status == 401 and "header" not in exc.details:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif "retry_after" in exc.details:
+        headers = {"Retry-After": str(exc.details["retry_after"])}
     return JSONResponse(exc.to_json(), status_code=status, headers=headers)
 
 

@@ -7,8 +7,8 @@ import time
 import structlog
 
 from flowhook.endpoints.cache import EndpointCache
-from flowhook.endpoints.secrets import hash_api_key, matches_any
-from flowhook.errors import NotFound, Unauthorized
+from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
+from flowhook.errors import NotFound, Overloaded, Unauthorized
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
@@ -21,14 +21,24 @@ KEY_TOUCH_INTERVAL = 60.0
 
 
 class Inbox:
-    def __init__(self, store: SqlStore, endpoints: EndpointCache, runner: SessionRunner) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        endpoints: EndpointCache,
+        runner: SessionRunner,
+        *,
+        max_backlog: int = 100_000,
+    ) -> None:
         self._store = store
+        self._max_backlog = max_backlog
         self._endpoints = endpoints
         self._runner = runner
         self._key_touched: dict[str, float] = {}
 
     async def accept(self, url_token: str, body: bytes, api_key: str | None) -> str:
         """Returns the trace id once the message is durably committed."""
+        if not is_well_formed_url_token(url_token):
+            raise NotFound("no active endpoint at this URL")
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
             raise NotFound("no active endpoint at this URL")
@@ -36,6 +46,13 @@ class Inbox:
         if endpoint.auth_method == "apiKey":
             self._check_key(cached.key_hashes, cached.key_ids, api_key)
         parsed = parse_inbound(body)
+        if self._runner.backlog >= self._max_backlog:
+            # Everything accepted is committed, but the turns are held in memory:
+            # refuse more rather than grow without bound. Clients retry.
+            raise Overloaded(
+                f"{self._runner.backlog} messages are waiting for their turn; retry shortly",
+                retry_after=1,
+            )
         msg = InboundMessage(
             endpoint_id=endpoint.id,
             session_id=parsed.session_id,

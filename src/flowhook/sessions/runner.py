@@ -47,15 +47,22 @@ class SessionRunner:
         self._endpoints = endpoints
         self._deliver = deliver
         self._states = StateCache(state_cache_size)
+        self._profiles = StateCache(state_cache_size)
+        # Turns of one user's different sessions would race on the user's profile
+        # (load, change, save): they take this per-user lock. Uncontended, it costs
+        # no await; entries are dropped when the last turn of the user is done.
+        self._user_locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
+        self._backlog = 0  # messages queued or running, across all sessions
         self.turns = 0
 
     def submit(self, msg: InboundMessage) -> None:
         """Queue a committed message behind its session's earlier ones."""
+        self._backlog += 1
         key = (msg.endpoint_id, msg.session_id)
         queue = self._queues.get(key)
         if queue is not None:
@@ -90,8 +97,9 @@ class SessionRunner:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     @property
-    def queued(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+    def backlog(self) -> int:
+        """Messages accepted but not yet through their turn."""
+        return self._backlog
 
     async def _drain(self, key: SessionKey) -> None:
         queue = self._queues[key]
@@ -109,12 +117,30 @@ class SessionRunner:
                     continue
                 delay = 0.1
                 queue.popleft()
+                self._backlog -= 1
         finally:
+            self._backlog -= len(queue)  # only non-zero when stopping
             del self._queues[key]
             if not self._queues:
                 self._idle.set()
 
     async def _turn(self, key: SessionKey, msg: InboundMessage) -> None:
+        user_key = (msg.endpoint_id, msg.user_id)
+        lock, users = self._user_locks.get(user_key) or (asyncio.Lock(), 0)
+        self._user_locks[user_key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._locked_turn(key, user_key, msg)
+        finally:
+            lock, users = self._user_locks[user_key]
+            if users == 1:
+                del self._user_locks[user_key]
+            else:
+                self._user_locks[user_key] = (lock, users - 1)
+
+    async def _locked_turn(
+        self, key: SessionKey, user_key: SessionKey, msg: InboundMessage
+    ) -> None:
         started = time.perf_counter()
         endpoint = await self._endpoints.by_id(msg.endpoint_id)
         if endpoint is None:
@@ -127,6 +153,10 @@ class SessionRunner:
         if raw_state is None:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
         state = SessionState.from_json(raw_state)
+        profile = self._profiles.get(user_key)
+        if profile is None:
+            profile = await self._store.load_profile(msg.endpoint_id, msg.user_id) or {}
+            self._profiles.put(user_key, profile)
         turn = TurnInput(
             user_id=msg.user_id,
             session_id=msg.session_id,
@@ -134,6 +164,8 @@ class SessionRunner:
             text=msg.text,
             data=msg.data or {},
             locale=endpoint.locale,
+            received_at=msg.received_at,
+            profile=profile,
         )
         failed = False
         try:
@@ -167,9 +199,12 @@ class SessionRunner:
                 state=new_state,
                 bodies=bodies,
                 failed=failed,
+                profile=result.profile,
             )
         )
         self._states.put(key, new_state)
+        if result.profile is not None:
+            self._profiles.put(user_key, result.profile)
         self.turns += 1
         if deliveries:
             self._deliver(deliveries)

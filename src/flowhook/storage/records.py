@@ -15,11 +15,16 @@ class EndpointRecord:
     auth_method: str  # "none" | "apiKey"
     webhook_url: str
     webhook_user: str | None
-    webhook_password: str | None
+    webhook_password: str | None = field(repr=False)  # encrypted, as stored
     locale: str | None
     active: bool
     created_at: float
     updated_at: float
+    signing_secret: str | None = field(default=None, repr=False)  # encrypted
+    previous_signing_secret: str | None = field(default=None, repr=False)  # encrypted
+    signing_secret_rotated_at: float | None = None
+    delivery_disabled_reason: str | None = None  # set: outputs are held, not attempted
+    delivery_disabled_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,45 @@ class TurnCommit:
     state: dict[str, Any]
     bodies: list[bytes] = field(default_factory=list)
     failed: bool = False
+    profile: dict[str, Any] | None = None  # the user's new profile; None: unchanged
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """One outbox row (an output owed to, or given to, a webhook)."""
+
+    outbox_id: int
+    delivery_id: str  # the webhook-id
+    endpoint_id: str
+    session_id: str
+    message_id: int | None
+    status: str  # pending | delivered | failed
+    attempts: int  # attempts counted towards the retry schedule (0 again after a replay)
+    not_before: float
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    finished_at: float | None
+    replayed_at: float | None
+    body: bytes | None = None  # only when asked for
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One POST of a delivery, as logged."""
+
+    id: int
+    at: float
+    status: int | None
+    duration_ms: float
+    error: str | None
+    body_excerpt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay reset to pending, and whether it switched the endpoint back on."""
+
+    endpoint_ids: tuple[str, ...]
+    outbox_ids: tuple[int, ...]
+    reenabled: tuple[str, ...]

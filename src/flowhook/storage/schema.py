@@ -35,11 +35,20 @@ endpoints = Table(
     Column("auth_method", String(16), nullable=False),
     Column("webhook_url", Text, nullable=False),
     Column("webhook_user", String(200)),
-    Column("webhook_password", Text),
+    Column("webhook_password", Text),  # encrypted (endpoints.vault)
     Column("locale", String(35)),
     Column("active", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # Standard Webhooks signing (0002): encrypted secrets; the previous one keeps
+    # signing until signing_secret_rotated_at + the grace period.
+    Column("signing_secret", Text),
+    Column("previous_signing_secret", Text),
+    Column("signing_secret_rotated_at", Float),
+    # Delivery switched off (0003): set when the webhook answered 410 Gone or an operator
+    # paused it; outputs stay pending (not attempted) until it is cleared again.
+    Column("delivery_disabled_reason", Text),
+    Column("delivery_disabled_at", Float),
 )
 
 api_keys = Table(
@@ -108,6 +117,7 @@ outbox = Table(
     Column("last_error", Text),
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),
+    Column("replayed_at", Float),  # 0003: last time an operator sent it again
 )
 Index("ix_outbox_pending", outbox.c.status, outbox.c.id)
 Index("ix_outbox_session", outbox.c.endpoint_id, outbox.c.session_id, outbox.c.id)
@@ -122,4 +132,15 @@ attempts = Table(
     Column("duration_ms", Float, nullable=False),
     Column("error", Text),
     Column("body_excerpt", Text),
+)
+
+# What a flow remembers about a user across sessions (`profile` in templates),
+# per endpoint: endpoints may serve different tenants, so profiles are not shared.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -17,13 +16,13 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.errors import Conflict, StorageError
 from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
+from flowhook.storage.hotpath import HotPath
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.writer import GroupCommitWriter
 
@@ -39,11 +38,10 @@ ENDPOINT_FIELDS = (
     "webhook_password",
     "locale",
     "active",
+    "signing_secret",
+    "previous_signing_secret",
+    "signing_secret_rotated_at",
 )
-
-
-def new_delivery_id() -> str:
-    return "msg_" + uuid.uuid4().hex
 
 
 class SqlStore:
@@ -54,17 +52,7 @@ class SqlStore:
         self.engine: Engine = create_db_engine(url, pool_size=read_threads + 1)
         self.writer = GroupCommitWriter(self.engine, batch_max=batch_max)
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
-        dialect_insert = postgresql.insert if self.backend == "postgresql" else sqlite.insert
-        upsert = dialect_insert(t.sessions)
-        self._session_upsert = upsert.on_conflict_do_update(
-            index_elements=[t.sessions.c.endpoint_id, t.sessions.c.session_id],
-            set_={
-                "user_id": upsert.excluded.user_id,
-                "state": upsert.excluded.state,
-                "turns": t.sessions.c.turns + 1,
-                "updated_at": upsert.excluded.updated_at,
-            },
-        )
+        self._hot = HotPath(self.backend)
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -155,7 +143,7 @@ class SqlStore:
 
     async def accept_message(self, msg: InboundMessage) -> int:
         """Commit an inbound message; returns its id once durable."""
-        return await self._write(_insert_messages, msg)  # type: ignore[no-any-return]
+        return await self._write(self._hot.insert_messages, msg)  # type: ignore[no-any-return]
 
     async def pending_messages(self, after_id: int = 0, limit: int = 1000) -> list[InboundMessage]:
         def run(c: Connection) -> list[InboundMessage]:
@@ -180,82 +168,20 @@ class SqlStore:
 
         return await self._read(run)
 
+    async def load_profile(self, endpoint_id: str, user_id: str) -> dict[str, Any] | None:
+        def run(c: Connection) -> dict[str, Any] | None:
+            raw = c.execute(
+                select(t.profiles.c.data).where(
+                    t.profiles.c.endpoint_id == endpoint_id, t.profiles.c.user_id == user_id
+                )
+            ).scalar()
+            return None if raw is None else dict(orjson.loads(raw))
+
+        return await self._read(run)
+
     async def commit_turn(self, turn: TurnCommit) -> list[PendingDelivery]:
         """Mark the message processed, save the session and append the outputs: one transaction."""
-        return await self._write(self._commit_turns, turn)  # type: ignore[no-any-return]
-
-    def _commit_turns(
-        self, conn: Connection, turns: Sequence[TurnCommit]
-    ) -> list[list[PendingDelivery]]:
-        now = time.time()
-        done = [
-            {"mid": x.message_id, "status": "failed" if x.failed else "done", "at": now}
-            for x in turns
-            if x.message_id
-        ]
-        if done:
-            conn.execute(
-                update(t.messages)
-                .where(t.messages.c.id == _bind("mid"))
-                .values(status=_bind("status"), processed_at=_bind("at")),
-                done,
-            )
-        conn.execute(
-            self._session_upsert,
-            [
-                {
-                    "endpoint_id": x.endpoint_id,
-                    "session_id": x.session_id,
-                    "user_id": x.user_id,
-                    "state": orjson.dumps(x.state).decode(),
-                    "turns": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for x in turns
-            ],
-        )
-        rows = [
-            {
-                "delivery_id": new_delivery_id(),
-                "endpoint_id": x.endpoint_id,
-                "session_id": x.session_id,
-                "message_id": x.message_id or None,
-                "body": body.decode(),
-                "status": "pending",
-                "attempts": 0,
-                "not_before": 0.0,
-                "created_at": now,
-            }
-            for x in turns
-            for body in x.bodies
-        ]
-        ids: list[int] = []
-        if rows:
-            ids = list(
-                conn.execute(
-                    insert(t.outbox).returning(t.outbox.c.id, sort_by_parameter_order=True), rows
-                ).scalars()
-            )
-        out: list[list[PendingDelivery]] = []
-        pos = 0
-        for x in turns:
-            items = []
-            for body in x.bodies:
-                row = rows[pos]
-                items.append(
-                    PendingDelivery(
-                        outbox_id=ids[pos],
-                        delivery_id=str(row["delivery_id"]),
-                        endpoint_id=x.endpoint_id,
-                        session_id=x.session_id,
-                        seq=ids[pos],
-                        body=body,
-                    )
-                )
-                pos += 1
-            out.append(items)
-        return out
+        return await self._write(self._hot.commit_turns, turn)  # type: ignore[no-any-return]
 
     # -- outbox -------------------------------------------------------------------------------
 
@@ -295,7 +221,7 @@ class SqlStore:
         not_before: float = 0.0,
     ) -> None:
         """Log one delivery attempt and move the outbox row to ``status``."""
-        await self._write(_record_attempts, (item, attempt, status, attempts, not_before))
+        await self._write(self._hot.record_outcomes, (item, attempt, status, attempts, not_before))
 
     async def delivery_counts(self) -> dict[str, int]:
         def run(c: Connection) -> dict[str, int]:
@@ -417,71 +343,6 @@ def _touch_api_key(conn: Connection, args: Sequence[tuple[str, float]]) -> list[
     return [None] * len(args)
 
 
-def _insert_messages(conn: Connection, msgs: Sequence[InboundMessage]) -> list[int]:
-    rows = [
-        {
-            "endpoint_id": m.endpoint_id,
-            "session_id": m.session_id,
-            "user_id": m.user_id,
-            "trace_id": m.trace_id,
-            "text": m.text,
-            "data": None if m.data is None else orjson.dumps(m.data).decode(),
-            "received_at": m.received_at,
-            "status": "pending",
-        }
-        for m in msgs
-    ]
-    result = conn.execute(
-        insert(t.messages).returning(t.messages.c.id, sort_by_parameter_order=True), rows
-    )
-    return list(result.scalars())
-
-
-def _record_attempts(
-    conn: Connection, args: Sequence[tuple[PendingDelivery, AttemptResult, str, int, float]]
-) -> list[None]:
-    now = time.time()
-    conn.execute(
-        insert(t.attempts),
-        [
-            {
-                "outbox_id": item.outbox_id,
-                "at": now,
-                "status": attempt.status,
-                "duration_ms": attempt.duration_ms,
-                "error": attempt.error,
-                "body_excerpt": attempt.body_excerpt[:1024] if attempt.body_excerpt else None,
-            }
-            for item, attempt, _s, _a, _n in args
-        ],
-    )
-    conn.execute(
-        update(t.outbox)
-        .where(t.outbox.c.id == _bind("oid"))
-        .values(
-            status=_bind("st"),
-            attempts=_bind("n"),
-            not_before=_bind("nb"),
-            last_status=_bind("code"),
-            last_error=_bind("err"),
-            finished_at=_bind("fin"),
-        ),
-        [
-            {
-                "oid": item.outbox_id,
-                "st": status,
-                "n": attempts,
-                "nb": not_before,
-                "code": attempt.status,
-                "err": attempt.error,
-                "fin": None if status == "pending" else now,
-            }
-            for item, attempt, status, attempts, not_before in args
-        ],
-    )
-    return [None] * len(args)
-
-
 # -- row mapping ------------------------------------------------------------------------------
 
 
@@ -499,6 +360,9 @@ def _endpoint_values(rec: EndpointRecord) -> dict[str, Any]:
         "active": rec.active,
         "created_at": rec.created_at,
         "updated_at": rec.updated_at,
+        "signing_secret": rec.signing_secret,
+        "previous_signing_secret": rec.previous_signing_secret,
+        "signing_secret_rotated_at": rec.signing_secret_rotated_at,
     }
 
 

@@ -121,6 +121,11 @@ class GroupCommitWriter:
         _resolve_all(settled)
 
     def _apply(self, conn: Connection, batch: list[_Write[Any]]) -> list[Any]:
+        if not conn.in_transaction():
+            # Begin explicitly: batch functions may write on the raw DBAPI cursor,
+            # which SQLAlchemy's autobegin does not see, and commit() below must
+            # then still commit.
+            conn.begin()
         results: list[Any] = []
         start = 0
         while start < len(batch):

@@ -2,7 +2,10 @@
 
 Point an endpoint's webhook URL at it to watch a flow's outputs arrive. It answers
 200 to any POST on any path, optionally behind Basic Auth (to check that the
-credentials configured on the endpoint are the ones sent).
+credentials configured on the endpoint are the ones sent). Given the endpoint's
+signing secret (``whsec_...``) it verifies each delivery's Standard Webhooks
+signature, prints ``signature OK`` or ``signature INVALID``, and answers 401 to an
+invalid one.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ import contextlib
 import hmac
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from typing import TextIO
 
 from aiohttp import web
+
+from flowhook.delivery.signing import verify
 
 REALM = "flowhook listen"
 
@@ -40,10 +46,10 @@ def _credentials_match(header: str | None, user: str, password: str) -> bool:
     return bool(sep) and user_ok and password_ok
 
 
-def _render(request: web.Request, body: bytes) -> str:
+def _render(request: web.Request, body: bytes, note: str = "") -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     webhook_id = request.headers.get("webhook-id", "-")
-    head = f"--- {stamp} UTC  POST {request.path_qs}  webhook-id: {webhook_id}"
+    head = f"--- {stamp} UTC  POST {request.path_qs}  webhook-id: {webhook_id}{note}"
     try:
         text = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except (ValueError, UnicodeDecodeError):
@@ -51,7 +57,9 @@ def _render(request: web.Request, body: bytes) -> str:
     return f"{head}\n{text}\n"
 
 
-def build_listener_app(user: str | None, password: str | None, out: TextIO) -> web.Application:
+def build_listener_app(
+    user: str | None, password: str | None, out: TextIO, secret: str | None = None
+) -> web.Application:
     """The receiver as an aiohttp application (``serve_listener`` runs it on a socket)."""
     auth_required = user is not None or password is not None
 
@@ -67,7 +75,18 @@ def build_listener_app(user: str | None, password: str | None, out: TextIO) -> w
                 headers={"WWW-Authenticate": f'Basic realm="{REALM}"'},
             )
         body = await request.read()
-        out.write(_render(request, body))
+        note = ""
+        if secret is not None:
+            if not verify(secret, request.headers, body, time.time()):
+                webhook_id = request.headers.get("webhook-id", "-")
+                out.write(
+                    f"--- rejected POST {request.path_qs}  webhook-id: {webhook_id}: "
+                    "signature INVALID\n"
+                )
+                out.flush()
+                return web.json_response({"ok": False, "error": "invalid signature"}, status=401)
+            note = "  signature OK"
+        out.write(_render(request, body, note))
         out.flush()
         return web.json_response({"ok": True})
 
@@ -83,10 +102,11 @@ async def serve_listener(
     password: str | None,
     out: TextIO = sys.stdout,
     ready: asyncio.Event | None = None,
+    secret: str | None = None,
 ) -> None:
     """Serve until cancelled. Prints ``listening on http://HOST:PORT/`` (the real port,
     also when ``port`` is 0) to ``out``, then sets ``ready``."""
-    runner = web.AppRunner(build_listener_app(user, password, out), access_log=None)
+    runner = web.AppRunner(build_listener_app(user, password, out, secret), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -94,6 +114,8 @@ async def serve_listener(
         bound = runner.addresses[0][1] if runner.addresses else port
         shown = f"[{host}]" if ":" in host else host
         auth = " (Basic Auth required)" if user is not None or password is not None else ""
+        if secret is not None:
+            auth += " (signatures verified)"
         out.write(f"listening on http://{shown}:{bound}/{auth}; Ctrl-C to stop\n")
         out.flush()
         if ready is not None:
@@ -109,7 +131,8 @@ def run_listener(
     user: str | None = None,
     password: str | None = None,
     out: TextIO = sys.stdout,
+    secret: str | None = None,
 ) -> None:
     """Blocking entry point for the CLI: serve until Ctrl-C."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_listener(host, port, user, password, out))
+        asyncio.run(serve_listener(host, port, user, password, out, secret=secret))

@@ -10,6 +10,9 @@ import orjson
 
 from flowhook.flows import Engine, FlowRegistry, Output, SessionState, TurnInput
 
+NOW = 1_700_000_000.0
+"""The fixed clock of ``engine_for`` engines (Unix seconds)."""
+
 
 def write_flow(folder: Path, source: str, file_name: str = "test.yaml") -> Path:
     path = folder / file_name
@@ -20,6 +23,7 @@ def write_flow(folder: Path, source: str, file_name: str = "test.yaml") -> Path:
 def engine_for(folder: Path, source: str, **engine_options: Any) -> Engine:
     """An engine with the built-ins plus one flow file ``test.yaml`` (flow name ``test``)."""
     write_flow(folder, source)
+    engine_options.setdefault("clock", lambda: NOW)
     return Engine(FlowRegistry.load(folder), **engine_options)
 
 
@@ -33,6 +37,8 @@ def make_input(
         text=text,
         data=data or {},
         locale=fields.get("locale"),
+        profile=fields.get("profile") or {},
+        received_at=fields.get("received_at"),
     )
 
 
@@ -48,10 +54,14 @@ class Conversation:
     def state(self) -> SessionState:
         return SessionState.from_json(orjson.loads(self.stored))
 
-    async def send(self, text: str | None = None, data: dict[str, Any] | None = None) -> list[Output]:
+    async def send(
+        self, text: str | None = None, data: dict[str, Any] | None = None
+    ) -> list[Output]:
         result = await self.engine.run_turn(self.flow, self.state, make_input(text, data))
         self.stored = orjson.dumps(result.state.to_json())
         return result.outputs
 
-    async def texts(self, text: str | None = None, data: dict[str, Any] | None = None) -> list[str | None]:
+    async def texts(
+        self, text: str | None = None, data: dict[str, Any] | None = None
+    ) -> list[str | None]:
         return [output.text for output in await self.send(text, data)]

@@ -20,8 +20,17 @@ from flowhook.flows.answers import (
 
 
 def test_registry_names_every_answer_type() -> None:
-    """The answer registry holds exactly the documented v1 types."""
-    assert sorted(ANSWER_TYPES) == ["choice", "email", "number", "regex", "text", "yes_no"]
+    """The answer registry holds exactly the documented types."""
+    assert sorted(ANSWER_TYPES) == [
+        "choice",
+        "date",
+        "email",
+        "intent",
+        "number",
+        "regex",
+        "text",
+        "yes_no",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from flowhook.flows import Engine, FlowRegistry, Output, SessionState
+from flowhook.flows import Engine, Flow, FlowEngine, FlowRegistry, Output, SessionState
 from flowhook.flows.nodes import DEFAULT_NODE_TYPES, Node, ParseContext
 from flowhook.flows.run import TurnRun
 
-from .helpers import Conversation, engine_for, make_input, write_flow
+from .helpers import NOW, Conversation, engine_for, make_input, write_flow
 
 ERROR = Output(text="Sorry, something went wrong.", data={})
 
@@ -38,6 +38,8 @@ async def test_state_round_trips_through_json_between_turns(tmp_path: Path) -> N
         "waitingAt": "name",
         "reprompts": 0,
         "extra": {},
+        "lastActive": NOW,
+        "handover": None,
     }
     assert await conversation.texts("Ada") == ["Age, Ada?"]
     assert await conversation.texts("36") == ["Ada is 36."]
@@ -47,6 +49,8 @@ async def test_state_round_trips_through_json_between_turns(tmp_path: Path) -> N
         "waitingAt": None,
         "reprompts": 0,
         "extra": {},
+        "lastActive": NOW,
+        "handover": None,
     }
 
 
@@ -56,7 +60,7 @@ async def test_input_state_is_not_mutated(tmp_path: Path) -> None:
     state = SessionState(context={"b": 2}, extra={"k": "v"})
     result = await engine.run_turn("test", state, make_input("x"))
     assert state == SessionState(context={"b": 2}, extra={"k": "v"})
-    assert result.state == SessionState(context={"b": 2, "a": 1}, extra={"k": "v"})
+    assert result.state == SessionState(context={"b": 2, "a": 1}, extra={"k": "v"}, last_active=NOW)
     assert result.state.extra is not state.extra
 
 
@@ -75,7 +79,7 @@ async def test_step_limit_stops_endless_loops(tmp_path: Path) -> None:
     with capture_logs() as logs:
         result = await engine.run_turn("test", state, make_input("go"))
     assert result.outputs == [ERROR]
-    assert result.state == SessionState(context={"kept": True})
+    assert result.state == SessionState(context={"kept": True}, last_active=NOW)
     assert logs == [
         {
             "event": "flow_step_limit",
@@ -118,7 +122,7 @@ async def test_template_error_becomes_error_output(tmp_path: Path) -> None:
         result = await engine.run_turn("test", state, make_input("5"))
     assert result.outputs == [ERROR]
     # The whole turn is dropped: neither the answer nor the set node's value stays.
-    assert result.state == SessionState(context={"before": 1})
+    assert result.state == SessionState(context={"before": 1}, last_active=NOW)
     assert [(log["event"], log["flow"], log["node"]) for log in logs] == [
         ("flow_error", "test", "boom")
     ]
@@ -147,12 +151,21 @@ async def test_undefined_comparison_is_a_template_error(tmp_path: Path) -> None:
 )
 async def test_sandbox_blocks_internals_and_mutation(tmp_path: Path, template: str) -> None:
     """Python internals and mutating methods are blocked: the turn fails with the error output."""
-    engine = engine_for(tmp_path, f"nodes:\n  a: {{type: say, text: \"{template}\"}}\n")
+    engine = engine_for(tmp_path, f'nodes:\n  a: {{type: say, text: "{template}"}}\n')
     with capture_logs() as logs:
         result = await engine.run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [ERROR]
     assert result.state.context == {}
     assert (logs[0]["event"], logs[0]["error"].split(":")[0]) == ("flow_error", "SecurityError")
+
+
+async def test_data_that_is_not_an_object_fails_the_turn(tmp_path: Path) -> None:
+    """``data`` evaluating to a non-object at run time is a flow error, not a crash."""
+    engine = engine_for(tmp_path, 'nodes:\n  a: {type: say, data: "{{ input.text }}"}\n')
+    with capture_logs() as logs:
+        result = await engine.run_turn("test", SessionState(), make_input("x"))
+    assert result.outputs == [ERROR]
+    assert logs[0]["error"] == "FlowRuntimeError: 'data' must evaluate to an object, got str"
 
 
 async def test_unknown_flow_gives_error_output(tmp_path: Path) -> None:
@@ -169,7 +182,7 @@ async def test_custom_error_output(tmp_path: Path) -> None:
     """The error output can be configured per engine."""
     engine = engine_for(
         tmp_path,
-        "nodes:\n  a: {type: say, text: \"{{ 1 / 0 }}\"}\n",
+        'nodes:\n  a: {type: say, text: "{{ 1 / 0 }}"}\n',
         error_output=Output(text="Oops", data={"error": True}),
     )
     result = await engine.run_turn("test", SessionState(), make_input("x"))
@@ -227,3 +240,13 @@ async def test_node_types_are_pluggable_and_may_be_async(tmp_path: Path) -> None
     registry = FlowRegistry.load(tmp_path, node_types=DEFAULT_NODE_TYPES.with_types(SleepNode))
     result = await Engine(registry).run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [Output(text="slept")]
+
+
+def test_engine_and_flows_satisfy_the_contract() -> None:
+    """``Engine`` is a ``FlowEngine`` and loaded flows are ``Flow``s (checked by mypy too)."""
+    registry = FlowRegistry.load(None)
+    engine: FlowEngine = Engine(registry)
+    flow: Flow | None = registry.get("echo")
+    assert engine.flow_names() == ["echo"]
+    assert flow is not None
+    assert flow.name == "echo"

@@ -68,9 +68,10 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
         "test.yaml:14: node 'ask': 'max_reprompts' needs a 'fallback' node to go to",
         "test.yaml:15: node 'ask': next 'chek' does not exist (did you mean 'check'?)",
         "test.yaml:18: node 'check': 'condition': write the expression without {{ }} around it",
-        "test.yaml:21: node 'lonely': unknown node type 'sya' (known: end, if, question, say, set)",
+        "test.yaml:21: node 'lonely': unknown node type 'sya' (known: code, end, "
+        "execute_flow, goto, handover, http, if, llm, question, reset, say, set, switch)",
         "test.yaml:24: node 'orphan': 'text': unknown template variable 'inputs' "
-        "(templates see: input, context)",
+        "(templates see: input, context, profile, config)",
         "test.yaml:29: node 'multi': 'text': template syntax error: "
         "Expected an expression, got 'end of statement block'",
         "test.yaml:32: node 'setter': context: context key 'items' is the name of a dict "
@@ -149,7 +150,7 @@ def test_missing_required_fields(tmp_path: Path) -> None:
     """
     assert problems_of(tmp_path, source) == [
         "test.yaml:2: node 'a': missing required field 'condition'",
-        "test.yaml:5: node 'b': missing required field 'context'",
+        "test.yaml:5: node 'b': needs 'context' and/or 'profile'",
         "test.yaml:8: node 'c': needs 'text' and/or 'data'",
         "test.yaml:8: node 'c': missing required field 'choices'",
         "test.yaml:11: node 'd': missing required field 'type'",
@@ -179,7 +180,7 @@ def test_field_type_problems(tmp_path: Path) -> None:
         "test.yaml:8: node 'a': 'max_reprompts' must be a whole number >= 0",
         "test.yaml:10: node 'a': 'store' must be a string",
         "test.yaml:11: node 'b': unknown answer type 'colour' "
-        "(known: choice, email, number, regex, text, yes_no)",
+        "(known: choice, date, email, intent, number, regex, text, yes_no)",
         "test.yaml:11: node 'b': 'fallback' is only used with 'max_reprompts'",
     ]
 
@@ -199,8 +200,10 @@ def test_yaml_syntax_error_line(tmp_path: Path) -> None:
         ("- a\n- b\n", "test.yaml:1: a flow file must be a mapping with 'nodes'"),
         ("name: x\n", "test.yaml:1: missing required field 'nodes'"),
         ("nodes: {}\n", "test.yaml:1: nodes: a flow needs at least one node"),
-        ("name: bad name\nnodes: {a: {type: end}}\n", "test.yaml:1: flow name 'bad name' "
-         "may only use letters, digits, '_', '.', '-'"),
+        (
+            "name: bad name\nnodes: {a: {type: end}}\n",
+            "test.yaml:1: flow name 'bad name' may only use letters, digits, '_', '.', '-'",
+        ),
     ],
 )
 def test_file_level_problems(tmp_path: Path, source: str, problem: str) -> None:
@@ -261,13 +264,22 @@ def test_validate_single_file(tmp_path: Path) -> None:
 
 def test_registry_defaults_and_directory(tmp_path: Path) -> None:
     """Name defaults to the file stem, start to the first node; other files are ignored."""
-    write_flow(tmp_path, "description: Hi.\nnodes:\n  b: {type: say, text: x, next: a}\n  a: {type: end}\n", "x.yml")
+    write_flow(
+        tmp_path,
+        "description: Hi.\nnodes:\n  b: {type: say, text: x, next: a}\n  a: {type: end}\n",
+        "x.yml",
+    )
     (tmp_path / "notes.txt").write_text("not a flow")
     registry = FlowRegistry.load(tmp_path)
     assert registry.names() == ["echo", "x"]
     flow = registry.get("x")
     assert flow is not None
-    assert (flow.name, flow.start, flow.description, list(flow.nodes)) == ("x", "b", "Hi.", ["b", "a"])
+    assert (flow.name, flow.start, flow.description, list(flow.nodes)) == (
+        "x",
+        "b",
+        "Hi.",
+        ["b", "a"],
+    )
     assert registry.get("missing") is None
 
 
@@ -286,3 +298,15 @@ def test_yaml_merge_keys_are_supported(tmp_path: Path) -> None:
       c: {type: end}
     """
     assert problems_of(tmp_path, source) == []
+
+
+def test_bad_merge_key_is_a_problem(tmp_path: Path) -> None:
+    """A ``<<`` merge of something that is not a mapping is reported, not raised."""
+    source = """
+    nodes:
+      a: {<<: 5, type: end}
+    """
+    assert problems_of(tmp_path, source) == [
+        "test.yaml:2: node 'a': bad merge key '<<': "
+        "expected a mapping or list of mappings for merging, but found scalar"
+    ]

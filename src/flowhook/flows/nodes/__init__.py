@@ -9,24 +9,40 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flowhook.flows.nodes.base import AwaitsAnswer, Node, ParseContext
+from flowhook.flows.nodes.base import AwaitsAnswer, FlowRef, Node, ParseContext
 from flowhook.flows.nodes.branch import IfNode
+from flowhook.flows.nodes.code import CodeNode
 from flowhook.flows.nodes.end import EndNode
+from flowhook.flows.nodes.goto import ExecuteFlowNode, GotoNode
+from flowhook.flows.nodes.handover import HandoverNode
+from flowhook.flows.nodes.http import HttpNode
+from flowhook.flows.nodes.llm import LlmNode
 from flowhook.flows.nodes.question import QuestionNode
+from flowhook.flows.nodes.reset import ResetNode
 from flowhook.flows.nodes.say import SayNode
 from flowhook.flows.nodes.set_context import SetNode
+from flowhook.flows.nodes.switch import SwitchNode
 
 __all__ = [
     "DEFAULT_NODE_TYPES",
     "AwaitsAnswer",
+    "CodeNode",
     "EndNode",
+    "ExecuteFlowNode",
+    "FlowRef",
+    "GotoNode",
+    "HandoverNode",
+    "HttpNode",
     "IfNode",
+    "LlmNode",
     "Node",
     "NodeTypes",
     "ParseContext",
     "QuestionNode",
+    "ResetNode",
     "SayNode",
     "SetNode",
+    "SwitchNode",
 ]
 
 
@@ -47,4 +63,20 @@ class NodeTypes:
         return NodeTypes([*self._by_name.values(), *node_classes])
 
 
-DEFAULT_NODE_TYPES = NodeTypes([SayNode, QuestionNode, IfNode, SetNode, EndNode])
+DEFAULT_NODE_TYPES = NodeTypes(
+    [
+        SayNode,
+        QuestionNode,
+        IfNode,
+        SwitchNode,
+        SetNode,
+        CodeNode,
+        HttpNode,
+        LlmNode,
+        GotoNode,
+        ExecuteFlowNode,
+        HandoverNode,
+        EndNode,
+        ResetNode,
+    ]
+)

@@ -20,12 +20,30 @@ from flowhook.flows.templates import TemplateCompiler
 
 @dataclass(frozen=True, slots=True)
 class ParseContext:
-    """Everything a node type needs to parse one node of a flow file."""
+    """Everything a node type needs to parse one node of a flow file.
+
+    ``intents`` names the intents the flow declares; ``flow_file`` is the path
+    of the flow file (None for built-ins), for nodes that resolve files next to it.
+    """
 
     node_id: str
     line: int
     fields: FieldReader
     compiler: TemplateCompiler
+    intents: frozenset[str] = frozenset()
+    flow_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRef:
+    """A reference from a node to another flow (``goto``, ``execute_flow``).
+
+    ``node`` None means the flow's start node. Checked once all flows are loaded.
+    """
+
+    flow: str
+    node: str | None
+    line: int
 
 
 class Node(ABC):
@@ -35,6 +53,9 @@ class Node(ABC):
     # Nodes that must await (HTTP calls, LLMs) set this and override
     # ``execute_async``; the engine only awaits those, so plain nodes stay cheap.
     is_async: ClassVar[bool] = False
+    # Nodes that read the conversation's transcript (``llm``) set this; the
+    # engine keeps a transcript in the session state only when some node does.
+    uses_transcript: ClassVar[bool] = False
 
     __slots__ = ("line", "node_id")
 
@@ -49,6 +70,10 @@ class Node(ABC):
 
     def targets(self) -> Iterator[Target]:
         """The nodes this node can continue with (checked to exist, used for reachability)."""
+        return iter(())
+
+    def flow_refs(self) -> Iterator[FlowRef]:
+        """The other flows this node continues in (checked to exist after loading)."""
         return iter(())
 
     @abstractmethod

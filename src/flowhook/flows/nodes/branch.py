@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from flowhook.flows.fields import Target
 from flowhook.flows.nodes.base import Node, ParseContext, optional_targets, target_id
 from flowhook.flows.run import TurnRun
-from flowhook.flows.templates import Constant, Expression
+from flowhook.flows.values import Constant, Expression
 
 
 class IfNode(Node):

@@ -1,4 +1,7 @@
-"""``end``: end the turn here; the session's next input starts the flow again."""
+"""``end``: end the turn here, also inside a sub-flow (``execute_flow`` does not come back).
+
+The session's next input starts the flow again.
+"""
 
 from __future__ import annotations
 
@@ -16,4 +19,5 @@ class EndNode(Node):
         return cls(ctx.node_id, ctx.line)
 
     def execute(self, run: TurnRun) -> str | None:
+        run.end_turn()
         return None

@@ -6,16 +6,11 @@ from typing import Any
 
 import yaml
 
+from flowhook.flows.errors import FlowRuntimeError
 from flowhook.flows.fields import FieldReader
-from flowhook.flows.templates import (
-    DictValue,
-    Expression,
-    FlowRuntimeError,
-    Scope,
-    TemplateCompiler,
-    Value,
-)
+from flowhook.flows.templates import TemplateCompiler
 from flowhook.flows.types import Output
+from flowhook.flows.values import DictValue, Expression, Scope, Value
 
 
 class OutputTemplate:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flowhook.flows.answers import ANSWER_TYPES, AnswerType, TextAnswer
+from flowhook.flows.answers import ANSWER_TYPES, AnswerType, IntentAnswer, TextAnswer
 from flowhook.flows.fields import Target
 from flowhook.flows.nodes.base import (
     AwaitsAnswer,
@@ -24,7 +24,7 @@ from flowhook.flows.nodes.base import (
 )
 from flowhook.flows.nodes.output import OutputTemplate, read_output
 from flowhook.flows.run import TurnRun
-from flowhook.flows.templates import Value
+from flowhook.flows.values import Value
 
 
 class QuestionNode(Node, AwaitsAnswer):
@@ -82,11 +82,14 @@ class QuestionNode(Node, AwaitsAnswer):
             fields.problem("'max_reprompts' needs a 'fallback' node to go to", "max_reprompts")
         if fields.has("fallback") and not fields.has("max_reprompts"):
             fields.problem("'fallback' is only used with 'max_reprompts'", "fallback")
+        answer_type = answer_class.from_fields(fields)
+        if isinstance(answer_type, IntentAnswer):
+            _check_intents(ctx, answer_type)
         return cls(
             ctx.node_id,
             ctx.line,
             prompt=prompt,
-            answer_type=answer_class.from_fields(fields),
+            answer_type=answer_type,
             store=fields.context_key("store"),
             reprompt=fields.text("reprompt", ctx.compiler),
             max_reprompts=max_reprompts,
@@ -104,7 +107,7 @@ class QuestionNode(Node, AwaitsAnswer):
 
     def resume(self, run: TurnRun) -> str | None:
         text = run.turn.text
-        answer = self.answer_type.parse(text) if text is not None else None
+        answer = self.answer_type.parse_turn(text, run) if text is not None else None
         if answer is not None:
             if self.store is not None:
                 run.context[self.store] = answer.value
@@ -118,3 +121,12 @@ class QuestionNode(Node, AwaitsAnswer):
         run.emit(self.prompt.render(run.scope, text=self.reprompt))
         run.wait(self.node_id, reprompts=failures)
         return None
+
+
+def _check_intents(ctx: ParseContext, answer_type: IntentAnswer) -> None:
+    if not ctx.intents:
+        ctx.fields.problem("'answer: intent' needs 'intents' declared in the flow", "answer")
+        return
+    for intent in sorted(answer_type.intents or ()):
+        if intent not in ctx.intents:
+            ctx.fields.problem(f"intent '{intent}' is not declared in the flow", "intents")

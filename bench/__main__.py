@@ -1,0 +1,107 @@
+"""``python -m bench run [options]``; the other sub-commands are the bench's own child processes."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="run the whole benchmark and print the table")
+    run.add_argument("--duration", type=float, default=10.0, help="seconds measured per phase")
+    run.add_argument("--warmup", type=float, default=2.0, help="seconds before each phase")
+    run.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    run.add_argument("--flows", default="echo,order-help", help="comma-separated flow names")
+    run.add_argument("--sessions", type=int, default=1000)
+    run.add_argument("--connections", type=int, default=64, help="closed-loop connections")
+    run.add_argument("--open-connections", type=int, default=256, help="open-loop max")
+    run.add_argument("--fraction", type=float, default=0.5, help="fixed load / saturation")
+    run.add_argument("--no-baseline", action="store_true")
+    run.add_argument("--profile", action="store_true", help="add a py-spy profiled phase")
+    run.add_argument(
+        "--flowhook-src",
+        type=Path,
+        default=None,
+        help="bench the flowhook in this src/ dir (default: the installed working tree)",
+    )
+    run.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+
+    rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
+    rcv.add_argument("--port", type=int, required=True)
+
+    base = sub.add_parser("baseline", help="(internal) the baseline server")
+    base.add_argument("--port", type=int, required=True)
+    base.add_argument("--target", required=True)
+
+    gen = sub.add_parser("loadgen", help="(internal) the load generator")
+    gen.add_argument("--port", type=int, required=True)
+    gen.add_argument("--path", required=True)
+    gen.add_argument("--sessions", type=int, required=True)
+    gen.add_argument("--tag", required=True)
+    gen.add_argument("--warmup", type=float, required=True)
+    gen.add_argument("--duration", type=float, required=True)
+    gen.add_argument("--connections", type=int, required=True)
+    gen.add_argument("--rate", type=float, default=None)
+    gen.add_argument("--out", type=Path, required=True)
+
+    summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
+    summ.add_argument("file", type=Path)
+
+    args = parser.parse_args(argv)
+    if args.cmd == "run":
+        from bench.runner import Options
+        from bench.runner import run as run_bench
+
+        run_bench(
+            Options(
+                duration=args.duration,
+                warmup=args.warmup,
+                backend=args.backend,
+                flows=[f for f in args.flows.split(",") if f],
+                sessions=args.sessions,
+                connections=args.connections,
+                open_connections=args.open_connections,
+                open_fraction=args.fraction,
+                baseline=not args.no_baseline,
+                profile=args.profile,
+                pg_url=args.pg_url,
+                flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
+                command=shlex.join(["python", "-m", "bench", *(argv or sys.argv[1:])]),
+            )
+        )
+    elif args.cmd == "receiver":
+        from bench.receiver import main as receiver_main
+
+        receiver_main("127.0.0.1", args.port)
+    elif args.cmd == "baseline":
+        from bench.baseline import main as baseline_main
+
+        baseline_main("127.0.0.1", args.port, args.target)
+    elif args.cmd == "loadgen":
+        from bench.loadgen import main as loadgen_main
+
+        loadgen_main(
+            "127.0.0.1",
+            args.port,
+            args.path,
+            sessions=args.sessions,
+            tag=args.tag,
+            warmup=args.warmup,
+            duration=args.duration,
+            connections=args.connections,
+            rate=args.rate,
+            out=args.out,
+        )
+    elif args.cmd == "profile-summary":
+        from bench.profile import summarise
+
+        print("\n".join(summarise(args.file.read_text())["text"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+"""The orchestrator: starts receiver, baseline and flowhook, drives every phase, reports."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import procs
+from bench.report import print_table
+from bench.stats import summary_ms
+from flowhook.nlu.bench import time_matching
+
+ADMIN_TOKEN = secrets.token_hex(16)  # a fresh admin token for every run
+ALLOW_CIDRS = "127.0.0.0/8,::1/128"
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+RESULTS = procs.REPO / "bench" / "results"
+
+
+@dataclass
+class Options:
+    duration: float = 10.0
+    warmup: float = 2.0
+    backend: str = "sqlite"
+    flows: list[str] = field(default_factory=lambda: ["echo", "order-help"])
+    sessions: int = 1000
+    connections: int = 64
+    open_connections: int = 256
+    open_fraction: float = 0.5
+    baseline: bool = True
+    profile: bool = False
+    pg_url: str = PG_ADMIN_URL
+    drain_timeout: float = 60.0
+    flowhook_src: Path | None = None
+    command: str = ""
+
+
+@dataclass
+class Target:
+    name: str
+    proc: subprocess.Popen[bytes]
+    port: int
+    path: str
+    workdir: Path
+
+
+class Receiver:
+    def __init__(self, workdir: Path) -> None:
+        self.port = procs.free_port()
+        self.log = (workdir / "receiver.log").open("w")
+        self.proc = procs.spawn(procs.bench_cmd("receiver", "--port", str(self.port)), log=self.log)
+        try:
+            procs.wait_http(self.url("/__bench/count"), self.proc)
+        except Exception:
+            self.close()
+            raise
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def total(self) -> int:
+        _, doc = procs.http_json("GET", self.url("/__bench/count"))
+        return int(doc["total"])
+
+    def collect(self) -> list[tuple[float, str]]:
+        _, doc = procs.http_json("GET", self.url("/__bench/collect"), timeout=60)
+        return [(float(t), str(tr)) for t, tr in doc]
+
+    def close(self) -> None:
+        procs.stop(self.proc)
+        self.log.close()
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def baseline_target(receiver: Receiver, workdir: Path) -> Iterator[Target]:
+    port = procs.free_port()
+    with (workdir / "baseline.log").open("w") as log:
+        proc = procs.spawn(
+            procs.bench_cmd("baseline", "--port", str(port), "--target", receiver.url("/hook")),
+            log=log,
+        )
+        try:
+            procs.wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+            yield Target("baseline", proc, port, "/endpoint/baseline", workdir)
+        finally:
+            procs.stop(proc)
+
+
+@contextlib.contextmanager
+def postgres_database(admin_url: str) -> Iterator[str]:
+    """A scratch database, created for the bench and dropped afterwards."""
+    import psycopg
+
+    name = f"flowhook_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # the name is ours, not user input
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def flowhook_target(
+    flow: str, receiver: Receiver, workdir: Path, opts: Options
+) -> Iterator[Target]:
+    data_dir = workdir / f"data-{flow}"
+    with contextlib.ExitStack() as stack:
+        db_args: list[str] = []
+        if opts.backend == "postgres":
+            db_args = ["--database-url", stack.enter_context(postgres_database(opts.pg_url))]
+        port = procs.free_port()
+        # The working tree's flowhook by default; with --flowhook-src, another
+        # checkout's src/ (e.g. a `git archive` of a commit) put first on the path.
+        env = {
+            "FLOWHOOK_ADMIN_TOKEN": ADMIN_TOKEN,
+            "FLOWHOOK_LOG_LEVEL": "warning",
+            "FLOWHOOK_WEBHOOK_ALLOW_CIDRS": ALLOW_CIDRS,
+        }
+        exe = [str(Path(sys.executable).parent / "flowhook")]
+        flows_dir = procs.REPO / "flows"
+        if opts.flowhook_src is not None:
+            env["PYTHONPATH"] = str(opts.flowhook_src)
+            exe = [sys.executable, "-c", "from flowhook.cli.main import app; app()"]
+            flows_dir = opts.flowhook_src.parent / "flows"
+        log = stack.enter_context((workdir / f"flowhook-{flow}.log").open("w"))
+        proc = procs.spawn(
+            [
+                *exe,
+                "--data-dir",
+                str(data_dir),
+                "--flows-dir",
+                str(flows_dir),
+                *db_args,
+                "serve",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            log=log,
+        )
+        stack.callback(procs.stop, proc)
+        base = f"http://127.0.0.1:{port}"
+        procs.wait_http(f"{base}/healthz", proc)
+        status, doc = procs.http_json(
+            "POST",
+            f"{base}/api/v1/endpoints",
+            {"name": f"bench-{flow}", "flow": flow, "webhookUrl": receiver.url("/hook")},
+            {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        if status != 201:
+            raise RuntimeError(f"creating the endpoint failed: {status} {doc}")
+        path = "/" + str(doc["endpointUrl"]).split("/", 3)[3]
+        yield Target(f"flowhook/{flow}", proc, port, path, workdir)
+
+
+# -- phases ---------------------------------------------------------------------------------
+
+
+def run_loadgen(
+    target: Target, opts: Options, tag: str, rate: float | None, out: Path
+) -> dict[str, Any]:
+    args = [
+        "loadgen",
+        "--port",
+        str(target.port),
+        "--path",
+        target.path,
+        "--sessions",
+        str(opts.sessions),
+        "--tag",
+        tag,
+        "--warmup",
+        str(opts.warmup),
+        "--duration",
+        str(opts.duration),
+        "--connections",
+        str(opts.connections if rate is None else opts.open_connections),
+        "--out",
+        str(out),
+    ]
+    if rate is not None:
+        args += ["--rate", f"{rate:.1f}"]
+    subprocess.run(procs.bench_cmd(*args), cwd=procs.REPO, check=True)
+    doc: dict[str, Any] = orjson.loads(out.read_bytes())
+    out.unlink()
+    return doc
+
+
+def drain(receiver: Receiver, timeout: float, quiet: float = 1.5) -> float:
+    """Wait until deliveries stop arriving; returns the seconds waited."""
+    started = time.monotonic()
+    last = receiver.total()
+    still_since = time.monotonic()
+    while time.monotonic() - started < timeout:
+        time.sleep(0.25)
+        now = receiver.total()
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet:
+            break
+    return round(time.monotonic() - started, 2)
+
+
+def run_phase(
+    target: Target, receiver: Receiver, opts: Options, phase: str, rate: float | None
+) -> dict[str, Any]:
+    receiver.collect()  # start from an empty record
+    tag = f"{phase}-{uuid.uuid4().hex[:6]}"
+    cpu_srv, cpu_rcv = procs.cpu_seconds(target.proc.pid), procs.cpu_seconds(receiver.proc.pid)
+    names = procs.python_thread_names(target.proc.pid)
+    threads = procs.thread_cpu_seconds(target.proc.pid, names)
+    busy, wall = procs.machine_busy_seconds(), time.monotonic()
+    load = run_loadgen(target, opts, tag, rate, target.workdir / f"{tag}.json")
+    drained = drain(receiver, opts.drain_timeout)
+    busy, wall = procs.machine_busy_seconds() - busy, time.monotonic() - wall
+    cpu_srv = procs.cpu_seconds(target.proc.pid) - cpu_srv
+    cpu_rcv = procs.cpu_seconds(receiver.proc.pid) - cpu_rcv
+    threads = {
+        name: round(cpu - threads.get(name, 0.0), 2)
+        for name, cpu in procs.thread_cpu_seconds(target.proc.pid, names).items()
+    }
+    deliveries = receiver.collect()
+    result = analyse(phase, rate, opts, load, deliveries, drained, cpu_srv, cpu_rcv)
+    result["cpu_s"]["server_threads"] = {k: v for k, v in threads.items() if v > 0}
+    other = busy - cpu_srv - cpu_rcv - load["cpu_seconds"]
+    result["cpu_s"]["other_processes"] = round(max(0.0, other), 2)
+    result["cpu_s"]["wall_s"] = round(wall, 2)
+    result["machine_busy_cores"] = round(busy / wall, 2)
+    return result
+
+
+def analyse(
+    phase: str,
+    rate: float | None,
+    opts: Options,
+    load: dict[str, Any],
+    deliveries: list[tuple[float, str]],
+    drained: float,
+    cpu_server: float,
+    cpu_receiver: float,
+) -> dict[str, Any]:
+    start, end = load["window"]
+    duration = end - start
+    records = [r for r in load["records"] if r[0] < end]
+    ok = [r for r in records if 200 <= r[2] < 300]
+    accepted_at = {r[3]: (r[0], r[1]) for r in ok}
+    in_window = sum(1 for t, _ in deliveries if start <= t < end)
+    e2e_accept: list[float] = []
+    e2e_send: list[float] = []
+    seen: set[str] = set()
+    for t, trace in deliveries:
+        sent = accepted_at.get(trace)
+        if sent is not None:
+            e2e_send.append(t - sent[0])
+            e2e_accept.append(t - sent[1])
+            seen.add(trace)
+    return {
+        "phase": phase,
+        "offered": "closed loop" if rate is None else round(rate, 1),
+        "connections": opts.connections if rate is None else opts.open_connections,
+        "duration_s": round(duration, 2),
+        "sent": len(records),
+        "accepted": len(ok),
+        "rejected": len(records) - len(ok),
+        "errors": load["errors"],
+        "accepted_per_s": round(len(ok) / duration, 1),
+        "delivered_per_s": round(in_window / duration, 1),
+        "deliveries_total": len(deliveries),
+        "undelivered_after_drain": len(accepted_at.keys() - seen),
+        "drain_s": drained,
+        "ingress_ms": summary_ms([r[1] - r[0] for r in ok]),
+        "e2e_ms": summary_ms(e2e_accept),
+        "e2e_from_send_ms": summary_ms(e2e_send),
+        "cpu_ms_per_delivery": {
+            "server": round(1000 * cpu_server / max(1, len(deliveries)), 3),
+            "receiver": round(1000 * cpu_receiver / max(1, len(deliveries)), 3),
+            "loadgen": round(1000 * load["cpu_seconds"] / max(1, len(records)), 3),
+        },
+        "cpu_s": {
+            "server": round(cpu_server, 2),
+            "receiver": round(cpu_receiver, 2),
+            "loadgen": load["cpu_seconds"],
+        },
+    }
+
+
+def profile(target: Target, receiver: Receiver, opts: Options, stamp: str) -> dict[str, Any]:
+    """An extra, profiled saturation phase (its figures are not reported as results)."""
+    from bench.profile import summarise
+
+    pyspy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    raw = RESULTS / f"{stamp}-{target.name.replace('/', '-')}-profile.txt"
+    spy = subprocess.Popen(
+        [
+            pyspy,
+            "record",
+            "--pid",
+            str(target.proc.pid),
+            "--rate",
+            "200",
+            "--duration",
+            str(int(opts.warmup + opts.duration)),
+            "--format",
+            "raw",
+            "--threads",
+            "--gil",
+            "-o",
+            str(raw),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    phase = run_phase(target, receiver, opts, "profiled", None)
+    spy.wait(60)
+    result: dict[str, Any] = {"file": str(raw.relative_to(procs.REPO)), "phase": phase}
+    if raw.exists():
+        result["summary"] = summarise(raw.read_text())
+    return result
+
+
+def bench_target(target: Target, receiver: Receiver, opts: Options, stamp: str) -> dict[str, Any]:
+    print(f"== {target.name}", file=sys.stderr, flush=True)
+    rss_before = procs.rss_kib(target.proc.pid)
+    saturation = run_phase(target, receiver, opts, "saturation", None)
+    print(f"   saturation: {_brief(saturation)}", file=sys.stderr, flush=True)
+    rate = opts.open_fraction * min(saturation["accepted_per_s"], saturation["delivered_per_s"])
+    fixed = run_phase(target, receiver, opts, "fixed", max(rate, 1.0))
+    print(f"   fixed load: {_brief(fixed)}", file=sys.stderr, flush=True)
+    result: dict[str, Any] = {
+        "target": target.name,
+        "phases": [saturation, fixed],
+        "rss_before": rss_before,
+        "rss_after": procs.rss_kib(target.proc.pid),
+    }
+    if opts.profile:
+        result["profile"] = profile(target, receiver, opts, stamp)
+    return result
+
+
+def _brief(p: dict[str, Any]) -> str:
+    return (
+        f"accepted {p['accepted_per_s']}/s delivered {p['delivered_per_s']}/s "
+        f"ingress p99 {p['ingress_ms']['p99']} ms e2e p99 {p['e2e_ms']['p99']} ms"
+    )
+
+
+def run(opts: Options) -> dict[str, Any]:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, Any] = {
+        "timestamp": stamp,
+        "command": opts.command,
+        "git": procs.git_commit(),
+        "machine": procs.machine(),
+        "options": {
+            "duration_s": opts.duration,
+            "warmup_s": opts.warmup,
+            "backend": opts.backend,
+            "flows": opts.flows,
+            "sessions": opts.sessions,
+            "connections_closed_loop": opts.connections,
+            "connections_open_loop_max": opts.open_connections,
+            "open_loop_fraction_of_saturation": opts.open_fraction,
+            "flowhook_src": None if opts.flowhook_src is None else str(opts.flowhook_src),
+        },
+        "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
+        # Measured in this process before the load phases, so it competes with nothing.
+        "nlu_ms_per_input": time_matching(intents=50, examples=10) / 1000.0,
+        "nlu_note": "built-in intent matcher, 50 intents x 10 example sentences",
+        "targets": [],
+    }
+    with tempfile.TemporaryDirectory(prefix="flowhook-bench-") as tmp:
+        workdir = Path(tmp)
+        receiver = Receiver(workdir)
+        try:
+            if opts.baseline:
+                with baseline_target(receiver, workdir) as target:
+                    doc["targets"].append(bench_target(target, receiver, opts, stamp))
+            for flow in opts.flows:
+                with flowhook_target(flow, receiver, workdir, opts) as target:
+                    doc["targets"].append(bench_target(target, receiver, opts, stamp))
+        except Exception:
+            for log in sorted(workdir.glob("*.log")):
+                tail = log.read_text(errors="replace")[-3000:]
+                print(f"--- {log.name}\n{tail}", file=sys.stderr)
+            raise
+        finally:
+            receiver.close()
+    doc["ratios"] = ratios(doc["targets"])
+    out = RESULTS / f"{stamp}.json"
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    print_table(doc)
+    print(f"\nresults: {out.relative_to(procs.REPO)}")
+    return doc
+
+
+def ratios(targets: list[dict[str, Any]]) -> dict[str, float]:
+    by_name = {t["target"]: t for t in targets}
+    base = by_name.get("baseline")
+    if base is None:
+        return {}
+    base_rate = base["phases"][0]["delivered_per_s"]
+    return {
+        name: round(t["phases"][0]["delivered_per_s"] / base_rate, 3)
+        for name, t in by_name.items()
+        if name != "baseline" and base_rate
+    }

@@ -1,0 +1,71 @@
+"""What I/O nodes share, owned by the engine: one HTTP client session and their defaults.
+
+The ``aiohttp.ClientSession`` is created on first use (inside the running event
+loop) and pooled across every ``http`` and ``llm`` call of every turn; the
+engine's ``aclose()`` closes it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+DEFAULT_HTTP_TIMEOUT = 10.0
+DEFAULT_LLM_TIMEOUT = 30.0
+DEFAULT_LLM_API_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_LLM_HISTORY = 10
+# Responses bigger than this fail the call (an API answer, not a download).
+MAX_RESPONSE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LlmDefaults:
+    """Defaults for ``llm`` nodes; each node may override them.
+
+    ``base_url`` is an OpenAI-compatible API root (``https://api.openai.com/v1``,
+    ``http://localhost:11434/v1``); requests go to ``{base_url}/chat/completions``.
+    ``api_key_env`` names the environment variable holding the API key (none set:
+    no ``Authorization`` header, as local servers expect).
+    """
+
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = DEFAULT_LLM_API_KEY_ENV
+    timeout: float = DEFAULT_LLM_TIMEOUT
+
+
+class EngineResources:
+    """The shared HTTP session plus defaults for ``http`` and ``llm`` nodes."""
+
+    def __init__(
+        self,
+        *,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
+        llm: LlmDefaults | None = None,
+        environ: Mapping[str, str] | None = None,
+        user_agent: str = "flowhook",
+    ) -> None:
+        self.http_timeout = http_timeout
+        self.llm = llm or LlmDefaults()
+        self.environ: Mapping[str, str] = environ if environ is not None else os.environ
+        self.user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+
+    def http_session(self) -> aiohttp.ClientSession:
+        """The shared session; created on first use, inside the running loop."""
+        session = self._session
+        if session is None or session.closed:
+            session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=100, limit_per_host=20),
+                headers={"User-Agent": self.user_agent},
+            )
+            self._session = session
+        return session
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()

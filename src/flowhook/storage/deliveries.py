@@ -1,0 +1,312 @@
+"""Storage for the delivery admin side: dead letters, replay, the endpoint delivery switch,
+the outbox sweep and the numbers behind the metrics.
+
+``DeliveryStore`` works over a ``SqlStore``'s engine (reads, on a worker thread) and its
+group-commit writer (writes), with the same statements on SQLite and PostgreSQL. Nothing
+here is on the message hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from flowhook.delivery.types import PendingDelivery
+from flowhook.errors import StorageError
+from flowhook.storage import schema as t
+from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
+from flowhook.storage.store import SqlStore
+
+R = TypeVar("R")
+
+# Rows fetched by id per statement (well below every backend's bind-parameter limit).
+CHUNK = 500
+
+_SUMMARY_COLUMNS = (
+    t.outbox.c.id,
+    t.outbox.c.delivery_id,
+    t.outbox.c.endpoint_id,
+    t.outbox.c.session_id,
+    t.outbox.c.message_id,
+    t.outbox.c.status,
+    t.outbox.c.attempts,
+    t.outbox.c.not_before,
+    t.outbox.c.last_status,
+    t.outbox.c.last_error,
+    t.outbox.c.created_at,
+    t.outbox.c.finished_at,
+    t.outbox.c.replayed_at,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFilter:
+    """Which deliveries of an endpoint to list; times are unix seconds of creation."""
+
+    endpoint_id: str
+    session_id: str | None = None
+    status: str | None = None
+    since: float | None = None
+    until: float | None = None
+    before_id: int | None = None  # the cursor: only rows with a smaller outbox id
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySpec:
+    """What to reset to pending: one delivery, or an endpoint's failed ones in a time range."""
+
+    endpoint_id: str
+    delivery_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingStats:
+    """Outputs owed to one endpoint: how many, and since when the oldest waits."""
+
+    endpoint_id: str
+    count: int
+    oldest: float  # unix time the oldest pending output was created (or replayed)
+
+
+class DeliveryStore:
+    def __init__(self, store: SqlStore) -> None:
+        self._engine = store.engine
+        self._writer = store.writer
+
+    async def _read(self, fn: Callable[[Connection], R]) -> R:
+        def run() -> R:
+            try:
+                with self._engine.connect() as conn:
+                    return fn(conn)
+            except SQLAlchemyError as exc:
+                raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(None, run)
+
+    # -- dead letters and the attempt log -----------------------------------------------------
+
+    async def list_for_endpoint(self, flt: DeliveryFilter) -> list[DeliveryRecord]:
+        """Deliveries of an endpoint, newest first, at most ``flt.limit``."""
+        o = t.outbox.c
+        query = select(*_SUMMARY_COLUMNS).where(o.endpoint_id == flt.endpoint_id)
+        if flt.session_id is not None:
+            query = query.where(o.session_id == flt.session_id)
+        if flt.status is not None:
+            query = query.where(o.status == flt.status)
+        if flt.since is not None:
+            query = query.where(o.created_at >= flt.since)
+        if flt.until is not None:
+            query = query.where(o.created_at < flt.until)
+        if flt.before_id is not None:
+            query = query.where(o.id < flt.before_id)
+        query = query.order_by(o.id.desc()).limit(flt.limit)
+        return await self._read(lambda c: [_delivery(r) for r in c.execute(query).all()])
+
+    async def get(self, delivery_id: str) -> DeliveryRecord | None:
+        """One delivery by its id (the webhook-id), with its body."""
+        query = select(*_SUMMARY_COLUMNS, t.outbox.c.body).where(
+            t.outbox.c.delivery_id == delivery_id
+        )
+
+        def run(c: Connection) -> DeliveryRecord | None:
+            row = c.execute(query).first()
+            return None if row is None else _delivery(row, with_body=True)
+
+        return await self._read(run)
+
+    async def attempts(self, outbox_id: int) -> list[AttemptRecord]:
+        a = t.attempts.c
+        query = (
+            select(a.id, a.at, a.status, a.duration_ms, a.error, a.body_excerpt)
+            .where(a.outbox_id == outbox_id)
+            .order_by(a.id)
+        )
+        return await self._read(
+            lambda c: [AttemptRecord(**r._mapping) for r in c.execute(query).all()]
+        )
+
+    async def replay(self, spec: ReplaySpec, now: float) -> ReplayResult:
+        """Reset to pending (attempts counted from 0, the attempt log kept) and switch the
+        endpoint's delivery back on; one transaction."""
+        result: ReplayResult = await self._writer.write(_replay, (spec, now))
+        return result
+
+    # -- the endpoint delivery switch ---------------------------------------------------------
+
+    async def set_delivery_disabled(self, endpoint_id: str, reason: str | None, at: float) -> bool:
+        """Switch an endpoint's delivery off (with a reason) or on (``None``).
+
+        Returns False when the endpoint does not exist."""
+        changed: bool = await self._writer.write(_set_disabled, (endpoint_id, reason, at))
+        return changed
+
+    async def disabled_endpoints(self) -> dict[str, str]:
+        e = t.endpoints.c
+        query = select(e.id, e.delivery_disabled_reason).where(
+            e.delivery_disabled_reason.is_not(None)
+        )
+        return await self._read(
+            lambda c: {r.id: r.delivery_disabled_reason for r in c.execute(query)}
+        )
+
+    # -- the outbox sweep ---------------------------------------------------------------------
+
+    async def pending_ids(self, limit: int) -> list[int]:
+        """Ids of the oldest pending outputs of endpoints whose delivery is on."""
+        o = t.outbox.c
+        disabled = select(t.endpoints.c.id).where(
+            t.endpoints.c.delivery_disabled_reason.is_not(None)
+        )
+        query = (
+            select(o.id)
+            .where(o.status == "pending", o.endpoint_id.not_in(disabled.scalar_subquery()))
+            .order_by(o.id)
+            .limit(limit)
+        )
+        return await self._read(lambda c: list(c.execute(query).scalars()))
+
+    async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """Those of ``ids`` still pending, in id order."""
+
+        def run(c: Connection) -> list[PendingDelivery]:
+            out: list[PendingDelivery] = []
+            for start in range(0, len(ids), CHUNK):
+                chunk = list(ids[start : start + CHUNK])
+                rows = c.execute(
+                    select(t.outbox)
+                    .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
+                    .order_by(t.outbox.c.id)
+                ).all()
+                out.extend(_pending(r) for r in rows)
+            out.sort(key=lambda p: p.outbox_id)
+            return out
+
+        return await self._read(run)
+
+    async def pending_of_endpoint(
+        self, endpoint_id: str, after_id: int = 0, limit: int = 5000
+    ) -> list[PendingDelivery]:
+        o = t.outbox.c
+        query = (
+            select(t.outbox)
+            .where(o.endpoint_id == endpoint_id, o.status == "pending", o.id > after_id)
+            .order_by(o.id)
+            .limit(limit)
+        )
+        return await self._read(lambda c: [_pending(r) for r in c.execute(query).all()])
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    async def pending_stats(self) -> list[PendingStats]:
+        """Per endpoint: pending outputs and when the oldest started waiting."""
+        o = t.outbox.c
+        query = (
+            select(
+                o.endpoint_id,
+                func.count(),
+                func.min(func.coalesce(o.replayed_at, o.created_at)),
+            )
+            .where(o.status == "pending")
+            .group_by(o.endpoint_id)
+        )
+        return await self._read(
+            lambda c: [
+                PendingStats(str(r[0]), int(r[1]), float(r[2])) for r in c.execute(query).all()
+            ]
+        )
+
+
+# -- batch write functions (run on the writer thread) -----------------------------------------
+
+
+def _replay(conn: Connection, args: Sequence[tuple[ReplaySpec, float]]) -> list[ReplayResult]:
+    out = []
+    o = t.outbox.c
+    e = t.endpoints.c
+    for spec, now in args:
+        query = update(t.outbox).where(o.endpoint_id == spec.endpoint_id)
+        if spec.delivery_id is not None:
+            # One delivery: failed or delivered (a receiver that lost it may ask again).
+            query = query.where(o.delivery_id == spec.delivery_id, o.status != "pending")
+        else:
+            query = query.where(o.status == "failed")
+            if spec.since is not None:
+                query = query.where(o.created_at >= spec.since)
+            if spec.until is not None:
+                query = query.where(o.created_at < spec.until)
+        ids = conn.execute(
+            query.values(
+                status="pending", attempts=0, not_before=0.0, finished_at=None, replayed_at=now
+            ).returning(o.id)
+        ).scalars()
+        reenabled = conn.execute(
+            update(t.endpoints)
+            .where(e.id == spec.endpoint_id, e.delivery_disabled_reason.is_not(None))
+            .values(delivery_disabled_reason=None, delivery_disabled_at=None)
+        ).rowcount
+        out.append(
+            ReplayResult(
+                endpoint_ids=(spec.endpoint_id,),
+                outbox_ids=tuple(sorted(ids)),
+                reenabled=(spec.endpoint_id,) if reenabled else (),
+            )
+        )
+    return out
+
+
+def _set_disabled(conn: Connection, args: Sequence[tuple[str, str | None, float]]) -> list[bool]:
+    out = []
+    for endpoint_id, reason, at in args:
+        res = conn.execute(
+            update(t.endpoints)
+            .where(t.endpoints.c.id == endpoint_id)
+            .values(
+                delivery_disabled_reason=reason,
+                delivery_disabled_at=None if reason is None else at,
+            )
+        )
+        out.append(res.rowcount > 0)
+    return out
+
+
+# -- row mapping ------------------------------------------------------------------------------
+
+
+def _delivery(row: Any, *, with_body: bool = False) -> DeliveryRecord:
+    return DeliveryRecord(
+        outbox_id=row.id,
+        delivery_id=row.delivery_id,
+        endpoint_id=row.endpoint_id,
+        session_id=row.session_id,
+        message_id=row.message_id,
+        status=row.status,
+        attempts=row.attempts,
+        not_before=row.not_before,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        replayed_at=row.replayed_at,
+        body=row.body.encode() if with_body else None,
+    )
+
+
+def _pending(row: Row[Any]) -> PendingDelivery:
+    return PendingDelivery(
+        outbox_id=row.id,
+        delivery_id=row.delivery_id,
+        endpoint_id=row.endpoint_id,
+        session_id=row.session_id,
+        seq=row.id,
+        body=row.body.encode(),
+        attempts=row.attempts,
+        not_before=row.not_before,
+    )

@@ -1,0 +1,205 @@
+"""Dispatcher: 410 Gone switches an endpoint off, the switch itself, and submit_fresh."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from structlog.testing import capture_logs
+
+from flowhook.delivery.dispatcher import GONE_ERROR, Dispatcher
+from flowhook.delivery.retry import RetryPolicy
+from flowhook.delivery.testing import RecordingLedger
+from flowhook.delivery.types import AttemptResult, PendingDelivery, WebhookTarget
+
+_ids = itertools.count(1000)
+
+
+def item(seq: int, session: str = "s1", endpoint: str = "e1") -> PendingDelivery:
+    outbox_id = next(_ids)
+    body = f"{endpoint}/{session}/{seq}".encode()
+    return PendingDelivery(outbox_id, f"dlv-{outbox_id}", endpoint, session, seq, body)
+
+
+class Transport:
+    """Answers by body: ``answers[body]`` in turn, then 200; records every POST."""
+
+    def __init__(self) -> None:
+        self.answers: dict[bytes, list[AttemptResult]] = {}
+        self.sent: list[str] = []
+        self.gate: asyncio.Event | None = None  # when set, POSTs wait for it
+
+    async def post(
+        self, target: WebhookTarget, body: bytes, headers: dict[str, str]
+    ) -> AttemptResult:
+        self.sent.append(body.decode())
+        if self.gate is not None:
+            await self.gate.wait()
+        queue = self.answers.get(body)
+        if queue:
+            return queue.pop(0)
+        return AttemptResult(200, 1.0)
+
+    async def close(self) -> None:
+        pass
+
+
+async def resolve(endpoint_id: str) -> WebhookTarget | None:
+    return WebhookTarget(f"http://{endpoint_id}.test/hook")
+
+
+GONE = AttemptResult(410, 1.0, error="HTTP 410")
+
+
+@pytest.fixture
+def parts() -> tuple[Transport, RecordingLedger, list[tuple[str, str]]]:
+    return Transport(), RecordingLedger(), []
+
+
+def make(
+    transport: Transport,
+    ledger: RecordingLedger,
+    gone_calls: list[tuple[str, str]],
+    schedule: tuple[float, ...] = (0.001, 0.001),
+    max_per_endpoint: int = 64,
+) -> Dispatcher:
+    async def on_gone(endpoint_id: str, reason: str) -> None:
+        gone_calls.append((endpoint_id, reason))
+
+    return Dispatcher(
+        transport,
+        resolve,
+        ledger,
+        RetryPolicy(schedule, jitter=0.0),
+        on_gone=on_gone,
+        max_per_endpoint=max_per_endpoint,
+    )
+
+
+async def test_410_fails_that_output_disables_the_endpoint_and_holds_the_rest(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """After a 410 the output is failed with a clear error (no retry), on_gone is told once,
+    the endpoint's later outputs (same and other sessions) are not attempted and let go of,
+    and another endpoint's outputs are delivered as usual."""
+    transport, ledger, gone = parts
+    first = item(1, "s1")
+    transport.answers[first.body] = [GONE]
+    d = make(transport, ledger, gone, max_per_endpoint=1)
+    await d.start()
+    with capture_logs() as logs:
+        d.submit([first, item(2, "s1"), item(1, "s2"), item(1, "x", "e2"), item(2, "x", "e2")])
+        await d.run_until_idle(timeout=2)
+    try:
+        assert [s for s in transport.sent if s.startswith("e1/")] == ["e1/s1/1"]
+        assert sorted(s for s in transport.sent if s.startswith("e2/")) == ["e2/x/1", "e2/x/2"]
+        (failed,) = ledger.of_kind("failed")
+        assert failed.item == first
+        assert failed.attempt.status == 410
+        assert failed.attempt.error == GONE_ERROR
+        assert ledger.of_kind("retry_later") == []
+        assert [o.item.endpoint_id for o in ledger.of_kind("delivered")] == ["e2", "e2"]
+        assert len(gone) == 1
+        assert gone[0][0] == "e1"
+        assert "410 Gone" in gone[0][1]
+        assert "e1" in d.disabled_endpoints
+        assert d.held == 0
+        disabled_logs = [e for e in logs if e["event"] == "endpoint delivery disabled"]
+        assert [(e["endpoint_id"], e["log_level"]) for e in disabled_logs] == [("e1", "warning")]
+    finally:
+        await d.stop()
+
+
+async def test_a_disabled_endpoint_takes_nothing_until_enabled_then_delivers_in_order(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """Submissions for a switched-off endpoint are ignored (they stay owed in storage);
+    once enabled, submitting them again delivers them in seq order."""
+    transport, ledger, gone = parts
+    d = make(transport, ledger, gone)
+    await d.start()
+    try:
+        d.disable_endpoint("e1", "paused")
+        items = [item(3), item(1), item(2)]
+        d.submit(items)
+        await d.run_until_idle(timeout=1)
+        assert transport.sent == []
+        assert d.held == 0
+        assert d.enable_endpoint("e1") is True
+        assert d.enable_endpoint("e1") is False
+        d.submit(items)
+        await d.run_until_idle(timeout=2)
+        assert transport.sent == ["e1/s1/1", "e1/s1/2", "e1/s1/3"]
+    finally:
+        await d.stop()
+
+
+async def test_disabling_lets_go_of_a_lane_parked_for_a_retry(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """A lane waiting a minute for its retry is let go of at once when its endpoint is
+    switched off: the dispatcher is idle and holds nothing, and nothing more is sent."""
+    transport, ledger, gone = parts
+    head = item(1)
+    transport.answers[head.body] = [AttemptResult(500, 1.0, error="HTTP 500")]
+    d = make(transport, ledger, gone, schedule=(60.0,))
+    await d.start()
+    try:
+        d.submit([head, item(2)])
+        await d.run_until_idle(timeout=2, include_scheduled=False)
+        assert d.held == 2
+        d.disable_endpoint("e1", "paused")
+        await d.run_until_idle(timeout=1)
+        assert d.held == 0
+        assert transport.sent == ["e1/s1/1"]
+    finally:
+        await d.stop()
+
+
+async def test_endpoint_switched_off_while_waiting_for_a_slot_is_not_attempted(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """With one slot per endpoint, a lane queued behind a POST in flight does not send once
+    the endpoint was switched off meanwhile."""
+    transport, ledger, gone = parts
+    transport.gate = asyncio.Event()
+    d = make(transport, ledger, gone, max_per_endpoint=1)
+    await d.start()
+    try:
+        d.submit([item(1, "a"), item(1, "b")])
+        await asyncio.sleep(0.01)  # let "a" take the slot; "b" waits for it
+        assert transport.sent == ["e1/a/1"]
+        d.disable_endpoint("e1", "paused")
+        transport.gate.set()
+        await d.run_until_idle(timeout=2)
+        assert transport.sent == ["e1/a/1"]
+        assert d.held == 0
+    finally:
+        await d.stop()
+
+
+async def test_submit_fresh_skips_what_was_settled_while_reading(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """An outbox read that saw an item as pending, while that item was being delivered,
+    must not hand it over again: it would be sent twice. New items are taken."""
+    transport, ledger, gone = parts
+    d = make(transport, ledger, gone)
+    await d.start()
+    try:
+        inflight, fresh = item(1, "a"), item(1, "b")
+        d.submit([inflight])
+
+        async def read() -> list[PendingDelivery]:
+            await ledger.wait_for("delivered", 1)  # settled while the "read" runs
+            await asyncio.sleep(0)
+            return [inflight, fresh]
+
+        async with asyncio.timeout(2):
+            taken = await d.submit_fresh(read)
+        await d.run_until_idle(timeout=2)
+        assert taken == 1
+        assert transport.sent == ["e1/a/1", "e1/b/1"]
+    finally:
+        await d.stop()
