@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=30.0, gt=0)
 
+    # How long a rest endpoint's request waits for its turn's outputs.
+    rest_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # Accepted messages waiting for their turn, beyond which the ingress answers 503.
     max_backlog: int = Field(default=100_000, ge=1)
 

@@ -65,10 +65,22 @@ class FlowError(FlowhookError):
     code = "flow_error"
 
 
+class RateLimited(FlowhookError):
+    """The endpoint's rate limit is exceeded; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+
 class Overloaded(FlowhookError):
     """Too much accepted work is waiting; the client should retry after ``retry_after`` s."""
 
     code = "overloaded"
+
+
+class TurnTimeout(FlowhookError):
+    """A rest endpoint's turn did not finish in time; it still runs, its outputs are kept."""
+
+    code = "turn_timeout"
 
 
 class StorageError(FlowhookError):

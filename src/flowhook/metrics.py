@@ -17,9 +17,6 @@ from prometheus_client.registry import Collector
 
 from flowhook.delivery.dispatcher import ENDPOINT_DELETED, GONE_STATUS
 from flowhook.delivery.types import AttemptResult, DeliveryLedger, PendingDelivery
-from flowhook.errors import FlowhookError
-from flowhook.http.errors import status_for
-from flowhook.sessions.inbox import Inbox
 from flowhook.storage.deliveries import PendingStats
 
 # Seconds; spans a fast local receiver up to the default 15 s total timeout.
@@ -156,24 +153,3 @@ class MeteredLedger:
         outcome = "gone" if attempt.status == GONE_STATUS else "failed"
         self._metrics.attempt(item.endpoint_id, outcome, attempt)
         await self._inner.failed(item, attempt, attempts)
-
-
-class MeteredInbox(Inbox):
-    """The inbox, counting accepted messages and refusals by the status they answer."""
-
-    metrics: Metrics | None = None
-
-    async def accept(self, url_token: str, body: bytes, api_key: str | None) -> str:
-        metrics = self.metrics
-        if metrics is None:
-            return await super().accept(url_token, body, api_key)
-        try:
-            trace_id = await super().accept(url_token, body, api_key)
-        except FlowhookError as exc:
-            metrics.ingress(status_for(exc))
-            raise
-        except Exception:
-            metrics.ingress(500)
-            raise
-        metrics.messages_accepted.inc()
-        return trace_id

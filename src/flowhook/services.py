@@ -22,7 +22,7 @@ from flowhook.endpoints.service import EndpointService
 from flowhook.flows.engine import Engine
 from flowhook.flows.factory import engine_from_settings
 from flowhook.flows.registry import FlowRegistry
-from flowhook.metrics import MeteredInbox, MeteredLedger, Metrics
+from flowhook.metrics import MeteredLedger, Metrics
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage import migrate
@@ -132,8 +132,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
 
     runner = SessionRunner(store, engine, cache, deliver)
     metrics.count_turns(lambda: runner.turns)
-    inbox = MeteredInbox(store, cache, runner, max_backlog=settings.max_backlog)
-    inbox.metrics = metrics
+    inbox = Inbox(store, cache, runner, max_backlog=settings.max_backlog)
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     return Services(
         settings=settings,

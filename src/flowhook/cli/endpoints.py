@@ -40,12 +40,29 @@ def _model(cls: type[Any], **fields: Any) -> Any:
         raise typer.Exit(2) from None
 
 
+SESSION_TIMEOUT_OPT = typer.Option(
+    None, "--session-timeout", help="Idle seconds before a session starts fresh (0: never)."
+)
+RATE_LIMIT_OPT = typer.Option(None, "--rate-limit", help="Messages per second accepted.")
+RATE_BURST_OPT = typer.Option(None, "--rate-burst", help="Messages accepted at once.")
+MASK_OPT = typer.Option(
+    None,
+    "--mask-logging/--no-mask-logging",
+    help="disableSensitiveLogging on outputs; no message text in logs.",
+)
+
+
 @endpoints_app.command("create")
 def create(
     ctx: typer.Context,
     name: str = typer.Option(..., "--name", help="Unique name."),
     flow: str = typer.Option(..., "--flow", help="Flow the endpoint runs."),
-    webhook: str = typer.Option(..., "--webhook", help="URL the bot's outputs are POSTed to."),
+    webhook: str | None = typer.Option(
+        None, "--webhook", help="URL the bot's outputs are POSTed to (webhook endpoints)."
+    ),
+    type_: str = typer.Option(
+        "webhook", "--type", help="'webhook', or 'rest' (outputs in the HTTP answer)."
+    ),
     user: str | None = typer.Option(None, "--user", help="Basic Auth user for the webhook."),
     password: str | None = typer.Option(None, "--password", help="Basic Auth password."),
     auth: str = typer.Option("none", "--auth", help="'none' or 'api-key' (X-Webhook-Key)."),
@@ -54,13 +71,22 @@ def create(
     signing: bool = typer.Option(
         False, "--signing", help="Sign deliveries; the secret is printed this once."
     ),
+    session_timeout: float | None = SESSION_TIMEOUT_OPT,
+    rate_limit: float | None = RATE_LIMIT_OPT,
+    rate_burst: int | None = RATE_BURST_OPT,
+    mask_logging: bool | None = MASK_OPT,
 ) -> None:
     """Create an endpoint and print it (with its endpointUrl, and signingSecret once)."""
     req = _model(
         EndpointCreate,
         name=name,
         flow=flow,
+        type=type_,
         webhook_url=webhook,
+        session_timeout_seconds=session_timeout,
+        rate_limit_per_second=rate_limit,
+        rate_limit_burst=rate_burst,
+        mask_sensitive_logging=mask_logging,
         webhook_user=user,
         webhook_password=password,
         auth_method=_auth(auth),
@@ -104,11 +130,21 @@ def update(
     no_signing: bool = typer.Option(
         False, "--no-signing", help="Stop signing and delete the signing secrets."
     ),
+    type_: str | None = typer.Option(None, "--type", help="'webhook' or 'rest'."),
+    session_timeout: float | None = SESSION_TIMEOUT_OPT,
+    rate_limit: float | None = RATE_LIMIT_OPT,
+    rate_burst: int | None = RATE_BURST_OPT,
+    mask_logging: bool | None = MASK_OPT,
 ) -> None:
     """Change the given fields of an endpoint."""
     fields = {
         "name": name,
         "flow": flow,
+        "type": type_,
+        "session_timeout_seconds": session_timeout,
+        "rate_limit_per_second": rate_limit,
+        "rate_limit_burst": rate_burst,
+        "mask_sensitive_logging": mask_logging,
         "webhook_url": webhook,
         "webhook_user": user,
         "webhook_password": password,

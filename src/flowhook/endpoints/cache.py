@@ -14,6 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from flowhook.endpoints.settings import EndpointSettings
 from flowhook.storage.records import EndpointRecord
 from flowhook.storage.store import SqlStore
 
@@ -25,6 +26,7 @@ class CachedEndpoint:
     record: EndpointRecord
     key_hashes: tuple[str, ...]
     key_ids: dict[str, str]  # key hash -> key id
+    settings: EndpointSettings
 
 
 @dataclass(slots=True)
@@ -63,15 +65,18 @@ class EndpointCache:
         return value
 
     async def by_id(self, endpoint_id: str) -> EndpointRecord | None:
+        cached = await self.entry_by_id(endpoint_id)
+        return None if cached is None else cached.record
+
+    async def entry_by_id(self, endpoint_id: str) -> CachedEndpoint | None:
         entry = self._by_id.get(endpoint_id)
         if entry is not None and entry.expires > time.monotonic():
-            return None if entry.value is None else entry.value.record
+            return entry.value
         rec = await self._store.get_endpoint(endpoint_id)
         if rec is None:
             self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
             return None
-        cached = await self.by_token(rec.url_token)
-        return None if cached is None else cached.record
+        return await self.by_token(rec.url_token)
 
     def invalidate(self, url_token: str) -> None:
         entry = self._by_token.pop(url_token, None)
@@ -89,6 +94,7 @@ class EndpointCache:
             record=rec,
             key_hashes=tuple(k.key_hash for k in keys),
             key_ids={k.key_hash: k.id for k in keys},
+            settings=EndpointSettings.parse(rec.settings),
         )
 
     def _remember(self, url_token: str, value: CachedEndpoint | None) -> None:

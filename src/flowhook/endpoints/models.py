@@ -25,10 +25,27 @@ def check_webhook_url(value: str) -> str:
     return value
 
 
-class EndpointCreate(_Api):
+EndpointType = Literal["webhook", "rest"]
+
+
+class _SettingFields(_Api):
+    """The generic settings, as flat fields (see flowhook.endpoints.settings)."""
+
+    session_timeout_seconds: float | None = Field(default=None, ge=0)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+    mask_sensitive_logging: bool | None = None
+
+
+class EndpointCreate(_SettingFields):
     name: str = Field(min_length=1, max_length=200)
     flow: str = Field(min_length=1, max_length=200)
-    webhook_url: str = Field(max_length=2000)
+    type: EndpointType = Field(
+        default="webhook",
+        description="webhook: outputs are POSTed to webhookUrl; rest: outputs are returned "
+        "in the HTTP answer to the message.",
+    )
+    webhook_url: str | None = Field(default=None, max_length=2000)
     webhook_user: str | None = Field(default=None, max_length=200)
     webhook_password: str | None = Field(default=None, max_length=1000)
     auth_method: AuthMethod = "none"
@@ -38,14 +55,18 @@ class EndpointCreate(_Api):
         default=False, description="Generate a signing secret (returned once, in the answer)."
     )
 
-    _url = field_validator("webhook_url")(check_webhook_url)
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
 
 
-class EndpointUpdate(_Api):
+class EndpointUpdate(_SettingFields):
     """PATCH: only the fields present change; null clears an optional field."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     flow: str | None = Field(default=None, min_length=1, max_length=200)
+    type: EndpointType | None = None
     webhook_url: str | None = Field(default=None, max_length=2000)
     webhook_user: str | None = Field(default=None, max_length=200)
     webhook_password: str | None = Field(default=None, max_length=1000)
@@ -73,12 +94,12 @@ class EndpointUpdate(_Api):
 class EndpointView(_Api):
     id: str
     name: str
-    type: Literal["webhook"] = "webhook"
+    type: EndpointType
     flow: str
     endpoint_url: str
     url_token: str
     auth_method: AuthMethod
-    webhook_url: str
+    webhook_url: str | None
     webhook_user: str | None
     has_webhook_password: bool
     locale: str | None
@@ -90,6 +111,10 @@ class EndpointView(_Api):
     )
     delivery_disabled_reason: str | None
     delivery_disabled_at: datetime | None
+    session_timeout_seconds: float | None
+    rate_limit_per_second: float | None
+    rate_limit_burst: int | None
+    mask_sensitive_logging: bool
     created_at: datetime
     updated_at: datetime
 

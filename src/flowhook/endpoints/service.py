@@ -28,6 +28,7 @@ from flowhook.endpoints.secrets import (
     new_url_token,
 )
 from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
+from flowhook.endpoints.settings import SETTING_FIELDS, EndpointSettings
 from flowhook.errors import InvalidRequest, NotFound, Unprocessable
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord
@@ -65,11 +66,12 @@ class EndpointService:
         return EndpointView(
             id=rec.id,
             name=rec.name,
+            type=rec.type,
             flow=rec.flow,
             endpoint_url=f"{self._base_url}/endpoint/{rec.url_token}",
             url_token=rec.url_token,
             auth_method=rec.auth_method,
-            webhook_url=rec.webhook_url,
+            webhook_url=rec.webhook_url or None,
             webhook_user=rec.webhook_user,
             has_webhook_password=bool(rec.webhook_password),
             locale=rec.locale,
@@ -85,6 +87,7 @@ class EndpointService:
             else to_datetime(rec.delivery_disabled_at),
             created_at=to_datetime(rec.created_at),
             updated_at=to_datetime(rec.updated_at),
+            **EndpointSettings.parse(rec.settings).model_dump(),
         )
 
     def _check_flow(self, flow: str) -> None:
@@ -95,7 +98,15 @@ class EndpointService:
         """Create an endpoint; the answer carries its signing secret (if any) this once."""
         security = self._security
         self._check_flow(req.flow)
-        security.check_webhook_url(req.webhook_url)
+        if req.type == "webhook" and not req.webhook_url:
+            raise InvalidRequest(
+                "webhookUrl is required for a webhook endpoint",
+                field="webhookUrl",
+                expected="an absolute http:// or https:// URL (or type: rest)",
+            )
+        if req.webhook_url:
+            security.check_webhook_url(req.webhook_url)
+        settings = EndpointSettings().merged(req.model_dump(include=set(SETTING_FIELDS)))
         now = time.time()
         endpoint_id = str(uuid.uuid4())
         secret = new_signing_secret() if req.signing else None
@@ -105,7 +116,7 @@ class EndpointService:
             flow=req.flow,
             url_token=new_url_token(),
             auth_method=req.auth_method,
-            webhook_url=req.webhook_url,
+            webhook_url=req.webhook_url or "",
             webhook_user=req.webhook_user,
             webhook_password=None
             if req.webhook_password is None
@@ -116,6 +127,8 @@ class EndpointService:
             updated_at=now,
             signing_secret=None if secret is None else security.seal(endpoint_id, SIGNING, secret),
             signing_secret_rotated_at=None if secret is None else now,
+            type=req.type,
+            settings=settings.dump(),
         )
         await self._store.create_endpoint(rec)
         return EndpointCreated(**self.view(rec).model_dump(), signing_secret=secret)
@@ -141,6 +154,7 @@ class EndpointService:
             "auth_method",
             "active",
             "delivery_enabled",
+            "type",
         ):
             if required in changes and changes[required] is None:
                 raise InvalidRequest(
@@ -148,6 +162,20 @@ class EndpointService:
                 )
         if "flow" in changes:
             self._check_flow(changes["flow"])
+        setting_changes = {k: changes.pop(k) for k in SETTING_FIELDS if k in changes}
+        if setting_changes or changes.get("type") == "webhook":
+            current = await self.get_record(endpoint_id)
+            if setting_changes:
+                merged = EndpointSettings.parse(current.settings).merged(setting_changes)
+                changes["settings"] = merged.dump()
+            if changes.get("type") == "webhook" and not (
+                changes.get("webhook_url") or current.webhook_url
+            ):
+                raise InvalidRequest(
+                    "webhookUrl is required for a webhook endpoint",
+                    field="webhookUrl",
+                    expected="an absolute http:// or https:// URL",
+                )
         security = self._security
         if "webhook_url" in changes:
             security.check_webhook_url(changes["webhook_url"])

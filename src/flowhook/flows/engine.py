@@ -112,7 +112,7 @@ class Engine:
         if flow is None:
             logger.error("flow_unknown", flow=flow_name, session_id=turn.session_id)
             return self._failed(state, now)
-        if self._expired(state, now):
+        if self._expired(state, now, turn.session_timeout):
             logger.info("session_expired", flow=flow_name, session_id=turn.session_id)
             state = SessionState()
         waiting = self._waiting_node(flow_name, state)
@@ -227,8 +227,8 @@ class Engine:
             raise FlowRuntimeError(f"flow '{name}' does not exist")
         return flow
 
-    def _expired(self, state: SessionState, now: float) -> bool:
-        timeout = self.session_timeout
+    def _expired(self, state: SessionState, now: float, override: float | None) -> bool:
+        timeout = self.session_timeout if override is None else (override or None)
         last = state.last_active
         return timeout is not None and last is not None and now - last > timeout
 

@@ -28,6 +28,9 @@ class TurnInput:
     # When the message arrived (Unix seconds); None: the engine's clock. Used for
     # the session idle timeout, so a backlog replayed later is judged by arrival.
     received_at: float | None = None
+    # Idle seconds after which this session starts fresh, for this endpoint;
+    # None: the engine's default; 0: never.
+    session_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,17 @@ def services_of(request: Request) -> Services:
     return services
 
 
+def is_admin(request: Request) -> bool:
+    """Whether the request carries the valid admin token (checked in constant time)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    expected = services_of(request).admin_token
+    return (
+        scheme.lower() == "bearer"
+        and bool(token)
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
+    )
+
+
 async def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

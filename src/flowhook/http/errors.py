@@ -25,6 +25,8 @@ STATUS: dict[type[e.FlowhookError], int] = {
     e.FlowError: 422,
     e.StorageError: 503,
     e.Overloaded: 503,
+    e.RateLimited: 429,
+    e.TurnTimeout: 504,
 }
 
 

@@ -11,13 +11,16 @@ same ``Inbox.accept`` and answer the same bodies and status codes.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flowhook.errors import FlowhookError, PayloadTooLarge
+from flowhook.errors import FlowhookError, PayloadTooLarge, TurnTimeout
 from flowhook.http.errors import error_response
+from flowhook.sessions.inbox import Accepted
 
 if TYPE_CHECKING:
     from flowhook.services import Services
@@ -51,18 +54,48 @@ class IngressFastPath:
                 api_key = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
+        metrics = self._services.metrics
         try:
             body = await read_limited(receive, declared, self._limit)
-            trace_id = await self._services.inbox.accept(token, body, api_key)
+            accepted = await self._services.inbox.accept(token, body, api_key)
+            status, answer = await answer_for(
+                accepted, self._services.settings.rest_timeout_seconds
+            )
         except FlowhookError as exc:
             response = error_response(exc)
+            metrics.ingress(response.status_code)
             await _respond(send, response.status_code, bytes(response.body), response.raw_headers)
             return
-        except Exception as exc:
+        except Exception as exc:  # a client must never see a traceback
             log.error("ingress.unexpected_error", error=type(exc).__name__, exc_info=exc)
+            metrics.ingress(500)
             await _respond(send, 500, _INTERNAL_ERROR, _JSON_HEADERS)
             return
-        await _respond(send, 202, b'{"traceId":"' + trace_id.encode() + b'"}', _JSON_HEADERS)
+        metrics.ingress(202)
+        await _respond(send, status, answer, _JSON_HEADERS)
+
+
+async def answer_for(accepted: Accepted, rest_timeout: float) -> tuple[int, bytes]:
+    """The answer to an accepted message: 202 with the trace id, or for a rest endpoint
+    200 with the turn's outputs once it is committed."""
+    if accepted.outputs is None:
+        return 202, b'{"traceId":"' + accepted.trace_id.encode() + b'"}'
+    try:
+        outputs = await asyncio.wait_for(asyncio.shield(accepted.outputs), rest_timeout)
+    except TimeoutError:
+        raise TurnTimeout(
+            f"the turn did not finish within {rest_timeout:g} s; it still runs, but its "
+            "outputs cannot be returned to this request",
+            trace_id=accepted.trace_id,
+        ) from None
+    return 200, orjson.dumps(
+        {
+            "userId": accepted.user_id,
+            "sessionId": accepted.session_id,
+            "traceId": accepted.trace_id,
+            "outputs": outputs,
+        }
+    )
 
 
 async def read_limited(receive: Receive, declared: bytes | None, limit: int) -> bytes:

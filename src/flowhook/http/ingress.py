@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from flowhook.http.deps import services_of
-from flowhook.http.fast_ingress import read_limited
+from flowhook.http.deps import is_admin, services_of
+from flowhook.http.fast_ingress import answer_for, read_limited
 
 router = APIRouter(tags=["ingress"])
 
@@ -86,9 +86,60 @@ async def receive_message(url_token: str, request: Request) -> Response:
         None if declared is None else declared.encode(),
         services.settings.max_body_bytes,
     )
-    trace_id = await services.inbox.accept(url_token, body, request.headers.get("x-webhook-key"))
+    accepted = await services.inbox.accept(url_token, body, request.headers.get("x-webhook-key"))
+    status, answer = await answer_for(accepted, services.settings.rest_timeout_seconds)
+    return Response(answer, status_code=status, media_type="application/json")
+
+
+async def _endpoint_scoped(request: Request, url_token: str, kind: str) -> Response:
+    services = services_of(request)
+    declared = request.headers.get("content-length")
+    body = await read_limited(
+        request.receive,
+        None if declared is None else declared.encode(),
+        services.settings.max_body_bytes,
+    )
+    accepted = await services.inbox.accept(
+        url_token,
+        body,
+        request.headers.get("x-webhook-key"),
+        kind=kind,
+        scoped=True,
+        admin=is_admin(request),
+    )
     return Response(
-        b'{"traceId":"' + trace_id.encode() + b'"}',
+        b'{"traceId":"' + accepted.trace_id.encode() + b'"}',
         status_code=202,
         media_type="application/json",
     )
+
+
+_SCOPED_DOC = (
+    "Authenticated like the endpoint: its X-Webhook-Key when it uses API keys, otherwise "
+    "the admin token (Authorization: Bearer). Same body and validation as the ingress."
+)
+
+
+@router.post(
+    "/endpoint/{url_token}/inject",
+    status_code=202,
+    summary="Inject a message into a session, as if the user had sent it",
+    description=_SCOPED_DOC + " The flow runs; its outputs go to the webhook as usual.",
+    openapi_extra=_REQUEST_SCHEMA,
+    response_class=Response,
+)
+async def inject_message(url_token: str, request: Request) -> Response:
+    return await _endpoint_scoped(request, url_token, "message")
+
+
+@router.post(
+    "/endpoint/{url_token}/notify",
+    status_code=202,
+    summary="Send an output straight to the user's webhook, without running the flow",
+    description=_SCOPED_DOC
+    + " The text/data is delivered as one output, in order with the session's other outputs.",
+    openapi_extra=_REQUEST_SCHEMA,
+    response_class=Response,
+)
+async def notify_user(url_token: str, request: Request) -> Response:
+    return await _endpoint_scoped(request, url_token, "notify")

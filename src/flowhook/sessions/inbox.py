@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
-from flowhook.errors import NotFound, Overloaded, Unauthorized
+from flowhook.errors import NotFound, Overloaded, RateLimited, Unauthorized, Unprocessable
+from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
@@ -18,6 +23,15 @@ log = structlog.get_logger(__name__)
 
 # last_used_at is bookkeeping, not security: write it at most this often per key.
 KEY_TOUCH_INTERVAL = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    trace_id: str
+    user_id: str
+    session_id: str
+    # rest endpoints: resolves to the turn's outputs (AIOutput objects) once committed
+    outputs: asyncio.Future[list[dict[str, Any]]] | None = None
 
 
 class Inbox:
@@ -34,18 +48,54 @@ class Inbox:
         self._endpoints = endpoints
         self._runner = runner
         self._key_touched: dict[str, float] = {}
+        self._limiter = RateLimiter()
 
-    async def accept(self, url_token: str, body: bytes, api_key: str | None) -> str:
-        """Returns the trace id once the message is durably committed."""
+    async def accept(
+        self,
+        url_token: str,
+        body: bytes,
+        api_key: str | None,
+        *,
+        kind: str = "message",
+        scoped: bool = False,
+        admin: bool = False,
+    ) -> Accepted:
+        """Commit a message (or, with kind "notify", an output to deliver as is) and hand
+        it to the runner. Returns once it is durably committed.
+
+        ``scoped`` marks the endpoint-scoped inject/notify API: authenticated with the
+        endpoint's API key when it uses keys, otherwise by the admin token (``admin``,
+        checked by the web layer); not rate limited.
+        """
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
             raise NotFound("no active endpoint at this URL")
         endpoint = cached.record
+        injected = scoped or kind != "message"
         if endpoint.auth_method == "apiKey":
             self._check_key(cached.key_hashes, cached.key_ids, api_key)
+        elif injected and not admin:
+            raise Unauthorized("inject and notify need the admin token (Authorization: Bearer)")
+        if injected and endpoint.type != "webhook":
+            raise Unprocessable(
+                "inject and notify need a webhook endpoint: a rest endpoint has no webhook "
+                "to deliver to",
+                field="type",
+            )
         parsed = parse_inbound(body)
+        settings = cached.settings
+        if settings.rate_limit_per_second is not None and not injected:
+            wait = self._limiter.take(
+                endpoint.id, settings.rate_limit_per_second, settings.rate_limit_burst
+            )
+            if wait is not None:
+                raise RateLimited(
+                    f"this endpoint accepts {settings.rate_limit_per_second:g} messages per "
+                    "second; retry later",
+                    retry_after=retry_after_header(wait),
+                )
         if self._runner.backlog >= self._max_backlog:
             # Everything accepted is committed, but the turns are held in memory:
             # refuse more rather than grow without bound. Clients retry.
@@ -61,21 +111,14 @@ class Inbox:
             text=parsed.text,
             data=parsed.data,
             received_at=time.time(),
+            kind=kind,
         )
         msg_id = await self._store.accept_message(msg)
-        self._runner.submit(
-            InboundMessage(
-                id=msg_id,
-                endpoint_id=msg.endpoint_id,
-                session_id=msg.session_id,
-                user_id=msg.user_id,
-                trace_id=msg.trace_id,
-                text=msg.text,
-                data=msg.data,
-                received_at=msg.received_at,
-            )
-        )
-        return msg.trace_id
+        waiter = None
+        if endpoint.type == "rest":
+            waiter = asyncio.get_running_loop().create_future()
+        self._runner.submit(dataclasses.replace(msg, id=msg_id), waiter)
+        return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
 
     def _check_key(
         self, key_hashes: tuple[str, ...], key_ids: dict[str, str], api_key: str | None

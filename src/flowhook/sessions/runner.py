@@ -15,15 +15,18 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
+import orjson
 import structlog
 
 from flowhook.delivery.types import PendingDelivery
 from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
-from flowhook.flows.types import FlowEngine, SessionState, TurnInput, TurnResult
+from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
 from flowhook.sessions.state_cache import SessionKey, StateCache
-from flowhook.storage.records import InboundMessage, TurnCommit
+from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
 from flowhook.wire import output_body
 
@@ -58,10 +61,16 @@ class SessionRunner:
         self._idle.set()
         self._closing = False
         self._backlog = 0  # messages queued or running, across all sessions
+        self._waiters: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
         self.turns = 0
 
-    def submit(self, msg: InboundMessage) -> None:
-        """Queue a committed message behind its session's earlier ones."""
+    def submit(
+        self, msg: InboundMessage, waiter: asyncio.Future[list[dict[str, Any]]] | None = None
+    ) -> None:
+        """Queue a committed message behind its session's earlier ones; ``waiter`` (rest
+        endpoints) gets the turn's outputs once the turn is committed."""
+        if waiter is not None:
+            self._waiters[msg.id] = waiter
         self._backlog += 1
         key = (msg.endpoint_id, msg.session_id)
         queue = self._queues.get(key)
@@ -142,54 +151,41 @@ class SessionRunner:
         self, key: SessionKey, user_key: SessionKey, msg: InboundMessage
     ) -> None:
         started = time.perf_counter()
-        endpoint = await self._endpoints.by_id(msg.endpoint_id)
-        if endpoint is None:
+        waiter = self._waiters.pop(msg.id, None)
+        cached = await self._endpoints.entry_by_id(msg.endpoint_id)
+        if cached is None:
             log.warning("turn.endpoint_gone", endpoint_id=msg.endpoint_id, message_id=msg.id)
             await self._store.commit_turn(
                 TurnCommit(msg.id, msg.endpoint_id, msg.session_id, msg.user_id, {}, failed=True)
             )
+            _settle(waiter, [])
             return
+        endpoint, settings = cached.record, cached.settings
         raw_state = self._states.get(key)
         if raw_state is None:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
-        state = SessionState.from_json(raw_state)
-        profile = self._profiles.get(user_key)
-        if profile is None:
-            profile = await self._store.load_profile(msg.endpoint_id, msg.user_id) or {}
-            self._profiles.put(user_key, profile)
-        turn = TurnInput(
-            user_id=msg.user_id,
-            session_id=msg.session_id,
-            trace_id=msg.trace_id,
-            text=msg.text,
-            data=msg.data or {},
-            locale=endpoint.locale,
-            received_at=msg.received_at,
-            profile=profile,
-        )
         failed = False
-        try:
-            result = await self._engine.run_turn(endpoint.flow, state, turn)
-        except Exception as exc:
-            log.exception(
-                "turn.crashed",
-                endpoint_id=msg.endpoint_id,
-                flow=endpoint.flow,
-                error=type(exc).__name__,
+        if msg.kind == "notify":
+            # Delivered as is, in the session's order; the flow does not run.
+            result = TurnResult(
+                [Output(msg.text, msg.data or {})], SessionState.from_json(raw_state)
             )
-            result = TurnResult(outputs=[], state=SessionState.from_json(raw_state))
-            failed = True
+        else:
+            result, failed = await self._run_flow(endpoint, user_key, msg, raw_state, settings)
         new_state = result.state.to_json()
-        bodies = [
+        outputs = [
             output_body(
                 user_id=msg.user_id,
                 session_id=msg.session_id,
                 text=out.text,
                 data=out.data,
                 trace_id=msg.trace_id,
+                disable_sensitive_logging=settings.mask_sensitive_logging,
             )
             for out in result.outputs
         ]
+        # A rest endpoint answers the request with its outputs: nothing to deliver.
+        bodies = outputs if endpoint.type == "webhook" else []
         deliveries = await self._store.commit_turn(
             TurnCommit(
                 message_id=msg.id,
@@ -208,10 +204,54 @@ class SessionRunner:
         self.turns += 1
         if deliveries:
             self._deliver(deliveries)
+        _settle(waiter, [orjson.loads(body)["AIOutput"] for body in outputs])
         log.debug(
             "turn.done",
             endpoint_id=msg.endpoint_id,
             trace_id=msg.trace_id,
-            outputs=len(bodies),
+            outputs=len(outputs),
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
+
+    async def _run_flow(
+        self,
+        endpoint: EndpointRecord,
+        user_key: SessionKey,
+        msg: InboundMessage,
+        raw_state: dict[str, Any] | None,
+        settings: EndpointSettings,
+    ) -> tuple[TurnResult, bool]:
+        """Run the flow for one message; a crash gives no outputs and keeps the state."""
+        profile = self._profiles.get(user_key)
+        if profile is None:
+            profile = await self._store.load_profile(msg.endpoint_id, msg.user_id) or {}
+            self._profiles.put(user_key, profile)
+        turn = TurnInput(
+            user_id=msg.user_id,
+            session_id=msg.session_id,
+            trace_id=msg.trace_id,
+            text=msg.text,
+            data=msg.data or {},
+            locale=endpoint.locale,
+            received_at=msg.received_at,
+            profile=profile,
+            session_timeout=settings.session_timeout_seconds,
+        )
+        try:
+            state = SessionState.from_json(raw_state)
+            return await self._engine.run_turn(endpoint.flow, state, turn), False
+        except Exception as exc:
+            log.exception(
+                "turn.crashed",
+                endpoint_id=msg.endpoint_id,
+                flow=endpoint.flow,
+                error=type(exc).__name__,
+            )
+            return TurnResult(outputs=[], state=SessionState.from_json(raw_state)), True
+
+
+def _settle(
+    waiter: asyncio.Future[list[dict[str, Any]]] | None, outputs: list[dict[str, Any]]
+) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(outputs)

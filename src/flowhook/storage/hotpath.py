@@ -29,7 +29,7 @@ Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
-    "received_at, status) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
+    "received_at, kind, status) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
 )
 _FINISH_MESSAGE = "UPDATE messages SET status = {p}, processed_at = {p} WHERE id = {p}"
 _UPSERT_SESSION = (
@@ -114,6 +114,7 @@ class HotPath:
                 m.text,
                 None if m.data is None else orjson.dumps(m.data).decode(),
                 m.received_at,
+                m.kind,
             )
             for m in msgs
         ]

@@ -25,6 +25,8 @@ class EndpointRecord:
     signing_secret_rotated_at: float | None = None
     delivery_disabled_reason: str | None = None  # set: outputs are held, not attempted
     delivery_disabled_at: float | None = None
+    type: str = "webhook"  # "webhook" | "rest"
+    settings: str | None = None  # JSON: flowhook.endpoints.settings.EndpointSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class InboundMessage:
     data: dict[str, Any] | None
     received_at: float
     id: int = 0
+    kind: str = "message"  # "message" (run the flow) | "notify" (deliver as is)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,10 @@ endpoints = Table(
     Column("webhook_user", String(200)),
     Column("webhook_password", Text),  # encrypted (endpoints.vault)
     Column("locale", String(35)),
+    Column("type", String(16), nullable=False, server_default="webhook"),
+    # The generic endpoint settings (session timeout, rate limit, data protection...),
+    # as a JSON document: read once per endpoint into the cache, never per message.
+    Column("settings", Text),
     Column("active", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
@@ -78,6 +82,8 @@ messages = Table(
     Column("session_id", Text, nullable=False),
     Column("user_id", Text, nullable=False),
     Column("trace_id", String(80), nullable=False),
+    # message: run through the flow; notify: deliver text/data as is, in session order
+    Column("kind", String(12), nullable=False, server_default="message"),
     Column("text", Text),
     Column("data", Text),
     Column("received_at", Float, nullable=False),

@@ -41,6 +41,8 @@ ENDPOINT_FIELDS = (
     "signing_secret",
     "previous_signing_secret",
     "signing_secret_rotated_at",
+    "type",
+    "settings",
 )
 
 
@@ -363,6 +365,8 @@ def _endpoint_values(rec: EndpointRecord) -> dict[str, Any]:
         "signing_secret": rec.signing_secret,
         "previous_signing_secret": rec.previous_signing_secret,
         "signing_secret_rotated_at": rec.signing_secret_rotated_at,
+        "type": rec.type,
+        "settings": rec.settings,
     }
 
 
@@ -384,4 +388,5 @@ def _message(row: Row[Any]) -> InboundMessage:
         text=row.text,
         data=None if row.data is None else orjson.loads(row.data),
         received_at=row.received_at,
+        kind=row.kind,
     )
