@@ -30,6 +30,35 @@ def main(argv: list[str] | None = None) -> None:
         help="bench the flowhook in this src/ dir (default: the installed working tree)",
     )
     run.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    run.add_argument(
+        "--memory", action="store_true", help="add the memory measurements (see `memory`)"
+    )
+
+    mem = sub.add_parser("memory", help="memory per idle session, RSS with N stored sessions")
+    mem.add_argument("--sessions", type=int, default=20_000, help="idle sessions driven")
+    mem.add_argument("--stored", type=int, default=100_000, help="stored sessions (0: skip)")
+    mem.add_argument(
+        "--small-cache",
+        type=int,
+        default=1_000,
+        help="state-cache capacity of the 'evicted' run (0: skip it)",
+    )
+    mem.add_argument("--flow", default="order-help")
+
+    soak = sub.add_parser("soak", help="fixed open-loop load for minutes, RSS sampled")
+    soak.add_argument("--minutes", type=float, default=10.0)
+    soak.add_argument("--fraction", type=float, default=0.5, help="load / saturation")
+    soak.add_argument("--flow", default="order-help")
+    soak.add_argument("--sessions", type=int, default=1000)
+    soak.add_argument("--sample", type=float, default=10.0, help="seconds between RSS samples")
+    soak.add_argument("--saturation", type=float, default=10.0, help="seconds of saturation")
+
+    for p in (mem, soak):
+        p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+        p.add_argument("--connections", type=int, default=64, help="closed-loop connections")
+        p.add_argument("--open-connections", type=int, default=256, help="open-loop max")
+        p.add_argument("--flowhook-src", type=Path, default=None)
+        p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
 
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
@@ -47,13 +76,57 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--duration", type=float, required=True)
     gen.add_argument("--connections", type=int, required=True)
     gen.add_argument("--rate", type=float, default=None)
+    gen.add_argument("--count", type=int, default=None, help="stop after this many requests")
     gen.add_argument("--out", type=Path, required=True)
 
     summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
     summ.add_argument("file", type=Path)
 
     args = parser.parse_args(argv)
-    if args.cmd == "run":
+    command = shlex.join(["python", "-m", "bench", *(argv or sys.argv[1:])])
+    if args.cmd in ("memory", "soak"):
+        from bench.runner import Options
+
+        opts = Options(
+            backend=args.backend,
+            flows=[args.flow],
+            connections=args.connections,
+            open_connections=args.open_connections,
+            baseline=False,
+            pg_url=args.pg_url,
+            flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
+            command=command,
+        )
+        if args.cmd == "memory":
+            from bench.memory import MemoryOptions
+            from bench.memory import main as memory_main
+
+            memory_main(
+                opts,
+                MemoryOptions(
+                    sessions=args.sessions,
+                    stored=args.stored,
+                    small_cache=args.small_cache,
+                    flow=args.flow,
+                ),
+            )
+        else:
+            from bench.soak import SoakOptions
+            from bench.soak import main as soak_main
+
+            soak_main(
+                opts,
+                SoakOptions(
+                    minutes=args.minutes,
+                    fraction=args.fraction,
+                    flow=args.flow,
+                    sessions=args.sessions,
+                    sample_s=args.sample,
+                    saturation_s=args.saturation,
+                ),
+            )
+    elif args.cmd == "run":
+        from bench.memory import MemoryOptions
         from bench.runner import Options
         from bench.runner import run as run_bench
 
@@ -71,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
                 profile=args.profile,
                 pg_url=args.pg_url,
                 flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
-                command=shlex.join(["python", "-m", "bench", *(argv or sys.argv[1:])]),
+                command=command,
+                memory=MemoryOptions() if args.memory else None,
             )
         )
     elif args.cmd == "receiver":
@@ -96,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
             connections=args.connections,
             rate=args.rate,
             out=args.out,
+            count=args.count,
         )
     elif args.cmd == "profile-summary":
         from bench.profile import summarise

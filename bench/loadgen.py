@@ -114,6 +114,7 @@ class Run:
     requests: list[bytes]
     warmup: float
     duration: float
+    count: int | None = None  # stop after this many requests (each session once: ``sessions``)
     start: float = 0.0
     counter: int = 0
     records: list[tuple[float, float, int, str]] = field(default_factory=list)
@@ -122,6 +123,10 @@ class Run:
     @property
     def window(self) -> tuple[float, float]:
         return self.start + self.warmup, self.start + self.warmup + self.duration
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count is not None and self.counter >= self.count
 
     def next_request(self) -> bytes:
         req = self.requests[self.counter % len(self.requests)]
@@ -147,7 +152,7 @@ async def closed_loop(run: Run, host: str, port: int, connections: int) -> None:
     async def worker(proto: ClientProtocol) -> None:
         while True:
             t0 = time.time()
-            if t0 >= end:
+            if t0 >= end or run.exhausted:
                 return
             if proto.closed:
                 proto = await _connect(host, port)
@@ -203,10 +208,10 @@ async def open_loop(run: Run, host: str, port: int, rate: float, connections: in
     loop = asyncio.get_running_loop()
     while True:
         now = time.time()
-        if now >= end:
+        if now >= end or run.exhausted:
             break
         due = int((now - run.start) / interval) + 1
-        while sent < due:
+        while sent < due and not run.exhausted:
             t_sched = run.start + sent * interval
             sent += 1
             req = run.next_request()
@@ -242,10 +247,11 @@ def main(
     connections: int,
     rate: float | None,
     out: Path,
+    count: int | None = None,
 ) -> None:
     import uvloop
 
-    run = Run(build_requests(url_host, url_port, path, sessions, tag), warmup, duration)
+    run = Run(build_requests(url_host, url_port, path, sessions, tag), warmup, duration, count)
     cpu0 = time.process_time()
 
     async def go() -> None:

@@ -76,6 +76,28 @@ def rss_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def memory_kib(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM as in :func:`rss_kib`, plus RssAnon / RssFile / RssShmem, in KiB.
+
+    ``anon`` is the heap (Python objects, malloc arenas); ``file`` is mapped files
+    (shared libraries, and SQLite's memory-mapped pages if any); ``shmem`` is
+    shared memory such as SQLite's WAL index (``-shm``).
+    """
+    names = {
+        "VmRSS": "rss_kib",
+        "VmHWM": "peak_rss_kib",
+        "RssAnon": "anon_kib",
+        "RssFile": "file_kib",
+        "RssShmem": "shmem_kib",
+    }
+    out: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in names:
+            out[names[key]] = int(value.split()[0])
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads) so far."""
     stat = Path(f"/proc/{pid}/stat").read_text()

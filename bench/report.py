@@ -88,9 +88,192 @@ def print_table(doc: dict[str, Any]) -> None:
         print(f"NLU time per input: n/a ({doc['nlu_note']})")
     else:
         print(f"NLU time per input: {nlu * 1000:.0f} µs ({doc['nlu_note']})")
+    print_memory(doc)
     for t in doc["targets"]:
         prof = t.get("profile")
         if prof and "summary" in prof:
             print(f"\nprofile of {t['target']} ({prof['file']}):")
             for line in prof["summary"]["text"]:
                 print("  " + line)
+
+
+def _mib(mem: dict[str, int]) -> str:
+    return f"{mem['rss_kib'] / 1024:.1f}"
+
+
+def _header(doc: dict[str, Any]) -> None:
+    m = doc["machine"]
+    print(
+        f"\nflowhook bench {doc['timestamp']}  git {doc['git']}  "
+        f"backend {doc['options']['backend']}  {m['nproc']} x {m['cpu_model']}  "
+        f"Python {m['python']}  loadavg at start {' '.join(doc['loadavg_at_start'])}"
+    )
+
+
+def print_memory(doc: dict[str, Any]) -> None:
+    """The memory measurements of ``python -m bench memory`` (or ``run --memory``)."""
+    mem = doc.get("memory")
+    if not mem:
+        return
+    if "targets" not in doc:
+        _header(doc)
+    flow = mem["options"]["flow"]
+    print(f"\nmemory, flowhook/{flow} (RSS of the server process; MiB unless said)")
+    header = (
+        "measurement",
+        "sessions",
+        "state cache",
+        "RSS before",
+        "RSS after",
+        "KiB/session",
+        "anon KiB/session",
+        "msgs/s",
+        "lost",
+        "other CPU",
+    )
+    rows: list[tuple[str, ...]] = []
+    for r in mem["idle"]:
+        d = r["drive"]
+        rows.append(
+            (
+                "idle sessions (1 msg each)",
+                str(r["sessions"]),
+                f"{r['state_cache_capacity']:,}",
+                _mib(r["rss_before"]),
+                _mib(r["rss_after"]),
+                _fmt(r["per_session"]["rss_kib"]),
+                _fmt(r["per_session"]["anon_kib"]),
+                _fmt(d["accepted_per_s"]),
+                str(d["rejected"] + d["errors"] + d["accepted"] - d["delivered"]),
+                _fmt(d["other_cpu_cores"]),
+            )
+        )
+    st = mem.get("stored")
+    if st:
+        for label, before, after, per, d in (
+            (
+                "stored: populate via ingress",
+                st["rss_before_populate"],
+                st["rss_after_populate"],
+                st["per_session_populated"],
+                st["populate"],
+            ),
+            (
+                "stored: restart, touch all",
+                st["rss_after_restart_warm"],
+                st["rss_after_touch"],
+                st["per_session_touched"],
+                st["touch"],
+            ),
+        ):
+            rows.append(
+                (
+                    label,
+                    str(st["sessions"]),
+                    "100,000",
+                    _mib(before),
+                    _mib(after),
+                    _fmt(per["rss_kib"]),
+                    _fmt(per["anon_kib"]),
+                    _fmt(d["accepted_per_s"]),
+                    str(d["rejected"] + d["errors"] + d["accepted"] - d["delivered"]),
+                    _fmt(d["other_cpu_cores"]),
+                )
+            )
+    _print_rows(header, rows)
+    if st:
+        db = sum(st["data_files_bytes"].values()) / 2**20
+        print(
+            f"{st['sessions']:,} stored sessions: RSS {_mib(st['rss_after_restart'])} MiB right "
+            f"after restart, {_mib(st['rss_after_restart_warm'])} MiB after a warm-up on "
+            f"200 other sessions, {_mib(st['rss_after_touch'])} MiB after touching all "
+            f"(peak {st['rss_after_touch']['peak_rss_kib'] / 1024:.1f}); data files "
+            f"{db:.0f} MiB; populated through the ingress in {st['populate']['send_s']:.0f} s"
+        )
+    print(
+        "(before = after a warm-up, server idle; after = every output delivered, server idle;\n"
+        " KiB/session = (after - before) / sessions; anon = RssAnon, the heap; state cache =\n"
+        " capacity of the runner's LRU of session states and of user profiles)"
+    )
+
+
+def print_soak(doc: dict[str, Any]) -> None:
+    """The soak of ``python -m bench soak``."""
+    s = doc["soak"]
+    _header(doc)
+    o = s["options"]
+    sat, p = s["saturation"], s["soak"]
+    print(
+        f"\nsoak, {s['target']}: {o['minutes']:g} min open loop at {s['rate']}/s "
+        f"= {o['fraction']:g} x saturation ({sat['accepted_per_s']} accepted/s, "
+        f"{sat['delivered_per_s']} delivered/s), {o['sessions']} sessions"
+    )
+    print(
+        f"whole soak: accepted {p['accepted_per_s']}/s, delivered {p['delivered_per_s']}/s, "
+        f"ingress p50/p99 {_fmt(p['ingress_ms']['p50'])}/{_fmt(p['ingress_ms']['p99'])} ms, "
+        f"e2e p50/p99 {_fmt(p['e2e_ms']['p50'])}/{_fmt(p['e2e_ms']['p99'])} ms, lost "
+        f"{p['undelivered_after_drain'] + p['errors'] + p['rejected']}, srv "
+        f"{_fmt(p['cpu_ms_per_delivery']['server'])} ms/out, other CPU "
+        f"{p['cpu_s']['other_processes'] / p['cpu_s']['wall_s']:.2f} cores"
+    )
+    by_minute = {m["minute"]: m for m in s["per_minute"]}
+    samples_by_minute: dict[int, list[dict[str, Any]]] = {}
+    for smp in s["samples"]:
+        samples_by_minute.setdefault(int(smp["t_s"] // 60), []).append(smp)
+    header = (
+        "minute",
+        "sent",
+        "ingress p99",
+        "e2e p99",
+        "e2e max",
+        "lost",
+        "RSS MiB (10 s samples)",
+        "other CPU",
+    )
+    rows: list[tuple[str, ...]] = []
+    for minute in sorted(by_minute):
+        m = by_minute[minute]
+        smp = samples_by_minute.get(minute, [])
+        other = max((x["other_cores"] or 0.0 for x in smp), default=0.0)
+        rows.append(
+            (
+                str(minute),
+                str(m["sent"]),
+                _fmt(m["ingress_ms"]["p99"]),
+                _fmt(m["e2e_ms"]["p99"]),
+                _fmt(m["e2e_ms"]["max"]),
+                str(m["lost"]),
+                " ".join(f"{x['rss_kib'] / 1024:.1f}" for x in smp),
+                f"{other:.2f}",
+            )
+        )
+    _print_rows(header, rows)
+    v = s["rss"]
+    if v.get("flat") is None:
+        print(f"RSS: {v.get('note')}")
+        return
+    print(
+        f"RSS {v['rss_first_mib']} -> {v['rss_last_mib']} MiB (max {v['rss_max_mib']}); "
+        f"slope {v['slope_mib_per_min']} MiB/min overall, "
+        f"{v['slope_last_two_thirds_mib_per_min']} MiB/min over the last 2/3 "
+        f"(anon {v['anon_slope_last_two_thirds_mib_per_min']}); fitted growth over the last "
+        f"2/3: {v['growth_last_two_thirds_pct']} % -> "
+        f"{'FLAT' if v['flat'] else 'NOT FLAT'} (threshold {v['flat_threshold_pct']:g} %)"
+    )
+    print(
+        f"RSS after the drain: {s['rss_after_drain']['rss_kib'] / 1024:.1f} MiB; data files "
+        f"{sum(s['data_files_bytes'].values()) / 2**20:.0f} MiB"
+    )
+    print("(other CPU = the highest of the minute's 10 s samples, cores)")
+
+
+def _print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for r in rows:
+        print(
+            "  ".join(
+                (c.ljust(w) if i == 0 else c.rjust(w))
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            )
+        )

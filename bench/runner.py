@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -22,6 +22,9 @@ from bench import procs
 from bench.report import print_table
 from bench.stats import summary_ms
 from flowhook.nlu.bench import time_matching
+
+if TYPE_CHECKING:
+    from bench.memory import MemoryOptions
 
 ADMIN_TOKEN = secrets.token_hex(16)  # a fresh admin token for every run
 ALLOW_CIDRS = "127.0.0.0/8,::1/128"
@@ -45,6 +48,7 @@ class Options:
     drain_timeout: float = 60.0
     flowhook_src: Path | None = None
     command: str = ""
+    memory: MemoryOptions | None = None  # run --memory: add the memory measurements
 
 
 @dataclass
@@ -118,9 +122,25 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def flowhook_target(
-    flow: str, receiver: Receiver, workdir: Path, opts: Options
+    flow: str,
+    receiver: Receiver,
+    workdir: Path,
+    opts: Options,
+    *,
+    data_dir: Path | None = None,
+    endpoint_path: str | None = None,
+    state_cache_size: int | None = None,
+    log_name: str | None = None,
 ) -> Iterator[Target]:
-    data_dir = workdir / f"data-{flow}"
+    """A ``flowhook serve`` with one endpoint running ``flow``.
+
+    ``data_dir`` and ``endpoint_path`` restart a server on an existing data dir
+    (the endpoint is then not created again). ``state_cache_size`` starts it with
+    another capacity for the runner's session-state and profile LRU caches
+    (``SessionRunner(state_cache_size=...)``, default 100,000, not a setting):
+    the default of that keyword argument is replaced before the CLI runs.
+    """
+    data_dir = data_dir or workdir / f"data-{flow}"
     with contextlib.ExitStack() as stack:
         db_args: list[str] = []
         if opts.backend == "postgres":
@@ -135,11 +155,19 @@ def flowhook_target(
         }
         exe = [str(Path(sys.executable).parent / "flowhook")]
         flows_dir = procs.REPO / "flows"
+        launcher = "from flowhook.cli.main import app; app()"
+        if state_cache_size is not None:
+            launcher = (
+                "import flowhook.sessions.runner as r; "
+                "r.SessionRunner.__init__.__kwdefaults__['state_cache_size'] = "
+                f"{int(state_cache_size)}; {launcher}"
+            )
+            exe = [sys.executable, "-c", launcher]
         if opts.flowhook_src is not None:
             env["PYTHONPATH"] = str(opts.flowhook_src)
-            exe = [sys.executable, "-c", "from flowhook.cli.main import app; app()"]
+            exe = [sys.executable, "-c", launcher]
             flows_dir = opts.flowhook_src.parent / "flows"
-        log = stack.enter_context((workdir / f"flowhook-{flow}.log").open("w"))
+        log = stack.enter_context((workdir / (log_name or f"flowhook-{flow}.log")).open("a"))
         proc = procs.spawn(
             [
                 *exe,
@@ -155,27 +183,37 @@ def flowhook_target(
             env=env,
             log=log,
         )
-        stack.callback(procs.stop, proc)
+        stack.callback(procs.stop, proc, 60.0)
         base = f"http://127.0.0.1:{port}"
-        procs.wait_http(f"{base}/healthz", proc)
-        status, doc = procs.http_json(
-            "POST",
-            f"{base}/api/v1/endpoints",
-            {"name": f"bench-{flow}", "flow": flow, "webhookUrl": receiver.url("/hook")},
-            {"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        )
-        if status != 201:
-            raise RuntimeError(f"creating the endpoint failed: {status} {doc}")
-        path = "/" + str(doc["endpointUrl"]).split("/", 3)[3]
-        yield Target(f"flowhook/{flow}", proc, port, path, workdir)
+        procs.wait_http(f"{base}/healthz", proc, timeout=120.0)
+        if endpoint_path is None:
+            status, doc = procs.http_json(
+                "POST",
+                f"{base}/api/v1/endpoints",
+                {"name": f"bench-{flow}", "flow": flow, "webhookUrl": receiver.url("/hook")},
+                {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            if status != 201:
+                raise RuntimeError(f"creating the endpoint failed: {status} {doc}")
+            endpoint_path = "/" + str(doc["endpointUrl"]).split("/", 3)[3]
+        yield Target(f"flowhook/{flow}", proc, port, endpoint_path, workdir)
 
 
 # -- phases ---------------------------------------------------------------------------------
 
 
-def run_loadgen(
-    target: Target, opts: Options, tag: str, rate: float | None, out: Path
-) -> dict[str, Any]:
+def loadgen_args(
+    target: Target,
+    opts: Options,
+    tag: str,
+    rate: float | None,
+    out: Path,
+    *,
+    sessions: int | None = None,
+    count: int | None = None,
+    warmup: float | None = None,
+    duration: float | None = None,
+) -> list[str]:
     args = [
         "loadgen",
         "--port",
@@ -183,13 +221,13 @@ def run_loadgen(
         "--path",
         target.path,
         "--sessions",
-        str(opts.sessions),
+        str(opts.sessions if sessions is None else sessions),
         "--tag",
         tag,
         "--warmup",
-        str(opts.warmup),
+        str(opts.warmup if warmup is None else warmup),
         "--duration",
-        str(opts.duration),
+        str(opts.duration if duration is None else duration),
         "--connections",
         str(opts.connections if rate is None else opts.open_connections),
         "--out",
@@ -197,7 +235,35 @@ def run_loadgen(
     ]
     if rate is not None:
         args += ["--rate", f"{rate:.1f}"]
-    subprocess.run(procs.bench_cmd(*args), cwd=procs.REPO, check=True)
+    if count is not None:
+        args += ["--count", str(count)]
+    return procs.bench_cmd(*args)
+
+
+def run_loadgen(
+    target: Target,
+    opts: Options,
+    tag: str,
+    rate: float | None,
+    out: Path,
+    *,
+    sessions: int | None = None,
+    count: int | None = None,
+    warmup: float | None = None,
+    duration: float | None = None,
+) -> dict[str, Any]:
+    cmd = loadgen_args(
+        target,
+        opts,
+        tag,
+        rate,
+        out,
+        sessions=sessions,
+        count=count,
+        warmup=warmup,
+        duration=duration,
+    )
+    subprocess.run(cmd, cwd=procs.REPO, check=True)
     doc: dict[str, Any] = orjson.loads(out.read_bytes())
     out.unlink()
     return doc
@@ -361,10 +427,11 @@ def _brief(p: dict[str, Any]) -> str:
     )
 
 
-def run(opts: Options) -> dict[str, Any]:
+def base_doc(opts: Options) -> dict[str, Any]:
+    """What every result file starts with: when, what, where, with which options."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    doc: dict[str, Any] = {
+    return {
         "timestamp": stamp,
         "command": opts.command,
         "git": procs.git_commit(),
@@ -381,11 +448,28 @@ def run(opts: Options) -> dict[str, Any]:
             "flowhook_src": None if opts.flowhook_src is None else str(opts.flowhook_src),
         },
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
-        # Measured in this process before the load phases, so it competes with nothing.
-        "nlu_ms_per_input": time_matching(intents=50, examples=10) / 1000.0,
-        "nlu_note": "built-in intent matcher, 50 intents x 10 example sentences",
-        "targets": [],
     }
+
+
+def write_doc(doc: dict[str, Any], suffix: str = "") -> Path:
+    out = RESULTS / f"{doc['timestamp']}{suffix}.json"
+    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    return out
+
+
+def dump_logs(workdir: Path) -> None:
+    for log in sorted(workdir.glob("*.log")):
+        tail = log.read_text(errors="replace")[-3000:]
+        print(f"--- {log.name}\n{tail}", file=sys.stderr)
+
+
+def run(opts: Options) -> dict[str, Any]:
+    doc = base_doc(opts)
+    stamp = doc["timestamp"]
+    # Measured in this process before the load phases, so it competes with nothing.
+    doc["nlu_ms_per_input"] = time_matching(intents=50, examples=10) / 1000.0
+    doc["nlu_note"] = "built-in intent matcher, 50 intents x 10 example sentences"
+    doc["targets"] = []
     with tempfile.TemporaryDirectory(prefix="flowhook-bench-") as tmp:
         workdir = Path(tmp)
         receiver = Receiver(workdir)
@@ -396,16 +480,17 @@ def run(opts: Options) -> dict[str, Any]:
             for flow in opts.flows:
                 with flowhook_target(flow, receiver, workdir, opts) as target:
                     doc["targets"].append(bench_target(target, receiver, opts, stamp))
+            if opts.memory is not None:
+                from bench.memory import measure
+
+                doc["memory"] = measure(receiver, workdir, opts, opts.memory)
         except Exception:
-            for log in sorted(workdir.glob("*.log")):
-                tail = log.read_text(errors="replace")[-3000:]
-                print(f"--- {log.name}\n{tail}", file=sys.stderr)
+            dump_logs(workdir)
             raise
         finally:
             receiver.close()
     doc["ratios"] = ratios(doc["targets"])
-    out = RESULTS / f"{stamp}.json"
-    out.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+    out = write_doc(doc)
     print_table(doc)
     print(f"\nresults: {out.relative_to(procs.REPO)}")
     return doc

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=30.0, gt=0)
 
+    # How often transcripts past their endpoint's retention are deleted (0: never).
+    transcript_purge_seconds: float = Field(default=600, ge=0)
+
     # How long a rest endpoint's request waits for its turn's outputs.
     rest_timeout_seconds: float = Field(default=30.0, gt=0)
 

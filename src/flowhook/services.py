@@ -24,9 +24,12 @@ from flowhook.flows.factory import engine_from_settings
 from flowhook.flows.registry import FlowRegistry
 from flowhook.metrics import MeteredLedger, Metrics
 from flowhook.sessions.inbox import Inbox
+from flowhook.sessions.pipeline import TurnPipeline
+from flowhook.sessions.retention import TranscriptRetention
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage import migrate
 from flowhook.storage.deliveries import DeliveryStore
+from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
 from flowhook.storage.store import SqlStore
 
@@ -48,6 +51,9 @@ class Services:
     deliveries: DeliveryService
     delivery_control: DeliveryControl
     metrics: Metrics
+    pipeline: TurnPipeline
+    insights: Insights
+    retention: TranscriptRetention
 
     async def start(self) -> None:
         """Recover owed work from storage, then start delivering."""
@@ -57,6 +63,7 @@ class Services:
         owed = await self._recover_deliveries()
         messages = await self.runner.recover()
         self.delivery_control.start_sweep()
+        self.retention.start()
         if owed or messages:
             log.info("recovered", pending_messages=messages, pending_deliveries=owed)
 
@@ -72,8 +79,10 @@ class Services:
             after = batch[-1].outbox_id
 
     async def stop(self) -> None:
+        await self.retention.stop()
         await self.delivery_control.stop()
         await self.runner.stop()
+        await self.pipeline.aclose()
         await self.engine.aclose()
         await self.dispatcher.stop()
         self.store.close()
@@ -130,10 +139,12 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     def deliver(items: Iterable[PendingDelivery]) -> None:
         dispatcher.submit(items)
 
-    runner = SessionRunner(store, engine, cache, deliver)
+    pipeline = TurnPipeline()
+    runner = SessionRunner(store, engine, cache, deliver, pipeline=pipeline)
     metrics.count_turns(lambda: runner.turns)
     inbox = Inbox(store, cache, runner, max_backlog=settings.max_backlog)
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
+    insights = Insights(store)
     return Services(
         settings=settings,
         store=store,
@@ -148,4 +159,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         deliveries=DeliveryService(store, on_replayed=control.on_replayed),
         delivery_control=control,
         metrics=metrics,
+        pipeline=pipeline,
+        insights=insights,
+        retention=TranscriptRetention(store, insights, settings.transcript_purge_seconds),
     )

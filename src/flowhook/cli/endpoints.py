@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import orjson
 import typer
 from pydantic import ValidationError
 
@@ -45,11 +46,45 @@ SESSION_TIMEOUT_OPT = typer.Option(
 )
 RATE_LIMIT_OPT = typer.Option(None, "--rate-limit", help="Messages per second accepted.")
 RATE_BURST_OPT = typer.Option(None, "--rate-burst", help="Messages accepted at once.")
+TRANSCRIPTS_OPT = typer.Option(
+    None, "--transcripts/--no-transcripts", help="Store each session's messages in and out."
+)
+RETENTION_OPT = typer.Option(None, "--transcript-days", help="Delete transcripts after N days.")
+ANALYTICS_OPT = typer.Option(None, "--analytics/--no-analytics", help="Record turn statistics.")
+MASK_IP_OPT = typer.Option(
+    None, "--mask-ip/--no-mask-ip", help="Store client addresses truncated (/24, /48)."
+)
 MASK_OPT = typer.Option(
     None,
     "--mask-logging/--no-mask-logging",
     help="disableSensitiveLogging on outputs; no message text in logs.",
 )
+
+
+NLU_CONNECTOR_OPT = typer.Option(
+    None,
+    "--nlu-connector",
+    metavar="JSON",
+    help='External NLU, e.g. \'{"type": "rasa", "url": "http://localhost:5005"}\'; '
+    "'null' (update): back to the built-in matcher.",
+)
+TRANSLATION_OPT = typer.Option(
+    None,
+    "--translation",
+    metavar="JSON",
+    help='e.g. \'{"provider": "deepl", "flowLocale": "en", "apiKeyEnv": "DEEPL_KEY"}\'; '
+    "'null' (update): off.",
+)
+
+
+def _json_setting(value: str | None, flag: str) -> tuple[bool, Any]:
+    """(given, parsed) for a JSON-valued flag; bad JSON exits 2 naming the flag."""
+    if value is None:
+        return False, None
+    try:
+        return True, orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise typer.BadParameter(f"not valid JSON ({exc})", param_hint=flag) from None
 
 
 @endpoints_app.command("create")
@@ -75,10 +110,18 @@ def create(
     rate_limit: float | None = RATE_LIMIT_OPT,
     rate_burst: int | None = RATE_BURST_OPT,
     mask_logging: bool | None = MASK_OPT,
+    transcripts: bool | None = TRANSCRIPTS_OPT,
+    transcript_days: float | None = RETENTION_OPT,
+    analytics: bool | None = ANALYTICS_OPT,
+    mask_ip: bool | None = MASK_IP_OPT,
+    nlu_connector: str | None = NLU_CONNECTOR_OPT,
+    translation: str | None = TRANSLATION_OPT,
 ) -> None:
     """Create an endpoint and print it (with its endpointUrl, and signingSecret once)."""
     req = _model(
         EndpointCreate,
+        nlu_connector=_json_setting(nlu_connector, "--nlu-connector")[1],
+        translation=_json_setting(translation, "--translation")[1],
         name=name,
         flow=flow,
         type=type_,
@@ -87,6 +130,10 @@ def create(
         rate_limit_per_second=rate_limit,
         rate_limit_burst=rate_burst,
         mask_sensitive_logging=mask_logging,
+        store_transcripts=transcripts,
+        transcript_retention_days=transcript_days,
+        collect_analytics=analytics,
+        mask_ip_addresses=mask_ip,
         webhook_user=user,
         webhook_password=password,
         auth_method=_auth(auth),
@@ -135,8 +182,23 @@ def update(
     rate_limit: float | None = RATE_LIMIT_OPT,
     rate_burst: int | None = RATE_BURST_OPT,
     mask_logging: bool | None = MASK_OPT,
+    transcripts: bool | None = TRANSCRIPTS_OPT,
+    transcript_days: float | None = RETENTION_OPT,
+    analytics: bool | None = ANALYTICS_OPT,
+    mask_ip: bool | None = MASK_IP_OPT,
+    nlu_connector: str | None = NLU_CONNECTOR_OPT,
+    translation: str | None = TRANSLATION_OPT,
 ) -> None:
     """Change the given fields of an endpoint."""
+    # JSON flags may be 'null' (reset), so they are kept apart from the None-filtered ones.
+    json_fields = {
+        name: parsed
+        for name, (given, parsed) in (
+            ("nlu_connector", _json_setting(nlu_connector, "--nlu-connector")),
+            ("translation", _json_setting(translation, "--translation")),
+        )
+        if given
+    }
     fields = {
         "name": name,
         "flow": flow,
@@ -145,6 +207,10 @@ def update(
         "rate_limit_per_second": rate_limit,
         "rate_limit_burst": rate_burst,
         "mask_sensitive_logging": mask_logging,
+        "store_transcripts": transcripts,
+        "transcript_retention_days": transcript_days,
+        "collect_analytics": analytics,
+        "mask_ip_addresses": mask_ip,
         "webhook_url": webhook,
         "webhook_user": user,
         "webhook_password": password,
@@ -153,7 +219,9 @@ def update(
         "active": active,
         "signing": False if no_signing else None,
     }
-    req = _model(EndpointUpdate, **{k: v for k, v in fields.items() if v is not None})
+    req = _model(
+        EndpointUpdate, **{k: v for k, v in fields.items() if v is not None}, **json_fields
+    )
     print_json(run(make_settings(ctx), lambda s: s.update(endpoint_id, req)))
 
 

@@ -9,6 +9,8 @@ from typing import Any
 import typer
 
 from flowhook.cli import flows as flows_cli
+from flowhook.cli import insights as insights_cli
+from flowhook.cli import snapshots as snapshots_cli
 from flowhook.cli.context import make_settings
 from flowhook.cli.deliveries import deliveries_app
 from flowhook.cli.endpoints import endpoints_app, keys_app
@@ -31,6 +33,10 @@ app.add_typer(flows_app, name="flows")
 
 flows_app.command("validate")(flows_cli.validate)
 app.command("chat")(flows_cli.chat)
+app.command("transcript")(insights_cli.transcript)
+app.command("analytics")(insights_cli.analytics)
+app.command("export")(snapshots_cli.export_)
+app.command("import")(snapshots_cli.import_)
 
 
 @app.callback()

@@ -9,6 +9,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
+from flowhook.nlu.connectors.config import NluConnectorSettings
+from flowhook.translation.config import TranslationSettings
+
 AuthMethod = Literal["none", "apiKey"]
 
 
@@ -35,6 +38,19 @@ class _SettingFields(_Api):
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     rate_limit_burst: int | None = Field(default=None, ge=1)
     mask_sensitive_logging: bool | None = None
+    nlu_connector: NluConnectorSettings | None = Field(
+        default=None,
+        description='{"type": "rasa"|"json", "url", ...}; null: the built-in matcher.',
+    )
+    translation: TranslationSettings | None = Field(
+        default=None,
+        description='{"provider": "deepl"|"google"|"openai", "flowLocale", "apiKeyEnv", ...}; '
+        "null: off.",
+    )
+    store_transcripts: bool | None = None
+    transcript_retention_days: float | None = Field(default=None, gt=0)
+    collect_analytics: bool | None = None
+    mask_ip_addresses: bool | None = None
 
 
 class EndpointCreate(_SettingFields):
@@ -115,6 +131,12 @@ class EndpointView(_Api):
     rate_limit_per_second: float | None
     rate_limit_burst: int | None
     mask_sensitive_logging: bool
+    nlu_connector: NluConnectorSettings | None = None
+    translation: TranslationSettings | None = None
+    store_transcripts: bool
+    transcript_retention_days: float
+    collect_analytics: bool
+    mask_ip_addresses: bool
     created_at: datetime
     updated_at: datetime
 

@@ -13,6 +13,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from flowhook.nlu.connectors.config import NluConnectorSettings
+from flowhook.translation.config import TranslationSettings
+
 
 class EndpointSettings(BaseModel):
     model_config = ConfigDict(
@@ -41,6 +44,30 @@ class EndpointSettings(BaseModel):
         default=False,
         description="Mark every output disableSensitiveLogging: true, and keep message "
         "text and data out of every log line.",
+    )
+    nlu_connector: NluConnectorSettings | None = Field(
+        default=None,
+        description="An external NLU service (type rasa or json) that fills input.intent, "
+        "intentScore and slots; null: the flow's built-in matcher. On failure the built-in "
+        "matcher runs.",
+    )
+    translation: TranslationSettings | None = Field(
+        default=None,
+        description="Translate user input into the flow's locale and outputs back into the "
+        "user's language (provider deepl, google or openai); null: off.",
+    )
+    store_transcripts: bool = Field(
+        default=True, description="Keep each session's messages in and out (transcript API)."
+    )
+    transcript_retention_days: float = Field(
+        default=30, gt=0, description="Transcripts older than this are deleted."
+    )
+    collect_analytics: bool = Field(
+        default=True, description="Record per-turn statistics for the analytics API."
+    )
+    mask_ip_addresses: bool = Field(
+        default=False,
+        description="Store client IP addresses truncated (IPv4 /24, IPv6 /48), never whole.",
     )
 
     @classmethod

@@ -80,7 +80,6 @@ class Engine:
             raise ValueError("max_steps must be at least 1")
         if transcript_limit < 0:
             raise ValueError("transcript_limit must not be negative")
-        self.registry = registry
         self.max_steps = max_steps
         self.error_output = error_output or Output(text=DEFAULT_ERROR_TEXT)
         self.session_timeout = session_timeout or None
@@ -89,8 +88,13 @@ class Engine:
         self.resources = resources or EngineResources()
         self._clock = clock
         self._rng = rng or random.Random()
+        self.use_registry(registry)
+
+    def use_registry(self, registry: FlowRegistry) -> None:
+        """Run these flows from now on (e.g. after a snapshot import wrote new ones)."""
+        self.registry = registry
         # The transcript costs state size: keep it only when a flow reads it.
-        self._keeps_transcript = transcript_limit > 0 and any(
+        self._keeps_transcript = self.transcript_limit > 0 and any(
             node.uses_transcript
             for name in registry.names()
             for node in registry[name].nodes.values()
@@ -117,7 +121,10 @@ class Engine:
             state = SessionState()
         waiting = self._waiting_node(flow_name, state)
         start_flow = waiting[0] if waiting is not None else flow
-        nlu = start_flow.nlu.match(turn.text) if start_flow.nlu and turn.text else None
+        if turn.nlu is not None:
+            nlu: dict[str, Any] | None = turn.nlu.as_input()
+        else:
+            nlu = start_flow.nlu.match(turn.text) if start_flow.nlu and turn.text else None
         run = TurnRun(
             start_flow.name,
             turn,
@@ -191,6 +198,7 @@ class Engine:
             run.outputs,
             self._new_state(flow_name, state, run, now),
             run.profile if run.profile != turn.profile else None,
+            intent=None if nlu is None else nlu.get("intent"),
         )
 
     def _new_state(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flowhook.nlu.matcher import NluResult
+
 
 @dataclass(frozen=True, slots=True)
 class TurnInput:
@@ -31,6 +33,9 @@ class TurnInput:
     # Idle seconds after which this session starts fresh, for this endpoint;
     # None: the engine's default; 0: never.
     session_timeout: float | None = None
+    # Intent, score and slots computed outside the flow (an endpoint's NLU
+    # connector); when set, the flow's built-in matching does not run.
+    nlu: NluResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class TurnResult:
     outputs: list[Output]
     state: SessionState
     profile: dict[str, Any] | None = None
+    intent: str | None = None  # the intent the input matched, for analytics
 
 
 class Flow(Protocol):

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, errors, health, ingress, metrics
+from flowhook.http import admin, errors, health, ingress, insights, metrics
 from flowhook.http.fast_ingress import IngressFastPath
+from flowhook.http.snapshots import router as snapshot_router
 from flowhook.services import Services
 
 
@@ -37,7 +38,9 @@ def create_app(services: Services) -> IngressFastPath:
     errors.install(app)
     app.include_router(ingress.router)
     app.include_router(admin.router)
+    app.include_router(snapshot_router)
     app.include_router(health.router)
+    app.include_router(insights.router)
     metrics.install(app)  # GET /metrics
     # The hot route is answered ahead of FastAPI; everything else goes through it.
     return IngressFastPath(app, services)

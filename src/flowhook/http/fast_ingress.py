@@ -57,7 +57,10 @@ class IngressFastPath:
         metrics = self._services.metrics
         try:
             body = await read_limited(receive, declared, self._limit)
-            accepted = await self._services.inbox.accept(token, body, api_key)
+            client = scope.get("client")
+            accepted = await self._services.inbox.accept(
+                token, body, api_key, client_ip=client[0] if client else None
+            )
             status, answer = await answer_for(
                 accepted, self._services.settings.rest_timeout_seconds
             )

@@ -86,7 +86,12 @@ async def receive_message(url_token: str, request: Request) -> Response:
         None if declared is None else declared.encode(),
         services.settings.max_body_bytes,
     )
-    accepted = await services.inbox.accept(url_token, body, request.headers.get("x-webhook-key"))
+    accepted = await services.inbox.accept(
+        url_token,
+        body,
+        request.headers.get("x-webhook-key"),
+        client_ip=request.client.host if request.client else None,
+    )
     status, answer = await answer_for(accepted, services.settings.rest_timeout_seconds)
     return Response(answer, status_code=status, media_type="application/json")
 
@@ -106,6 +111,7 @@ async def _endpoint_scoped(request: Request, url_token: str, kind: str) -> Respo
         kind=kind,
         scoped=True,
         admin=is_admin(request),
+        client_ip=request.client.host if request.client else None,
     )
     return Response(
         b'{"traceId":"' + accepted.trace_id.encode() + b'"}',

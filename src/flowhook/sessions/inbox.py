@@ -14,6 +14,7 @@ from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
 from flowhook.errors import NotFound, Overloaded, RateLimited, Unauthorized, Unprocessable
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
+from flowhook.sessions.records import stored_ip
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
@@ -59,6 +60,7 @@ class Inbox:
         kind: str = "message",
         scoped: bool = False,
         admin: bool = False,
+        client_ip: str | None = None,
     ) -> Accepted:
         """Commit a message (or, with kind "notify", an output to deliver as is) and hand
         it to the runner. Returns once it is durably committed.
@@ -112,6 +114,7 @@ class Inbox:
             data=parsed.data,
             received_at=time.time(),
             kind=kind,
+            client_ip=stored_ip(client_ip, settings),
         )
         msg_id = await self._store.accept_message(msg)
         waiter = None

@@ -12,6 +12,7 @@ outputs are handed to delivery.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
 from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
+from flowhook.sessions.pipeline import TurnPipeline
+from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
@@ -44,7 +47,9 @@ class SessionRunner:
         deliver: Callable[[Iterable[PendingDelivery]], None],
         *,
         state_cache_size: int = 100_000,
+        pipeline: TurnPipeline | None = None,
     ) -> None:
+        self._pipeline = pipeline or TurnPipeline()
         self._store = store
         self._engine = engine
         self._endpoints = endpoints
@@ -172,6 +177,8 @@ class SessionRunner:
             )
         else:
             result, failed = await self._run_flow(endpoint, user_key, msg, raw_state, settings)
+        outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
+        result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
         outputs = [
             output_body(
@@ -196,6 +203,10 @@ class SessionRunner:
                 bodies=bodies,
                 failed=failed,
                 profile=result.profile,
+                transcript=transcript_entries(msg, result.outputs, settings),
+                stats=turn_stats(
+                    msg, result, bool(raw_state and raw_state.get("handover")), settings
+                ),
             )
         )
         self._states.put(key, new_state)
@@ -239,7 +250,9 @@ class SessionRunner:
         )
         try:
             state = SessionState.from_json(raw_state)
-            return await self._engine.run_turn(endpoint.flow, state, turn), False
+            turn = await self._pipeline.before(settings, state.extra, turn)
+            result = await self._engine.run_turn(endpoint.flow, state, turn)
+            return self._pipeline.carry(state.extra, result), False
         except Exception as exc:
             log.exception(
                 "turn.crashed",

@@ -29,7 +29,8 @@ Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
-    "received_at, kind, status) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
+    "received_at, kind, client_ip, status) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
 )
 _FINISH_MESSAGE = "UPDATE messages SET status = {p}, processed_at = {p} WHERE id = {p}"
 _UPSERT_SESSION = (
@@ -42,6 +43,14 @@ _UPSERT_PROFILE = (
     "INSERT INTO profiles (endpoint_id, user_id, data, updated_at) VALUES ({p}, {p}, {p}, {p}) "
     "ON CONFLICT (endpoint_id, user_id) DO UPDATE SET data = excluded.data, "
     "updated_at = excluded.updated_at"
+)
+_INSERT_TRANSCRIPT = (
+    "INSERT INTO transcripts (endpoint_id, session_id, user_id, direction, source, text, data, "
+    "trace_id, client_ip, at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
+_INSERT_STATS = (
+    "INSERT INTO turn_stats (endpoint_id, session_id, at, turn_ms, intent, handover, outputs) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
 )
 _INSERT_OUTPUT = (
     "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
@@ -78,6 +87,8 @@ class HotPath:
         self._finish_message = _FINISH_MESSAGE.format(p=p)
         self._upsert_session = _UPSERT_SESSION.format(p=p)
         self._upsert_profile = _UPSERT_PROFILE.format(p=p)
+        self._insert_transcript = _INSERT_TRANSCRIPT.format(p=p)
+        self._insert_stats = _INSERT_STATS.format(p=p)
         self._insert_output = _INSERT_OUTPUT.format(p=p)
         self._insert_attempt = _INSERT_ATTEMPT.format(p=p)
         self._update_outbox = _UPDATE_OUTBOX.format(p=p)
@@ -115,6 +126,7 @@ class HotPath:
                 None if m.data is None else orjson.dumps(m.data).decode(),
                 m.received_at,
                 m.kind,
+                m.client_ip,
             )
             for m in msgs
         ]
@@ -144,6 +156,39 @@ class HotPath:
         ]
         if profiles:
             cursor.executemany(self._upsert_profile, profiles)
+        transcript = [
+            (
+                t.endpoint_id,
+                t.session_id,
+                t.user_id,
+                e.direction,
+                e.source,
+                e.text,
+                None if e.data is None else orjson.dumps(e.data).decode(),
+                e.trace_id,
+                e.client_ip,
+                now,
+            )
+            for t in turns
+            for e in t.transcript
+        ]
+        if transcript:
+            cursor.executemany(self._insert_transcript, transcript)
+        stats = [
+            (
+                t.endpoint_id,
+                t.session_id,
+                now,
+                t.stats.turn_ms,
+                t.stats.intent,
+                t.stats.handover,
+                t.stats.outputs,
+            )
+            for t in turns
+            if t.stats is not None
+        ]
+        if stats:
+            cursor.executemany(self._insert_stats, stats)
         outputs = [(t, body, new_delivery_id()) for t in turns for body in t.bodies]
         ids = self._insert_rows(
             cursor,

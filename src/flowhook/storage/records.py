@@ -53,6 +53,7 @@ class InboundMessage:
     received_at: float
     id: int = 0
     kind: str = "message"  # "message" (run the flow) | "notify" (deliver as is)
+    client_ip: str | None = None  # already truncated when the endpoint masks IPs
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,26 @@ class TurnCommit:
     bodies: list[bytes] = field(default_factory=list)
     failed: bool = False
     profile: dict[str, Any] | None = None  # the user's new profile; None: unchanged
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+    stats: TurnStats | None = None  # None: the endpoint collects no analytics
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    direction: str  # "in" | "out"
+    source: str  # "user" | "bot" | "notify"
+    text: str | None
+    data: dict[str, Any] | None
+    trace_id: str
+    client_ip: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStats:
+    turn_ms: float
+    intent: str | None
+    handover: bool
+    outputs: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,7 @@ messages = Table(
     Column("trace_id", String(80), nullable=False),
     # message: run through the flow; notify: deliver text/data as is, in session order
     Column("kind", String(12), nullable=False, server_default="message"),
+    Column("client_ip", String(45)),  # truncated when the endpoint masks IP addresses
     Column("text", Text),
     Column("data", Text),
     Column("received_at", Float, nullable=False),
@@ -150,3 +151,40 @@ profiles = Table(
     Column("data", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+# Each session's messages in and out, for the transcript API (per endpoint: on/off,
+# retention). A masked endpoint's rows carry no text or data.
+transcripts = Table(
+    "transcripts",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("user_id", Text, nullable=False),
+    Column("direction", String(4), nullable=False),  # in | out
+    Column("source", String(12), nullable=False),  # user | bot | notify
+    Column("text", Text),
+    Column("data", Text),
+    Column("trace_id", String(80), nullable=False),
+    Column("client_ip", String(45)),
+    Column("at", Float, nullable=False),
+)
+Index(
+    "ix_transcripts_session", transcripts.c.endpoint_id, transcripts.c.session_id, transcripts.c.id
+)
+Index("ix_transcripts_at", transcripts.c.at)
+
+# One row per turn, for the analytics API (per endpoint: on/off).
+turn_stats = Table(
+    "turn_stats",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("endpoint_id", String(36), nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("at", Float, nullable=False),
+    Column("turn_ms", Float, nullable=False),  # accepted -> turn committed
+    Column("intent", String(200)),
+    Column("handover", Boolean, nullable=False),
+    Column("outputs", Integer, nullable=False),
+)
+Index("ix_turn_stats_endpoint_at", turn_stats.c.endpoint_id, turn_stats.c.at)

@@ -389,4 +389,5 @@ def _message(row: Row[Any]) -> InboundMessage:
         data=None if row.data is None else orjson.loads(row.data),
         received_at=row.received_at,
         kind=row.kind,
+        client_ip=row.client_ip,
     )

@@ -1,0 +1,58 @@
+"""``flowhook transcript`` and ``flowhook analytics``: the admin API's insights on the
+command line, read from the same database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+import typer
+
+from flowhook.cli.context import make_settings
+from flowhook.cli.output import print_json, print_table, wants_table
+from flowhook.storage import migrate
+from flowhook.storage.insights import Insights
+from flowhook.storage.store import SqlStore
+
+
+def _read(ctx: typer.Context, fn: Any) -> Any:
+    settings = make_settings(ctx)
+    url = settings.resolved_database_url
+    migrate.upgrade(url)
+
+    async def go() -> Any:
+        store = SqlStore(url)
+        try:
+            return await fn(Insights(store))
+        finally:
+            store.close()
+
+    return asyncio.run(go())
+
+
+def transcript(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    session_id: str = typer.Argument(..., help="Session id."),
+    table: bool | None = typer.Option(None, "--table/--json"),
+) -> None:
+    """A session's messages in and out, oldest first."""
+    items = _read(ctx, lambda i: i.transcript(endpoint_id, session_id, limit=5000))
+    if wants_table(table):
+        print_table(items, ["at", "direction", "source", "text", "traceId"])
+    else:
+        print_json(items)
+
+
+def analytics(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    since: datetime | None = typer.Option(None, "--since", help="Start (default: 24 h ago)."),
+    until: datetime | None = typer.Option(None, "--until", help="End (default: now)."),
+) -> None:
+    """Messages, sessions, intents, handovers, delivery success and turn latency."""
+    end = time.time() if until is None else until.timestamp()
+    start = end - 86_400 if since is None else since.timestamp()
+    print_json(_read(ctx, lambda i: i.analytics(endpoint_id, start, end)))

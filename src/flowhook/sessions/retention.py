@@ -1,0 +1,54 @@
+"""Deleting transcript entries past each endpoint's retention, now and then."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from flowhook.endpoints.settings import EndpointSettings
+from flowhook.errors import FlowhookError
+from flowhook.storage.insights import Insights
+from flowhook.storage.store import SqlStore
+
+log = structlog.get_logger(__name__)
+
+DAY = 86_400.0
+
+
+class TranscriptRetention:
+    def __init__(self, store: SqlStore, insights: Insights, interval: float) -> None:
+        self._store = store
+        self._insights = insights
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def purge_once(self) -> int:
+        retention = {
+            ep.id: EndpointSettings.parse(ep.settings).transcript_retention_days * DAY
+            for ep in await self._store.list_endpoints()
+        }
+        deleted = await self._insights.purge_transcripts(retention)
+        if deleted:
+            log.info("transcripts.purged", entries=deleted)
+        return deleted
+
+    def start(self) -> None:
+        if self._interval > 0 and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.purge_once()
+            except FlowhookError as exc:  # storage down: try again next round
+                log.warning("transcripts.purge_failed", error=str(exc))
+            await asyncio.sleep(self._interval)
