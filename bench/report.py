@@ -228,6 +228,7 @@ def print_soak(doc: dict[str, Any]) -> None:
         "e2e max",
         "lost",
         "RSS MiB (10 s samples)",
+        "max behind",
         "other CPU",
     )
     rows: list[tuple[str, ...]] = []
@@ -244,6 +245,7 @@ def print_soak(doc: dict[str, Any]) -> None:
                 _fmt(m["e2e_ms"]["max"]),
                 str(m["lost"]),
                 " ".join(f"{x['rss_kib'] / 1024:.1f}" for x in smp),
+                str(max((x.get("behind", 0) for x in smp), default=0)),
                 f"{other:.2f}",
             )
         )
@@ -264,7 +266,10 @@ def print_soak(doc: dict[str, Any]) -> None:
         f"RSS after the drain: {s['rss_after_drain']['rss_kib'] / 1024:.1f} MiB; data files "
         f"{sum(s['data_files_bytes'].values()) / 2**20:.0f} MiB"
     )
-    print("(other CPU = the highest of the minute's 10 s samples, cores)")
+    print(
+        "(other CPU = the highest of the minute's 10 s samples, cores; max behind = the\n"
+        " highest (offered so far - delivered so far) of the minute's samples: backlog)"
+    )
 
 
 def _print_rows(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -120,13 +120,21 @@ def per_minute(load: dict[str, Any], deliveries: list[tuple[float, str]]) -> lis
 class Sampler:
     """CPU and memory readings of the processes of the soak, interval by interval."""
 
-    def __init__(self, target: Target, receiver: Receiver, loadgen: subprocess.Popen[bytes]):
+    def __init__(
+        self,
+        target: Target,
+        receiver: Receiver,
+        loadgen: subprocess.Popen[bytes],
+        rate: float,
+    ):
         self.pids = {
             "server": target.proc.pid,
             "receiver": receiver.proc.pid,
             "loadgen": loadgen.pid,
         }
         self.receiver = receiver
+        self.rate = rate
+        self.delivered0 = receiver.total()
         self.t0 = time.monotonic()
         self.last: dict[str, float] = {}
         self.last = self._cpu()
@@ -151,10 +159,15 @@ class Sampler:
                 max(0.0, d["machine"] - d["server"] - d["receiver"] - d["loadgen"]) / wall, 2
             )
         mem = procs.memory_kib(self.pids["server"])
+        t = now["wall"] - self.t0
+        delivered = self.receiver.total()
         return {
-            "t_s": round(now["wall"] - self.t0, 1),
+            "t_s": round(t, 1),
             **mem,
-            "delivered_total": self.receiver.total(),
+            "delivered_total": delivered,
+            # offered so far - delivered so far: messages queued or in flight anywhere
+            # (one output per message); a stall shows here before it shows in RSS
+            "behind": max(0, round(self.rate * t) - (delivered - self.delivered0)),
             "server_cores": round(d["server"] / wall, 2) if other is not None else None,
             "other_cores": other,
         }
@@ -185,7 +198,7 @@ def soak_target(
     cpu_srv, cpu_rcv = procs.cpu_seconds(target.proc.pid), procs.cpu_seconds(receiver.proc.pid)
     busy, wall = procs.machine_busy_seconds(), time.monotonic()
     gen = subprocess.Popen(cmd, cwd=procs.REPO)
-    sampler = Sampler(target, receiver, gen)
+    sampler = Sampler(target, receiver, gen, rate)
     samples = [sampler.sample()]
     deadline = time.monotonic() + duration + KILL_GRACE_S
     next_at = time.monotonic() + sopts.sample_s
@@ -201,7 +214,8 @@ def soak_target(
                 if int(s["t_s"]) % 60 < sopts.sample_s:
                     print(
                         f"   t={s['t_s']:.0f}s RSS {s['rss_kib'] / 1024:.1f} MiB, "
-                        f"delivered {s['delivered_total']}, other CPU {s['other_cores']}",
+                        f"delivered {s['delivered_total']}, behind {s['behind']}, "
+                        f"other CPU {s['other_cores']}",
                         flush=True,
                     )
     finally:

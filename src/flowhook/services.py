@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.retention import TranscriptRetention
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.deliveries import DeliveryStore
+from flowhook.storage.hotpath import HANDOVER_PREFIX
 from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
 from flowhook.storage.store import SqlStore
@@ -103,6 +106,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
     security = EndpointSecurity.from_settings(settings)
     metrics = Metrics()
+    transformers = Transformers(settings.flows_dir)
     control = DeliveryControl(
         DeliveryStore(store), metrics, sweep_seconds=settings.delivery_sweep_seconds
     )
@@ -113,9 +117,20 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         cache=cache,
         security=security,
         on_delivery_switch=control.on_switch,
+        transformers=transformers,
     )
 
     async def resolve_target(endpoint_id: str) -> WebhookTarget | None:
+        if endpoint_id.startswith(HANDOVER_PREFIX):
+            # An event for the endpoint's handover provider: its URL, no Basic Auth,
+            # signed with the endpoint's signing secret when it has one.
+            cached = await cache.entry_by_id(endpoint_id.removeprefix(HANDOVER_PREFIX))
+            if cached is None or cached.settings.handover_url is None:
+                return None
+            target = security.target(cached.record, time.time())
+            return dataclasses.replace(
+                target, url=cached.settings.handover_url, user=None, password=None
+            )
         rec = await cache.by_id(endpoint_id)
         if rec is None:
             return None
@@ -140,9 +155,17 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         dispatcher.submit(items)
 
     pipeline = TurnPipeline()
-    runner = SessionRunner(store, engine, cache, deliver, pipeline=pipeline)
+    runner = SessionRunner(
+        store,
+        engine,
+        cache,
+        deliver,
+        pipeline=pipeline,
+        transformers=transformers,
+        base_url=settings.base_url,
+    )
     metrics.count_turns(lambda: runner.turns)
-    inbox = Inbox(store, cache, runner, max_backlog=settings.max_backlog)
+    inbox = Inbox(store, cache, runner, max_backlog=settings.max_backlog, transformers=transformers)
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     insights = Insights(store)
     return Services(

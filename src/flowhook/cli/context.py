@@ -14,6 +14,7 @@ from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
 from flowhook.flows.registry import FlowRegistry
+from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
 
@@ -42,6 +43,7 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
             # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
             # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS.
             security=EndpointSecurity.from_settings(settings),
+            transformers=Transformers(settings.flows_dir),
         )
     finally:
         store.close()

@@ -54,6 +54,13 @@ ANALYTICS_OPT = typer.Option(None, "--analytics/--no-analytics", help="Record tu
 MASK_IP_OPT = typer.Option(
     None, "--mask-ip/--no-mask-ip", help="Store client addresses truncated (/24, /48)."
 )
+INPUT_TRANSFORMER_OPT = typer.Option(
+    None, "--input-transformer", help="Trusted module:function reshaping requests."
+)
+OUTPUT_TRANSFORMER_OPT = typer.Option(
+    None, "--output-transformer", help="Trusted module:function reshaping deliveries."
+)
+HANDOVER_OPT = typer.Option(None, "--handover-url", help="Generic webhook handover provider URL.")
 MASK_OPT = typer.Option(
     None,
     "--mask-logging/--no-mask-logging",
@@ -114,6 +121,9 @@ def create(
     transcript_days: float | None = RETENTION_OPT,
     analytics: bool | None = ANALYTICS_OPT,
     mask_ip: bool | None = MASK_IP_OPT,
+    input_transformer: str | None = INPUT_TRANSFORMER_OPT,
+    output_transformer: str | None = OUTPUT_TRANSFORMER_OPT,
+    handover_url: str | None = HANDOVER_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
 ) -> None:
@@ -134,6 +144,9 @@ def create(
         transcript_retention_days=transcript_days,
         collect_analytics=analytics,
         mask_ip_addresses=mask_ip,
+        input_transformer=input_transformer,
+        output_transformer=output_transformer,
+        handover_url=handover_url,
         webhook_user=user,
         webhook_password=password,
         auth_method=_auth(auth),
@@ -186,6 +199,9 @@ def update(
     transcript_days: float | None = RETENTION_OPT,
     analytics: bool | None = ANALYTICS_OPT,
     mask_ip: bool | None = MASK_IP_OPT,
+    input_transformer: str | None = INPUT_TRANSFORMER_OPT,
+    output_transformer: str | None = OUTPUT_TRANSFORMER_OPT,
+    handover_url: str | None = HANDOVER_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
 ) -> None:
@@ -211,6 +227,9 @@ def update(
         "transcript_retention_days": transcript_days,
         "collect_analytics": analytics,
         "mask_ip_addresses": mask_ip,
+        "input_transformer": input_transformer,
+        "output_transformer": output_transformer,
+        "handover_url": handover_url,
         "webhook_url": webhook,
         "webhook_user": user,
         "webhook_password": password,

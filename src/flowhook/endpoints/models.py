@@ -51,6 +51,14 @@ class _SettingFields(_Api):
     transcript_retention_days: float | None = Field(default=None, gt=0)
     collect_analytics: bool | None = None
     mask_ip_addresses: bool | None = None
+    input_transformer: str | None = Field(default=None, max_length=300)
+    output_transformer: str | None = Field(default=None, max_length=300)
+    handover_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("handover_url")
+    @classmethod
+    def _handover_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_webhook_url(value)
 
 
 class EndpointCreate(_SettingFields):
@@ -137,6 +145,9 @@ class EndpointView(_Api):
     transcript_retention_days: float
     collect_analytics: bool
     mask_ip_addresses: bool
+    input_transformer: str | None
+    output_transformer: str | None
+    handover_url: str | None
     created_at: datetime
     updated_at: datetime
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 
@@ -30,6 +31,7 @@ from flowhook.endpoints.secrets import (
 from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
 from flowhook.endpoints.settings import SETTING_FIELDS, EndpointSettings
 from flowhook.errors import InvalidRequest, NotFound, Unprocessable
+from flowhook.sessions.transformers import Transformers
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord
 from flowhook.storage.store import SqlStore
@@ -52,7 +54,9 @@ class EndpointService:
         cache: EndpointCache | None = None,
         security: EndpointSecurity,
         on_delivery_switch: DeliverySwitchHook | None = None,
+        transformers: Transformers | None = None,
     ) -> None:
+        self._transformers = transformers
         self._store = store
         self._deliveries = DeliveryStore(store)
         self._on_delivery_switch = on_delivery_switch
@@ -90,6 +94,12 @@ class EndpointService:
             **EndpointSettings.parse(rec.settings).model_dump(),
         )
 
+    def _check_transformers(self, fields: dict[str, Any]) -> None:
+        for name in ("input_transformer", "output_transformer"):
+            spec = fields.get(name)
+            if spec is not None and self._transformers is not None:
+                self._transformers.check(spec, _camel(name))
+
     def _check_flow(self, flow: str) -> None:
         if not self._flow_exists(flow):
             raise Unprocessable(f"flow {flow!r} does not exist", field="flow", flow=flow)
@@ -106,6 +116,9 @@ class EndpointService:
             )
         if req.webhook_url:
             security.check_webhook_url(req.webhook_url)
+        self._check_transformers(
+            req.model_dump(include={"input_transformer", "output_transformer"})
+        )
         settings = EndpointSettings().merged(req.model_dump(include=set(SETTING_FIELDS)))
         now = time.time()
         endpoint_id = str(uuid.uuid4())
@@ -163,6 +176,7 @@ class EndpointService:
         if "flow" in changes:
             self._check_flow(changes["flow"])
         setting_changes = {k: changes.pop(k) for k in SETTING_FIELDS if k in changes}
+        self._check_transformers(setting_changes)
         if setting_changes or changes.get("type") == "webhook":
             current = await self.get_record(endpoint_id)
             if setting_changes:

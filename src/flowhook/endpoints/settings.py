@@ -70,6 +70,25 @@ class EndpointSettings(BaseModel):
         description="Store client IP addresses truncated (IPv4 /24, IPv6 /48), never whole.",
     )
 
+    input_transformer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Trusted 'module:function' reshaping each request into "
+        "{userId, sessionId, text, data}.",
+    )
+    output_transformer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Trusted 'module:function' reshaping each delivered payload.",
+    )
+
+    handover_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="The generic webhook handover provider: handover events and the "
+        "user's messages while handed over are POSTed here.",
+    )
+
     @classmethod
     def parse(cls, raw: str | None) -> EndpointSettings:
         return cls() if not raw else cls.model_validate(orjson.loads(raw))

@@ -53,6 +53,9 @@ TRANSCRIPT_KEY = "transcript"
 logger = structlog.get_logger("flowhook.flows")
 
 
+RESUME_AT_KEY = "resumeAt"
+
+
 class Engine:
     """Implements ``flowhook.flows.types.FlowEngine`` over a ``FlowRegistry``.
 
@@ -150,7 +153,9 @@ class Engine:
                 steps = 1
                 next_id = waiting[1].resume(run)
             else:
-                next_id = flow.start
+                # A handover ended with "resume at": the flow takes over at that node.
+                resume = state.extra.get(RESUME_AT_KEY)
+                next_id = resume if isinstance(resume, str) and resume in flow.nodes else flow.start
             while True:
                 if next_id is None:
                     if run.ended or run.waiting_at is not None:
@@ -208,6 +213,7 @@ class Engine:
         extra = {} if run.was_reset else dict(state.extra)
         extra.pop(STACK_KEY, None)
         extra.pop(ENTRY_FLOW_KEY, None)
+        extra.pop(RESUME_AT_KEY, None)
         if waiting_at is not None:
             if run.stack:
                 extra[STACK_KEY] = [frame.to_json() for frame in run.stack]
@@ -283,6 +289,7 @@ class Engine:
         extra = dict(state.extra)
         extra.pop(STACK_KEY, None)
         extra.pop(ENTRY_FLOW_KEY, None)
+        extra.pop(RESUME_AT_KEY, None)
         return TurnResult(
             [error],
             SessionState(

@@ -6,16 +6,26 @@ import asyncio
 import dataclasses
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import orjson
 import structlog
 
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
-from flowhook.errors import NotFound, Overloaded, RateLimited, Unauthorized, Unprocessable
+from flowhook.errors import (
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    RateLimited,
+    Unauthorized,
+    Unprocessable,
+)
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.records import stored_ip
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
 from flowhook.wire import new_trace_id, parse_inbound
@@ -43,7 +53,9 @@ class Inbox:
         runner: SessionRunner,
         *,
         max_backlog: int = 100_000,
+        transformers: Transformers | None = None,
     ) -> None:
+        self._transformers = transformers or Transformers(Path.cwd())
         self._store = store
         self._max_backlog = max_backlog
         self._endpoints = endpoints
@@ -86,8 +98,10 @@ class Inbox:
                 "to deliver to",
                 field="type",
             )
-        parsed = parse_inbound(body)
         settings = cached.settings
+        if settings.input_transformer is not None:
+            body = self._transformers.transform_input(settings.input_transformer, body, endpoint.id)
+        parsed = parse_inbound(body)
         if settings.rate_limit_per_second is not None and not injected:
             wait = self._limiter.take(
                 endpoint.id, settings.rate_limit_per_second, settings.rate_limit_burst
@@ -122,6 +136,43 @@ class Inbox:
             waiter = asyncio.get_running_loop().create_future()
         self._runner.submit(dataclasses.replace(msg, id=msg_id), waiter)
         return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
+
+    async def accept_for_session(
+        self, endpoint_id: str, session_id: str, body: bytes, kind: str
+    ) -> Accepted:
+        """Queue a handover-API message (an agent's reply, a handover start or end) in a
+        session's order. The caller has checked the admin token."""
+        cached = await self._endpoints.entry_by_id(endpoint_id)
+        if cached is None:
+            raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
+        if cached.record.type != "webhook":
+            raise Unprocessable(
+                "handover needs a webhook endpoint: a rest endpoint has no webhook to "
+                "deliver agent replies to",
+                field="type",
+            )
+        try:
+            doc = orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError as exc:
+            raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(doc, dict):
+            raise InvalidRequest("request body is not a JSON object", expected="a JSON object")
+        if kind != "agent" and doc.get("text") is None and doc.get("data") is None:
+            doc["data"] = {}  # starting or ending a handover needs no content
+        parsed = parse_inbound(orjson.dumps({**doc, "sessionId": session_id}))
+        msg = InboundMessage(
+            endpoint_id=endpoint_id,
+            session_id=session_id,
+            user_id=parsed.user_id,
+            trace_id=new_trace_id(),
+            text=parsed.text,
+            data=parsed.data,
+            received_at=time.time(),
+            kind=kind,
+        )
+        msg_id = await self._store.accept_message(msg)
+        self._runner.submit(dataclasses.replace(msg, id=msg_id))
+        return Accepted(msg.trace_id, msg.user_id, msg.session_id)
 
     def _check_key(
         self, key_hashes: tuple[str, ...], key_ids: dict[str, str], api_key: str | None

@@ -69,11 +69,11 @@ class TurnPipeline:
             query = NluQuery(turn.text, turn.user_id, turn.session_id, turn.locale)
             try:
                 result = await connector.parse(self.http_session(), query)
-            except ExternalServiceError as exc:
+            except Exception as exc:  # a provider must never fail the turn
                 log.warning(
                     "nlu_connector.failed",
                     connector=settings.nlu_connector.type,
-                    reason=str(exc),
+                    reason=_reason(exc),
                     trace_id=turn.trace_id,
                     fallback="built-in",
                 )
@@ -97,14 +97,14 @@ class TurnPipeline:
             done = await translator.translate(
                 self.http_session(), [text for _, text in texts], language, cfg.flow_locale
             )
-        except ExternalServiceError as exc:
+            translated = list(outputs)
+            for (i, _), result in zip(texts, done, strict=True):
+                translated[i] = dataclasses.replace(outputs[i], text=result.text)
+        except Exception as exc:  # a provider must never fail the turn
             log.warning(
-                "translation.failed", direction="out", provider=cfg.provider, reason=str(exc)
+                "translation.failed", direction="out", provider=cfg.provider, reason=_reason(exc)
             )
             return outputs
-        translated = list(outputs)
-        for (i, _), result in zip(texts, done, strict=True):
-            translated[i] = dataclasses.replace(outputs[i], text=result.text)
         return translated
 
     def carry(self, before_extra: dict[str, Any], result: TurnResult) -> TurnResult:
@@ -128,12 +128,12 @@ class TurnPipeline:
             (result,) = await translator.translate(
                 self.http_session(), [turn.text], cfg.flow_locale, given
             )
-        except ExternalServiceError as exc:
+        except Exception as exc:  # a provider must never fail the turn
             log.warning(
                 "translation.failed",
                 direction="in",
                 provider=cfg.provider,
-                reason=str(exc),
+                reason=_reason(exc),
                 trace_id=turn.trace_id,
             )
             return turn
@@ -153,3 +153,11 @@ def _given_language(data: Mapping[str, Any], key: str | None) -> str | None:
     if isinstance(value, str) and value.strip():
         return normalise_language(value)
     return None
+
+
+def _reason(exc: Exception) -> str:
+    """Safe to log: our own messages, or only the type of anything unexpected (whose
+    message might quote the text, a URL or a key)."""
+    if isinstance(exc, ExternalServiceError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}"

@@ -36,7 +36,7 @@ def transcript_entries(
         return []
     masked = settings.mask_sensitive_logging
     entries = []
-    if msg.kind != "notify":
+    if msg.kind == "message":
         entries.append(
             TranscriptEntry(
                 "in",
@@ -47,7 +47,7 @@ def transcript_entries(
                 msg.client_ip,
             )
         )
-    source = "notify" if msg.kind == "notify" else "bot"
+    source = msg.kind if msg.kind in ("notify", "agent") else "bot"
     entries.extend(
         TranscriptEntry(
             "out", source, None if masked else o.text, None if masked else o.data, msg.trace_id

@@ -16,6 +16,7 @@ import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,10 +26,14 @@ from flowhook.delivery.types import PendingDelivery
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
+from flowhook.flows.engine import RESUME_AT_KEY
 from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
+from flowhook.sessions import handover
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.state_cache import SessionKey, StateCache
+from flowhook.sessions.transformers import Transformers
+from flowhook.storage.insights import Insights
 from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
 from flowhook.wire import output_body
@@ -48,7 +53,12 @@ class SessionRunner:
         *,
         state_cache_size: int = 100_000,
         pipeline: TurnPipeline | None = None,
+        transformers: Transformers | None = None,
+        base_url: str = "",
     ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._insights = Insights(store)
+        self._transformers = transformers or Transformers(Path.cwd())
         self._pipeline = pipeline or TurnPipeline()
         self._store = store
         self._engine = engine
@@ -170,13 +180,61 @@ class SessionRunner:
         if raw_state is None:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
         failed = False
-        if msg.kind == "notify":
+        events: list[bytes] = []
+        state = SessionState.from_json(raw_state)
+        # Forwarding to a provider only happens when the endpoint has one; without it a
+        # handover node just marks the session (and the flow keeps answering).
+        forwarding = settings.handover_url is not None and state.handover is not None
+        if msg.kind in ("notify", handover.AGENT):
             # Delivered as is, in the session's order; the flow does not run.
-            result = TurnResult(
-                [Output(msg.text, msg.data or {})], SessionState.from_json(raw_state)
+            result = TurnResult([Output(msg.text, msg.data or {})], state)
+        elif msg.kind == handover.START:
+            state.handover = {"at": time.time(), "by": "api", **(msg.data or {})}
+            result = TurnResult([], state)
+        elif msg.kind == handover.END:
+            state.handover = None
+            resume_at = (msg.data or {}).get("resumeAt")
+            if isinstance(resume_at, str):
+                # The flow takes over at once, at that node (the user said nothing new).
+                state.extra[RESUME_AT_KEY] = resume_at
+                resumed = dataclasses.replace(msg, text=None, data={})
+                result, failed = await self._run_flow(
+                    endpoint, user_key, resumed, state.to_json(), settings
+                )
+            else:
+                result = TurnResult([], state)
+            if settings.handover_url is not None:
+                events.append(handover.event("handover.ended", msg, self._base_url))
+        elif forwarding:
+            # Handed over: the user's message goes to the agent, not to the flow.
+            result = TurnResult([], state)
+            events.append(
+                handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
             )
         else:
             result, failed = await self._run_flow(endpoint, user_key, msg, raw_state, settings)
+        if (
+            settings.handover_url is not None
+            and result.state.handover is not None
+            and not forwarding
+        ):
+            prior = await self._insights.transcript(msg.endpoint_id, msg.session_id, limit=500)
+            current = [
+                {"direction": e.direction, "source": e.source, "text": e.text, "data": e.data}
+                for e in transcript_entries(msg, result.outputs, settings)
+            ]
+            events.append(
+                handover.event(
+                    "handover.started",
+                    msg,
+                    self._base_url,
+                    handover=result.state.handover,
+                    transcript=[
+                        {k: i[k] for k in ("direction", "source", "text", "data")} for i in prior
+                    ]
+                    + current,
+                )
+            )
         outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
         result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
@@ -188,11 +246,17 @@ class SessionRunner:
                 data=out.data,
                 trace_id=msg.trace_id,
                 disable_sensitive_logging=settings.mask_sensitive_logging,
+                source="agent" if msg.kind == handover.AGENT else "bot",
             )
             for out in result.outputs
         ]
         # A rest endpoint answers the request with its outputs: nothing to deliver.
         bodies = outputs if endpoint.type == "webhook" else []
+        if bodies and settings.output_transformer is not None:
+            bodies = [
+                self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
+                for b in bodies
+            ]
         deliveries = await self._store.commit_turn(
             TurnCommit(
                 message_id=msg.id,
@@ -204,6 +268,7 @@ class SessionRunner:
                 failed=failed,
                 profile=result.profile,
                 transcript=transcript_entries(msg, result.outputs, settings),
+                handover_events=events,
                 stats=turn_stats(
                     msg, result, bool(raw_state and raw_state.get("handover")), settings
                 ),

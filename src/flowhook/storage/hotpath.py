@@ -66,6 +66,9 @@ _UPDATE_OUTBOX = (
 )
 
 BODY_EXCERPT_LIMIT = 1024
+# Outbox rows for an endpoint's handover provider carry this before the endpoint id:
+# the dispatcher keeps them in order in their own lane and resolves the provider's URL.
+HANDOVER_PREFIX = "handover:"
 
 
 def new_delivery_id() -> str:
@@ -189,22 +192,27 @@ class HotPath:
         ]
         if stats:
             cursor.executemany(self._insert_stats, stats)
-        outputs = [(t, body, new_delivery_id()) for t in turns for body in t.bodies]
+        outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
+        outputs += [
+            (t, HANDOVER_PREFIX + t.endpoint_id, body, new_delivery_id())
+            for t in turns
+            for body in t.handover_events
+        ]
         ids = self._insert_rows(
             cursor,
             self._insert_output,
             [
-                (did, t.endpoint_id, t.session_id, t.message_id or None, body.decode(), now)
-                for t, body, did in outputs
+                (did, target, t.session_id, t.message_id or None, body.decode(), now)
+                for t, target, body, did in outputs
             ],
         )
         per_turn: dict[int, list[PendingDelivery]] = {}
-        for (t, body, did), oid in zip(outputs, ids, strict=True):
+        for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(
                 PendingDelivery(
                     outbox_id=oid,
                     delivery_id=did,
-                    endpoint_id=t.endpoint_id,
+                    endpoint_id=target,
                     session_id=t.session_id,
                     seq=oid,
                     body=body,

@@ -73,6 +73,8 @@ class TurnCommit:
     failed: bool = False
     profile: dict[str, Any] | None = None  # the user's new profile; None: unchanged
     transcript: list[TranscriptEntry] = field(default_factory=list)
+    # events for the endpoint's handover provider, delivered like outputs, in order
+    handover_events: list[bytes] = field(default_factory=list)
     stats: TurnStats | None = None  # None: the endpoint collects no analytics
 
 

@@ -112,7 +112,8 @@ outbox = Table(
     metadata,
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("delivery_id", String(40), nullable=False, unique=True),
-    Column("endpoint_id", String(36), nullable=False),
+    # the endpoint, or "handover:<endpoint id>" for events owed to its handover provider
+    Column("endpoint_id", String(80), nullable=False),
     Column("session_id", Text, nullable=False),
     Column("message_id", BigInteger),
     Column("body", Text, nullable=False),

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, SessionState, TurnInput, TurnResult
+from flowhook.sessions import pipeline as pipeline_module
 from flowhook.sessions.pipeline import USER_LANGUAGE_KEY, TurnPipeline
 
 from .fakes import FakeApi, dictionary_deepl, fake_api, reply
@@ -133,3 +134,26 @@ async def test_off_by_default_and_language_survives_a_fresh_state(
     assert pipeline.carry({USER_LANGUAGE_KEY: "de"}, fresh).state.extra == {USER_LANGUAGE_KEY: "de"}
     kept = TurnResult([], SessionState(extra={USER_LANGUAGE_KEY: "fr"}))
     assert pipeline.carry({USER_LANGUAGE_KEY: "de"}, kept).state.extra[USER_LANGUAGE_KEY] == "fr"
+
+
+async def test_unexpected_errors_never_fail_the_turn(
+    pipeline: TurnPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception inside a provider is logged by type only (its message
+    might quote the text) and the turn goes on untranslated."""
+
+    class Broken:
+        name = "broken"
+
+        async def translate(self, *_args: object) -> list[object]:
+            raise RuntimeError("leaky Hallo Welt")
+
+    monkeypatch.setattr(pipeline_module, "translator_for", lambda *_a: Broken())
+    async with fake_api(dictionary_deepl(TABLE)) as api:
+        settings = settings_for(api)
+        extra: dict[str, Any] = {USER_LANGUAGE_KEY: "de"}
+        with capture_logs() as logs:
+            assert (await pipeline.before(settings, extra, turn("Hallo Welt"))).text == "Hallo Welt"
+            assert await pipeline.after(settings, extra, [Output("Hi")]) == [Output("Hi")]
+    assert [entry["reason"] for entry in logs] == ["unexpected RuntimeError"] * 2
+    assert "leaky" not in repr(logs)

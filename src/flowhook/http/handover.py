@@ -1,0 +1,55 @@
+"""The agent side of a handover (admin API): start, reply, end."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from flowhook.http.deps import require_admin, services_of
+from flowhook.http.fast_ingress import read_limited
+from flowhook.sessions import handover
+
+router = APIRouter(
+    prefix="/api/v1/endpoints/{endpoint_id}/sessions/{session_id}/handover",
+    tags=["handover"],
+    dependencies=[Depends(require_admin)],
+)
+
+
+async def _queue(request: Request, endpoint_id: str, session_id: str, kind: str) -> Response:
+    services = services_of(request)
+    declared = request.headers.get("content-length")
+    body = await read_limited(
+        request.receive,
+        None if declared is None else declared.encode(),
+        services.settings.max_body_bytes,
+    )
+    accepted = await services.inbox.accept_for_session(endpoint_id, session_id, body, kind)
+    return Response(
+        b'{"traceId":"' + accepted.trace_id.encode() + b'"}',
+        status_code=202,
+        media_type="application/json",
+    )
+
+
+@router.post("", status_code=202, response_class=Response, summary="Hand the session over")
+async def start_handover(endpoint_id: str, session_id: str, request: Request) -> Response:
+    """Body ``{"userId", "data": {...}}``: the session is handed over (data is kept in the
+    handover record, e.g. a reason); the provider gets ``handover.started``."""
+    return await _queue(request, endpoint_id, session_id, handover.START)
+
+
+@router.post(
+    "/messages", status_code=202, response_class=Response, summary="An agent's reply to the user"
+)
+async def agent_message(endpoint_id: str, session_id: str, request: Request) -> Response:
+    """Body ``{"userId", "text"?, "data"?}``: delivered to the user's webhook with
+    ``source: "agent"``, in the session's order."""
+    return await _queue(request, endpoint_id, session_id, handover.AGENT)
+
+
+@router.post("/end", status_code=202, response_class=Response, summary="End the handover")
+async def end_handover(endpoint_id: str, session_id: str, request: Request) -> Response:
+    """Body ``{"userId", "data": {"resumeAt"?: "<node>"}}``: the flow answers the user
+    again; with ``resumeAt`` it takes over at once at that node."""
+    return await _queue(request, endpoint_id, session_id, handover.END)
