@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import typer
@@ -14,11 +14,13 @@ from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
 from flowhook.flows.registry import FlowRegistry
+from flowhook.logs import configure_logging
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 
 def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
@@ -49,11 +51,18 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
         store.close()
 
 
-def run(settings: Settings, action: Callable[[EndpointService], Awaitable[T]]) -> T:
-    """Run one service call; a FlowhookError becomes a clear message and exit code 1."""
+def run_with(
+    settings: Settings,
+    opener: Callable[[Settings], AbstractAsyncContextManager[S]],
+    action: Callable[[S], Awaitable[T]],
+) -> T:
+    """Open a service with ``opener``, run one call on it, close it. A FlowhookError
+    becomes a clear message on stderr and exit code 1; logs go to stderr too, so
+    stdout stays clean JSON."""
+    configure_logging(settings.log_level, settings.log_format)
 
     async def go() -> T:
-        async with endpoint_service(settings) as service:
+        async with opener(settings) as service:
             return await action(service)
 
     try:
@@ -61,3 +70,8 @@ def run(settings: Settings, action: Callable[[EndpointService], Awaitable[T]]) -
     except FlowhookError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+
+
+def run(settings: Settings, action: Callable[[EndpointService], Awaitable[T]]) -> T:
+    """Run one endpoint-service call (see run_with)."""
+    return run_with(settings, endpoint_service, action)

@@ -7,7 +7,6 @@ picks replayed deliveries (and an endpoint switched back on) up at its next outb
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,13 +14,12 @@ from typing import TypeVar
 
 import typer
 
-from flowhook.cli.context import make_settings
+from flowhook.cli.context import make_settings, run_with
 from flowhook.cli.context import run as run_endpoints
 from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
 from flowhook.config import Settings
 from flowhook.delivery.service import DeliveryService
 from flowhook.endpoints.models import EndpointUpdate
-from flowhook.errors import FlowhookError
 from flowhook.logs import configure_logging
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
@@ -53,18 +51,7 @@ async def delivery_service(settings: Settings) -> AsyncIterator[DeliveryService]
 
 
 def run(settings: Settings, action: Callable[[DeliveryService], Awaitable[T]]) -> T:
-    """Run one service call; a FlowhookError becomes a clear message and exit code 1."""
-    configure_logging(settings.log_level, settings.log_format)  # to stderr: stdout is JSON
-
-    async def go() -> T:
-        async with delivery_service(settings) as service:
-            return await action(service)
-
-    try:
-        return asyncio.run(go())
-    except FlowhookError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    return run_with(settings, delivery_service, action)
 
 
 def _when(value: str | None, option: str) -> datetime | None:

@@ -3,33 +3,35 @@ command line, read from the same database."""
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import typer
 
-from flowhook.cli.context import make_settings
+from flowhook.cli.context import make_settings, run_with
 from flowhook.cli.output import print_json, print_table, wants_table
+from flowhook.config import Settings
 from flowhook.storage import migrate
 from flowhook.storage.insights import Insights
 from flowhook.storage.store import SqlStore
 
 
-def _read(ctx: typer.Context, fn: Any) -> Any:
-    settings = make_settings(ctx)
+@asynccontextmanager
+async def _insights(settings: Settings) -> AsyncIterator[Insights]:
     url = settings.resolved_database_url
     migrate.upgrade(url)
+    store = SqlStore(url)
+    try:
+        yield Insights(store)
+    finally:
+        store.close()
 
-    async def go() -> Any:
-        store = SqlStore(url)
-        try:
-            return await fn(Insights(store))
-        finally:
-            store.close()
 
-    return asyncio.run(go())
+def _read(ctx: typer.Context, fn: Callable[[Insights], Awaitable[Any]]) -> Any:
+    return run_with(make_settings(ctx), _insights, fn)
 
 
 def transcript(

@@ -3,7 +3,6 @@ installations as one snapshot file (the same service as the admin API's /snapsho
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,15 +12,13 @@ from typing import TypeVar, cast
 
 import typer
 
-from flowhook.cli.context import make_settings
+from flowhook.cli.context import make_settings, run_with
 from flowhook.cli.output import print_json
 from flowhook.config import Settings
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
-from flowhook.errors import FlowhookError
 from flowhook.flows.errors import FlowValidationError
 from flowhook.flows.registry import FlowRegistry
-from flowhook.logs import configure_logging
 from flowhook.snapshots import ImportResult, OnConflict, SnapshotService, parse_snapshot
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
@@ -62,17 +59,7 @@ async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]
 
 
 def _run(settings: Settings, action: Callable[[SnapshotService], Awaitable[T]]) -> T:
-    configure_logging(settings.log_level, settings.log_format)  # to stderr: stdout is JSON
-
-    async def go() -> T:
-        async with snapshot_service(settings) as service:
-            return await action(service)
-
-    try:
-        return asyncio.run(go())
-    except FlowhookError as exc:
-        typer.echo(f"error: {exc.message}", err=True)
-        raise typer.Exit(1) from None
+    return run_with(settings, snapshot_service, action)
 
 
 def _passphrase(var: str | None) -> str | None:

@@ -6,8 +6,10 @@ import hmac
 from typing import TYPE_CHECKING
 
 from fastapi import Request
+from starlette.responses import Response
 
 from flowhook.errors import Unauthorized
+from flowhook.http.fast_ingress import read_limited
 
 if TYPE_CHECKING:
     from flowhook.services import Services
@@ -37,3 +39,21 @@ async def require_admin(request: Request) -> None:
     expected = services_of(request).admin_token
     if not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("the admin token is not valid")
+
+
+async def request_body(request: Request) -> bytes:
+    """The body, refusing (413) one over the configured limit before reading it all."""
+    declared = request.headers.get("content-length")
+    return await read_limited(
+        request.receive,
+        None if declared is None else declared.encode(),
+        services_of(request).settings.max_body_bytes,
+    )
+
+
+def accepted_response(trace_id: str) -> Response:
+    return Response(
+        b'{"traceId":"' + trace_id.encode() + b'"}',
+        status_code=202,
+        media_type="application/json",
+    )

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from flowhook.http.deps import require_admin, services_of
-from flowhook.http.fast_ingress import read_limited
+from flowhook.http.deps import accepted_response, request_body, require_admin, services_of
 from flowhook.sessions import handover
 
 router = APIRouter(
@@ -17,19 +16,10 @@ router = APIRouter(
 
 
 async def _queue(request: Request, endpoint_id: str, session_id: str, kind: str) -> Response:
-    services = services_of(request)
-    declared = request.headers.get("content-length")
-    body = await read_limited(
-        request.receive,
-        None if declared is None else declared.encode(),
-        services.settings.max_body_bytes,
-    )
-    accepted = await services.inbox.accept_for_session(endpoint_id, session_id, body, kind)
-    return Response(
-        b'{"traceId":"' + accepted.trace_id.encode() + b'"}',
-        status_code=202,
-        media_type="application/json",
-    )
+    body = await request_body(request)
+    inbox = services_of(request).inbox
+    accepted = await inbox.accept_for_session(endpoint_id, session_id, body, kind)
+    return accepted_response(accepted.trace_id)
 
 
 @router.post("", status_code=202, response_class=Response, summary="Hand the session over")

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from flowhook.http.deps import is_admin, services_of
-from flowhook.http.fast_ingress import answer_for, read_limited
+from flowhook.http.deps import accepted_response, is_admin, request_body, services_of
+from flowhook.http.fast_ingress import answer_for
 
 router = APIRouter(tags=["ingress"])
 
@@ -80,12 +80,7 @@ async def receive_message(url_token: str, request: Request) -> Response:
     # Requests normally never get here: IngressFastPath answers this route ahead of
     # FastAPI. This route documents it in OpenAPI and serves the bare FastAPI app.
     services = services_of(request)
-    declared = request.headers.get("content-length")
-    body = await read_limited(
-        request.receive,
-        None if declared is None else declared.encode(),
-        services.settings.max_body_bytes,
-    )
+    body = await request_body(request)
     accepted = await services.inbox.accept(
         url_token,
         body,
@@ -98,12 +93,7 @@ async def receive_message(url_token: str, request: Request) -> Response:
 
 async def _endpoint_scoped(request: Request, url_token: str, kind: str) -> Response:
     services = services_of(request)
-    declared = request.headers.get("content-length")
-    body = await read_limited(
-        request.receive,
-        None if declared is None else declared.encode(),
-        services.settings.max_body_bytes,
-    )
+    body = await request_body(request)
     accepted = await services.inbox.accept(
         url_token,
         body,
@@ -113,11 +103,7 @@ async def _endpoint_scoped(request: Request, url_token: str, kind: str) -> Respo
         admin=is_admin(request),
         client_ip=request.client.host if request.client else None,
     )
-    return Response(
-        b'{"traceId":"' + accepted.trace_id.encode() + b'"}',
-        status_code=202,
-        media_type="application/json",
-    )
+    return accepted_response(accepted.trace_id)
 
 
 _SCOPED_DOC = (
