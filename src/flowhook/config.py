@@ -53,8 +53,15 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(default=30.0, gt=0)
 
-    # How often transcripts past their endpoint's retention are deleted (0: never).
+    # How often transcripts past their endpoint's retention, and finished history past
+    # history_retention_days, are deleted (0: never).
     transcript_purge_seconds: float = Field(default=600, ge=0)
+    history_retention_days: float = Field(
+        default=7,
+        gt=0,
+        description="Processed messages, delivered or failed outputs and delivery attempts "
+        "older than this are deleted (pending work never is).",
+    )
 
     # How long a rest endpoint's request waits for its turn's outputs.
     rest_timeout_seconds: float = Field(default=30.0, gt=0)

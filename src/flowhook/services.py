@@ -26,7 +26,7 @@ from flowhook.flows.registry import FlowRegistry
 from flowhook.metrics import MeteredLedger, Metrics
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.pipeline import TurnPipeline
-from flowhook.sessions.retention import TranscriptRetention
+from flowhook.sessions.retention import Retention
 from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
@@ -56,7 +56,7 @@ class Services:
     metrics: Metrics
     pipeline: TurnPipeline
     insights: Insights
-    retention: TranscriptRetention
+    retention: Retention
 
     async def start(self) -> None:
         """Recover owed work from storage, then start delivering."""
@@ -184,5 +184,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         metrics=metrics,
         pipeline=pipeline,
         insights=insights,
-        retention=TranscriptRetention(store, insights, settings.transcript_purge_seconds),
+        retention=Retention(
+            store, insights, settings.transcript_purge_seconds, settings.history_retention_days
+        ),
     )

@@ -161,3 +161,30 @@ async def test_profiles_are_saved_with_the_turn_and_kept_per_endpoint(store: Sql
     await store.commit_turn(TurnCommit(0, "ep-1", "s3", "u1", {}))
     assert await store.load_profile("ep-1", "u1") == {"a": 2, "b": [1]}
     assert await store.load_profile("ep-2", "u1") is None
+
+
+async def test_history_purge_keeps_pending_work_and_recent_history(store: SqlStore) -> None:
+    """Finished messages, outputs and attempts older than the cutoff are deleted; pending
+    work of any age and everything newer than the cutoff stay."""
+    from flowhook.storage import housekeeping
+
+    done_id = await store.accept_message(message(text="old"))
+    pending_id = await store.accept_message(message(session="s2", text="waiting"))
+    (old_out,) = await store.commit_turn(TurnCommit(done_id, "ep-1", "s1", "u1", {}, [b"{}"]))
+    (owed,) = await store.commit_turn(TurnCommit(0, "ep-1", "s3", "u1", {}, [b"[]"]))
+    await store.record_attempt(old_out, AttemptResult(200, 1.0), status="delivered", attempts=1)
+    # A cutoff an hour ago: everything is recent, nothing goes.
+    assert await housekeeping.purge_history(store, time.time() - 3600) == {
+        "messages": 0,
+        "outbox": 0,
+        "attempts": 0,
+    }
+    assert len(await store.attempts_for(old_out.outbox_id)) == 1
+    cutoff = time.time() + 1  # everything finished so far counts as old
+    assert await housekeeping.purge_history(store, cutoff) == {
+        "messages": 1,
+        "outbox": 1,
+        "attempts": 1,
+    }
+    assert [m.id for m in await store.pending_messages()] == [pending_id]
+    assert [d.outbox_id for d in await store.pending_deliveries()] == [owed.outbox_id]

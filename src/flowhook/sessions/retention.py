@@ -1,14 +1,17 @@
-"""Deleting transcript entries past each endpoint's retention, now and then."""
+"""Deleting, now and then, transcript entries past each endpoint's retention and the
+finished history (messages, outbox rows, delivery attempts) past the server's."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import FlowhookError
+from flowhook.storage.housekeeping import purge_history
 from flowhook.storage.insights import Insights
 from flowhook.storage.store import SqlStore
 
@@ -17,8 +20,11 @@ log = structlog.get_logger(__name__)
 DAY = 86_400.0
 
 
-class TranscriptRetention:
-    def __init__(self, store: SqlStore, insights: Insights, interval: float) -> None:
+class Retention:
+    def __init__(
+        self, store: SqlStore, insights: Insights, interval: float, history_days: float
+    ) -> None:
+        self._history_seconds = history_days * DAY
         self._store = store
         self._insights = insights
         self._interval = interval
@@ -32,6 +38,9 @@ class TranscriptRetention:
         deleted = await self._insights.purge_transcripts(retention)
         if deleted:
             log.info("transcripts.purged", entries=deleted)
+        history = await purge_history(self._store, time.time() - self._history_seconds)
+        if any(history.values()):
+            log.info("history.purged", **history)
         return deleted
 
     def start(self) -> None:
@@ -50,5 +59,5 @@ class TranscriptRetention:
             try:
                 await self.purge_once()
             except FlowhookError as exc:  # storage down: try again next round
-                log.warning("transcripts.purge_failed", error=str(exc))
+                log.warning("retention.purge_failed", error=str(exc))
             await asyncio.sleep(self._interval)
