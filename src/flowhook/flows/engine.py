@@ -190,10 +190,17 @@ class Engine:
         except Exception as exc:
             # Any failure inside a node is the flow's problem, never the caller's.
             expected = isinstance(exc, TemplateError | FlowRuntimeError)
+            failing = self.registry.get(run.flow_name)
+            node_obj = None if failing is None else failing.nodes.get(current_id or "")
+            where = (
+                None if failing is None or node_obj is None else f"{failing.source}:{node_obj.line}"
+            )
             logger.error(
                 "flow_error",
                 flow=run.flow_name,
                 node=current_id,
+                # where to look: the failing node's file and line
+                at=where,
                 error=f"{type(exc).__name__}: {exc}",
                 session_id=turn.session_id,
                 exc_info=not expected,  # a traceback only for surprises

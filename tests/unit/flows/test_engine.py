@@ -143,6 +143,7 @@ async def test_undefined_comparison_is_a_template_error(tmp_path: Path) -> None:
         result = await engine.run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [ERROR]
     assert (logs[0]["event"], logs[0]["node"]) == ("flow_error", "check")
+    assert logs[0]["at"].endswith("test.yaml:2")  # the failing node's file and line
 
 
 @pytest.mark.parametrize(
