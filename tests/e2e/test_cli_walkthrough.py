@@ -183,3 +183,29 @@ def test_cli_errors_are_clear(env: dict[str, str]) -> None:
     res = cli(env, "endpoints", "show", "missing", ok=False)
     assert (res.returncode, "Traceback" in res.stderr) == (1, False)
     assert "no endpoint with id 'missing'" in res.stderr
+
+
+def test_serve_refuses_invalid_flows_listing_every_problem(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`flowhook serve` with a broken flow file exits 1 and lists every problem as
+    file:line: message, with no traceback."""
+    flows = tmp_path / "broken"
+    flows.mkdir()
+    (flows / "bad.yaml").write_text(
+        'nodes:\n  a: {type: say, text: "{{ oops", next: nowhere}\n  b: {type: sya}\n'
+    )
+    env["FLOWHOOK_FLOWS_DIR"] = str(flows)
+    env["FLOWHOOK_PORT"] = str(free_port())
+    res = subprocess.run(
+        [*FLOWHOOK, "serve"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr
+    lines = [line for line in res.stderr.splitlines() if "bad.yaml:" in line]
+    assert [line.split(": ")[0].rsplit("/", 1)[-1] for line in lines] == [
+        "bad.yaml:2",
+        "bad.yaml:2",
+        "bad.yaml:3",
+    ]
+    assert "unknown node type 'sya'" in res.stderr

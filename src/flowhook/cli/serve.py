@@ -6,8 +6,10 @@ import importlib.util
 import sys
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.config import Settings
+from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
@@ -51,7 +53,15 @@ Create an endpoint:
 
 def serve_forever(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
-    services = build_services(settings)
+    try:
+        services = build_services(settings)
+    except FlowhookError as exc:  # e.g. invalid flows: every problem, as file:line
+        sys.stderr.write(f"error: {exc.message}\n")
+        raise SystemExit(1) from None
+    except SQLAlchemyError as exc:  # the database cannot be opened or migrated
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        sys.stderr.write(f"error: cannot open the database: {first}\n")
+        raise SystemExit(1) from None
     app = create_app(services)
     sys.stderr.write(
         banner(
