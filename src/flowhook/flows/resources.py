@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from flowhook.outbound_http import LazySession
+
 DEFAULT_HTTP_TIMEOUT = 10.0
 DEFAULT_LLM_TIMEOUT = 30.0
 DEFAULT_LLM_API_KEY_ENV = "OPENAI_API_KEY"
@@ -51,21 +53,11 @@ class EngineResources:
         self.http_timeout = http_timeout
         self.llm = llm or LlmDefaults()
         self.environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self.user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(user_agent)
 
     def http_session(self) -> aiohttp.ClientSession:
         """The shared session; created on first use, inside the running loop."""
-        session = self._session
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, limit_per_host=20),
-                headers={"User-Agent": self.user_agent},
-            )
-            self._session = session
-        return session
+        return self._http.get()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._http.aclose()

@@ -24,6 +24,7 @@ import structlog
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, TurnInput, TurnResult
 from flowhook.nlu.connectors import ExternalServiceError, NluQuery, connector_for
+from flowhook.outbound_http import LazySession
 from flowhook.translation import TranslationSettings, same_language, translator_for
 from flowhook.translation.base import normalise_language
 
@@ -38,24 +39,14 @@ class TurnPipeline:
         self, *, environ: Mapping[str, str] | None = None, user_agent: str = "flowhook"
     ) -> None:
         self._environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self._user_agent = user_agent
-        self._session: aiohttp.ClientSession | None = None
+        self._http = LazySession(user_agent)
 
     def http_session(self) -> aiohttp.ClientSession:
         """The shared session; created on first use, inside the running loop."""
-        session = self._session
-        if session is None or session.closed:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, limit_per_host=20),
-                headers={"User-Agent": self._user_agent},
-            )
-            self._session = session
-        return session
+        return self._http.get()
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            await session.close()
+        await self._http.aclose()
 
     async def before(
         self, settings: EndpointSettings, state_extra: dict[str, Any], turn: TurnInput
