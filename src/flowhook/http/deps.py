@@ -9,7 +9,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from flowhook.errors import Unauthorized
-from flowhook.http.fast_ingress import read_limited
+from flowhook.http.fast_ingress import read_limited, trace_id_body
 
 if TYPE_CHECKING:
     from flowhook.services import Services
@@ -52,8 +52,4 @@ async def request_body(request: Request) -> bytes:
 
 
 def accepted_response(trace_id: str) -> Response:
-    return Response(
-        b'{"traceId":"' + trace_id.encode() + b'"}',
-        status_code=202,
-        media_type="application/json",
-    )
+    return Response(trace_id_body(trace_id), status_code=202, media_type="application/json")

@@ -78,11 +78,16 @@ class IngressFastPath:
         await _respond(send, status, answer, _JSON_HEADERS)
 
 
+def trace_id_body(trace_id: str) -> bytes:
+    """The 202 answer: the committed message's trace id."""
+    return b'{"traceId":"' + trace_id.encode() + b'"}'
+
+
 async def answer_for(accepted: Accepted, rest_timeout: float) -> tuple[int, bytes]:
     """The answer to an accepted message: 202 with the trace id, or for a rest endpoint
     200 with the turn's outputs once it is committed."""
     if accepted.outputs is None:
-        return 202, b'{"traceId":"' + accepted.trace_id.encode() + b'"}'
+        return 202, trace_id_body(accepted.trace_id)
     try:
         outputs = await asyncio.wait_for(asyncio.shield(accepted.outputs), rest_timeout)
     except TimeoutError:

@@ -184,7 +184,8 @@ class SessionRunner:
         state = SessionState.from_json(raw_state)
         # Forwarding to a provider only happens when the endpoint has one; without it a
         # handover node just marks the session (and the flow keeps answering).
-        forwarding = settings.handover_url is not None and state.handover is not None
+        was_handed_over = state.handover is not None
+        forwarding = settings.handover_url is not None and was_handed_over
         if msg.kind in ("notify", handover.AGENT):
             # Delivered as is, in the session's order; the flow does not run.
             result = TurnResult([Output(msg.text, msg.data or {})], state)
@@ -198,9 +199,7 @@ class SessionRunner:
                 # The flow takes over at once, at that node (the user said nothing new).
                 state.extra[RESUME_AT_KEY] = resume_at
                 resumed = dataclasses.replace(msg, text=None, data={})
-                result, failed = await self._run_flow(
-                    endpoint, user_key, resumed, state.to_json(), settings
-                )
+                result, failed = await self._run_flow(endpoint, user_key, resumed, state, settings)
             else:
                 result = TurnResult([], state)
             if settings.handover_url is not None:
@@ -212,7 +211,7 @@ class SessionRunner:
                 handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
             )
         else:
-            result, failed = await self._run_flow(endpoint, user_key, msg, raw_state, settings)
+            result, failed = await self._run_flow(endpoint, user_key, msg, state, settings)
         if (
             settings.handover_url is not None
             and result.state.handover is not None
@@ -269,9 +268,7 @@ class SessionRunner:
                 profile=result.profile,
                 transcript=transcript_entries(msg, result.outputs, settings),
                 handover_events=events,
-                stats=turn_stats(
-                    msg, result, bool(raw_state and raw_state.get("handover")), settings
-                ),
+                stats=turn_stats(msg, result, was_handed_over, settings),
             )
         )
         self._states.put(key, new_state)
@@ -280,7 +277,8 @@ class SessionRunner:
         self.turns += 1
         if deliveries:
             self._deliver(deliveries)
-        _settle(waiter, [orjson.loads(body)["AIOutput"] for body in outputs])
+        if waiter is not None:
+            _settle(waiter, [orjson.loads(body)["AIOutput"] for body in outputs])
         log.debug(
             "turn.done",
             endpoint_id=msg.endpoint_id,
@@ -294,7 +292,7 @@ class SessionRunner:
         endpoint: EndpointRecord,
         user_key: SessionKey,
         msg: InboundMessage,
-        raw_state: dict[str, Any] | None,
+        state: SessionState,
         settings: EndpointSettings,
     ) -> tuple[TurnResult, bool]:
         """Run the flow for one message; a crash gives no outputs and keeps the state."""
@@ -313,8 +311,9 @@ class SessionRunner:
             profile=profile,
             session_timeout=settings.session_timeout_seconds,
         )
+        # The pipeline writes into extra (the user's language): a crash keeps it as it was.
+        extra_before = dict(state.extra)
         try:
-            state = SessionState.from_json(raw_state)
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
             return self._pipeline.carry(state.extra, result), False
@@ -325,7 +324,9 @@ class SessionRunner:
                 flow=endpoint.flow,
                 error=type(exc).__name__,
             )
-            return TurnResult(outputs=[], state=SessionState.from_json(raw_state)), True
+            return TurnResult(
+                outputs=[], state=dataclasses.replace(state, extra=extra_before)
+            ), True
 
 
 def _settle(

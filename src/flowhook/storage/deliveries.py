@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.delivery.types import PendingDelivery
 from flowhook.errors import StorageError
 from flowhook.storage import schema as t
 from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
-from flowhook.storage.store import SqlStore
+from flowhook.storage.store import SqlStore, pending_delivery
 
 R = TypeVar("R")
 
@@ -185,7 +185,7 @@ class DeliveryStore:
                     .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
                     .order_by(t.outbox.c.id)
                 ).all()
-                out.extend(_pending(r) for r in rows)
+                out.extend(pending_delivery(r) for r in rows)
             out.sort(key=lambda p: p.outbox_id)
             return out
 
@@ -201,7 +201,7 @@ class DeliveryStore:
             .order_by(o.id)
             .limit(limit)
         )
-        return await self._read(lambda c: [_pending(r) for r in c.execute(query).all()])
+        return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -296,17 +296,4 @@ def _delivery(row: Any, *, with_body: bool = False) -> DeliveryRecord:
         finished_at=row.finished_at,
         replayed_at=row.replayed_at,
         body=row.body.encode() if with_body else None,
-    )
-
-
-def _pending(row: Row[Any]) -> PendingDelivery:
-    return PendingDelivery(
-        outbox_id=row.id,
-        delivery_id=row.delivery_id,
-        endpoint_id=row.endpoint_id,
-        session_id=row.session_id,
-        seq=row.id,
-        body=row.body.encode(),
-        attempts=row.attempts,
-        not_before=row.not_before,
     )

@@ -197,19 +197,7 @@ class SqlStore:
                 .order_by(t.outbox.c.id)
                 .limit(limit)
             ).all()
-            return [
-                PendingDelivery(
-                    outbox_id=r.id,
-                    delivery_id=r.delivery_id,
-                    endpoint_id=r.endpoint_id,
-                    session_id=r.session_id,
-                    seq=r.id,
-                    body=r.body.encode(),
-                    attempts=r.attempts,
-                    not_before=r.not_before,
-                )
-                for r in rows
-            ]
+            return [pending_delivery(r) for r in rows]
 
         return await self._read(run)
 
@@ -390,4 +378,18 @@ def _message(row: Row[Any]) -> InboundMessage:
         received_at=row.received_at,
         kind=row.kind,
         client_ip=row.client_ip,
+    )
+
+
+def pending_delivery(row: Row[Any]) -> PendingDelivery:
+    """An outbox row as the dispatcher takes it."""
+    return PendingDelivery(
+        outbox_id=row.id,
+        delivery_id=row.delivery_id,
+        endpoint_id=row.endpoint_id,
+        session_id=row.session_id,
+        seq=row.id,
+        body=row.body.encode(),
+        attempts=row.attempts,
+        not_before=row.not_before,
     )
