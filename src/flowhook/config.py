@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "older than this are deleted (pending work never is).",
     )
 
+    analytics_retention_days: float = Field(
+        default=90,
+        gt=0,
+        description="Turn statistics (the analytics API's source) older than this are deleted.",
+    )
+
     # How long a rest endpoint's request waits for its turn's outputs.
     rest_timeout_seconds: float = Field(default=30.0, gt=0)
 
@@ -86,6 +92,52 @@ class Settings(BaseSettings):
         description=(
             "How often the server looks in the outbox for pending outputs it does not "
             "hold (replayed by the CLI, or a missed hand-over); 0 turns the sweep off."
+        ),
+    )
+
+    # Several processes on one PostgreSQL database (docs/deployment.md).
+    role: Literal["both", "ingress", "worker"] = Field(
+        default="both",
+        description=(
+            "ingress: accept messages and serve the admin API only; worker: run turns and "
+            "deliver only (serves /healthz, /readyz, /metrics); both. Roles other than "
+            "both need PostgreSQL."
+        ),
+    )
+    lease_seconds: float = Field(
+        default=10.0,
+        ge=1.0,
+        description=(
+            "How long a worker's lease on its partitions of sessions lasts unless renewed "
+            "(every third of it): a process that dies is taken over after at most this."
+        ),
+    )
+    scan_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "How often a worker looks for pending messages of its partitions even without "
+            "a notification (covers a missed one); 0: never."
+        ),
+    )
+    db_pool_size: int = Field(
+        default=4, ge=1, description="Reads at once, each on a pooled connection."
+    )
+    db_max_overflow: int = Field(
+        default=4, ge=0, description="Extra pooled connections allowed under bursts."
+    )
+    database_listen_url: str | None = Field(
+        default=None,
+        description=(
+            "A direct PostgreSQL URL for LISTEN when FLOWHOOK_DATABASE_URL goes through "
+            "pgbouncer in transaction mode; default: the database URL."
+        ),
+    )
+    database_prepare: bool = Field(
+        default=True,
+        description=(
+            "Use server-side prepared statements; false for pgbouncer in transaction mode "
+            "before 1.21."
         ),
     )
 

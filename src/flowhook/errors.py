@@ -65,6 +65,12 @@ class FlowError(FlowhookError):
     code = "flow_error"
 
 
+class ConfigError(FlowhookError):
+    """The settings contradict each other (found at start-up)."""
+
+    code = "config_error"
+
+
 class RateLimited(FlowhookError):
     """The endpoint's rate limit is exceeded; retry after ``retry_after`` seconds."""
 

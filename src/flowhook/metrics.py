@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from flowhook.delivery.dispatcher import ENDPOINT_DELETED, GONE_STATUS
@@ -84,7 +84,18 @@ class Metrics:
 
     def count_turns(self, turns: Callable[[], int]) -> None:
         """Expose a counter kept elsewhere (the session runner's turns)."""
-        self.registry.register(_TurnsCollector(turns))
+        self.expose(
+            "flowhook_turns",
+            "Turns run (one per accepted message, flow errors included).",
+            turns,
+            counter=True,
+        )
+
+    def expose(
+        self, name: str, documentation: str, value: Callable[[], float], *, counter: bool
+    ) -> None:
+        """A counter or gauge whose value is kept elsewhere, read at scrape time."""
+        self.registry.register(_Callback(name, documentation, value, counter=counter))
 
     def attempt(self, endpoint_id: str, outcome: str, attempt: AttemptResult) -> None:
         self.deliveries.labels(endpoint_id, outcome).inc()
@@ -117,15 +128,22 @@ class Metrics:
         self.in_memory.set(in_memory)
 
 
-class _TurnsCollector(Collector):
-    def __init__(self, turns: Callable[[], int]) -> None:
-        self._turns = turns
+class _Callback(Collector):
+    def __init__(
+        self, name: str, documentation: str, value: Callable[[], float], *, counter: bool
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._value = value
+        self._counter = counter
 
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
-            "flowhook_turns", "Turns run (one per accepted message, flow errors included)."
-        )
-        family.add_metric([], self._turns())
+        family: CounterMetricFamily | GaugeMetricFamily
+        if self._counter:
+            family = CounterMetricFamily(self._name, self._documentation)
+        else:
+            family = GaugeMetricFamily(self._name, self._documentation)
+        family.add_metric([], self._value())
         yield family
 
     def describe(self) -> Iterator[Metric]:

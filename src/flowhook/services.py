@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import socket
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import structlog
 
 from flowhook.admin_token import resolve_admin_token
+from flowhook.cluster.leases import Worker
+from flowhook.cluster.node import ClusterNode
+from flowhook.cluster.ownership import Ownership
+from flowhook.cluster.partitions import HANDOVER_PREFIX
 from flowhook.config import Settings
 from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
@@ -20,18 +28,20 @@ from flowhook.delivery.types import PendingDelivery, Transport, WebhookTarget
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
+from flowhook.errors import ConfigError
 from flowhook.flows.engine import Engine
 from flowhook.flows.factory import engine_from_settings
 from flowhook.flows.registry import FlowRegistry
 from flowhook.metrics import MeteredLedger, Metrics
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.pipeline import TurnPipeline
+from flowhook.sessions.replies import Replies
 from flowhook.sessions.retention import Retention
 from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.deliveries import DeliveryStore
-from flowhook.storage.hotpath import HANDOVER_PREFIX
+from flowhook.storage.engine import backend_name
 from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
 from flowhook.storage.store import SqlStore
@@ -57,18 +67,24 @@ class Services:
     pipeline: TurnPipeline
     insights: Insights
     retention: Retention
+    # Several processes on one PostgreSQL database; None: this process is the only one.
+    cluster: ClusterNode | None = None
 
     async def start(self) -> None:
         """Recover owed work from storage, then start delivering."""
         self.store.start()
         await self.dispatcher.start()
         await self.delivery_control.load_switches()
-        owed = await self._recover_deliveries()
-        messages = await self.runner.recover()
+        if self.cluster is not None:
+            # Owed work is taken partition by partition, as their leases are claimed.
+            await self.cluster.start()
+        else:
+            owed = await self._recover_deliveries()
+            messages = await self.runner.recover()
+            if owed or messages:
+                log.info("recovered", pending_messages=messages, pending_deliveries=owed)
         self.delivery_control.start_sweep()
         self.retention.start()
-        if owed or messages:
-            log.info("recovered", pending_messages=messages, pending_deliveries=owed)
 
     async def _recover_deliveries(self) -> int:
         count = 0
@@ -82,6 +98,8 @@ class Services:
             after = batch[-1].outbox_id
 
     async def stop(self) -> None:
+        if self.cluster is not None:
+            await self.cluster.stop()  # hand partitions back, so others take over at once
         await self.retention.stop()
         await self.delivery_control.stop()
         await self.runner.stop()
@@ -92,6 +110,9 @@ class Services:
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Wait until every accepted message ran and every output reached an outcome."""
+        if self.cluster is not None:
+            # Accepted messages reach the runner through the inbox scanner.
+            await asyncio.wait_for(self.cluster.scanner.until_quiet(), timeout)
         await self.runner.run_until_idle(timeout)
         await self.dispatcher.run_until_idle(timeout)
 
@@ -99,8 +120,26 @@ class Services:
 def build_services(settings: Settings, *, transport: Transport | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    shared = backend_name(url) == "postgresql"
+    if not shared and settings.role != "both":
+        raise ConfigError(
+            f"role {settings.role!r} needs PostgreSQL (FLOWHOOK_DATABASE_URL=postgresql://...): "
+            "with SQLite, one process does everything (role both)"
+        )
     migrate.upgrade(url)
-    store = SqlStore(url, batch_max=settings.commit_batch_max)
+    worker = Worker.new(
+        f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}", settings.role
+    )
+    store = SqlStore(
+        url,
+        batch_max=settings.commit_batch_max,
+        read_threads=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        prepare=settings.database_prepare,
+        owner=worker.id if shared else None,
+    )
+    ownership = Ownership(everything=not shared)
+    replies = Replies(store)
     registry = FlowRegistry.load(settings.flows_dir)
     engine = engine_from_settings(registry, settings)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
@@ -108,7 +147,10 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     metrics = Metrics()
     transformers = Transformers(settings.flows_dir)
     control = DeliveryControl(
-        DeliveryStore(store), metrics, sweep_seconds=settings.delivery_sweep_seconds
+        DeliveryStore(store),
+        metrics,
+        sweep_seconds=settings.delivery_sweep_seconds,
+        owned=ownership.owned if shared else None,
     )
     endpoints = EndpointService(
         store,
@@ -148,6 +190,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         RetryPolicy(settings.delivery_retry_schedule),
         max_per_endpoint=settings.delivery_max_per_endpoint,
         on_gone=control.on_gone,
+        owns=ownership.owns if shared else None,
     )
     control.attach(dispatcher)
 
@@ -163,9 +206,36 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         pipeline=pipeline,
         transformers=transformers,
         base_url=settings.base_url,
+        ownership=ownership if shared else None,
+        replies=replies,
     )
     metrics.count_turns(lambda: runner.turns)
-    inbox = Inbox(store, cache, runner, max_backlog=settings.max_backlog, transformers=transformers)
+    cluster = None
+    if shared:
+        cluster = ClusterNode(
+            store=store,
+            worker=worker,
+            ownership=ownership,
+            runner=runner,
+            dispatcher=dispatcher,
+            control=control,
+            replies=replies,
+            listen_url=settings.database_listen_url or url,
+            lease_seconds=settings.lease_seconds,
+            scan_seconds=settings.scan_seconds,
+            max_backlog=settings.max_backlog,
+            let_go_seconds=settings.delivery_total_timeout + 1,
+        )
+        _expose_cluster_metrics(metrics, cluster, runner)
+    inbox = Inbox(
+        store,
+        cache,
+        runner,
+        max_backlog=settings.max_backlog,
+        transformers=transformers,
+        replies=replies,
+        hand_over=None if cluster is None else cluster.hand_over,
+    )
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     insights = Insights(store)
     return Services(
@@ -185,6 +255,33 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         pipeline=pipeline,
         insights=insights,
         retention=Retention(
-            store, insights, settings.transcript_purge_seconds, settings.history_retention_days
+            store,
+            insights,
+            settings.transcript_purge_seconds,
+            settings.history_retention_days,
+            settings.analytics_retention_days,
         ),
+        cluster=cluster,
+    )
+
+
+def _expose_cluster_metrics(metrics: Metrics, cluster: ClusterNode, runner: SessionRunner) -> None:
+    metrics.expose(
+        "flowhook_partitions_owned",
+        "Partitions of sessions whose turns and deliveries this process runs now.",
+        lambda: len(cluster.ownership),
+        counter=False,
+    )
+    metrics.expose(
+        "flowhook_lease_lost",
+        "Partitions whose lease this process lost before handing them back (it stalled).",
+        lambda: cluster.coordinator.lost,
+        counter=True,
+    )
+    metrics.expose(
+        "flowhook_turns_refused",
+        "Turn commits refused: the partition's lease was lost, or the message was already "
+        "processed.",
+        lambda: runner.refused,
+        counter=True,
     )

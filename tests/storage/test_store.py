@@ -48,7 +48,7 @@ async def test_upgrade_is_idempotent(db_url: str) -> None:
     """Running the migrations twice leaves the schema at head without error."""
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0007"
+    assert migrate.current(db_url) == "0008"
 
 
 async def test_endpoint_round_trip(store: SqlStore) -> None:
@@ -188,3 +188,19 @@ async def test_history_purge_keeps_pending_work_and_recent_history(store: SqlSto
     }
     assert [m.id for m in await store.pending_messages()] == [pending_id]
     assert [d.outbox_id for d in await store.pending_deliveries()] == [owed.outbox_id]
+
+
+async def test_turn_statistics_are_purged_after_their_own_retention(store: SqlStore) -> None:
+    """Turn statistics (the analytics source) older than the analytics cutoff are deleted,
+    newer ones stay; without that cutoff none are."""
+    from flowhook.storage import housekeeping
+    from flowhook.storage.records import TurnStats
+
+    stats = TurnStats(turn_ms=3.0, intent=None, handover=False, outputs=1)
+    await store.commit_turn(TurnCommit(0, "ep-1", "s1", "u1", {}, stats=stats))
+    await store.commit_turn(TurnCommit(0, "ep-1", "s2", "u1", {}, stats=stats))
+    now = time.time()
+    assert (await housekeeping.purge_history(store, now - 3600))["messages"] == 0
+    assert "turn_stats" not in await housekeeping.purge_history(store, now - 3600)
+    assert (await housekeeping.purge_history(store, now - 3600, now - 3600))["turn_stats"] == 0
+    assert (await housekeeping.purge_history(store, now - 3600, now + 1))["turn_stats"] == 2

@@ -30,14 +30,23 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
 
 
 @asynccontextmanager
-async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]:
+async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
+    """The database, migrated and opened, for one CLI command."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
     migrate.upgrade(url)
     store = SqlStore(url)
     store.start()
-    registry = FlowRegistry.load(settings.flows_dir)
     try:
+        yield store
+    finally:
+        store.close()
+
+
+@asynccontextmanager
+async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]:
+    async with opened_store(settings) as store:
+        registry = FlowRegistry.load(settings.flows_dir)
         yield EndpointService(
             store,
             flow_exists=lambda name: registry.get(name) is not None,
@@ -47,8 +56,6 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
             security=EndpointSecurity.from_settings(settings),
             transformers=Transformers(settings.flows_dir),
         )
-    finally:
-        store.close()
 
 
 def run_with(
@@ -70,6 +77,11 @@ def run_with(
     except FlowhookError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
+
+
+def run_with_store(settings: Settings, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """Run one call on the database (see run_with)."""
+    return run_with(settings, opened_store, action)
 
 
 def run(settings: Settings, action: Callable[[EndpointService], Awaitable[T]]) -> T:

@@ -14,15 +14,13 @@ from typing import TypeVar
 
 import typer
 
-from flowhook.cli.context import make_settings, run_with
+from flowhook.cli.context import make_settings, opened_store, run_with
 from flowhook.cli.context import run as run_endpoints
 from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
 from flowhook.config import Settings
 from flowhook.delivery.service import DeliveryService
 from flowhook.endpoints.models import EndpointUpdate
 from flowhook.logs import configure_logging
-from flowhook.storage import migrate
-from flowhook.storage.store import SqlStore
 
 T = TypeVar("T")
 
@@ -39,15 +37,8 @@ STATUSES = ("pending", "delivered", "failed")
 
 @asynccontextmanager
 async def delivery_service(settings: Settings) -> AsyncIterator[DeliveryService]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    migrate.upgrade(url)
-    store = SqlStore(url)
-    store.start()
-    try:
+    async with opened_store(settings) as store:
         yield DeliveryService(store)
-    finally:
-        store.close()
 
 
 def run(settings: Settings, action: Callable[[DeliveryService], Awaitable[T]]) -> T:

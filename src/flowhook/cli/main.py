@@ -27,6 +27,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(deliveries_app, name="deliveries")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+cluster_app = typer.Typer(help="Processes sharing a PostgreSQL database.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 flows_app = typer.Typer(help="Flows.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 
@@ -66,9 +68,15 @@ def serve(
     public_url: str | None = typer.Option(
         None, "--public-url", help="Base URL clients use, for endpointUrl."
     ),
+    role: str | None = typer.Option(
+        None,
+        "--role",
+        help="both (default), ingress (accept + admin API) or worker (turns + delivery); "
+        "ingress and worker need PostgreSQL.",
+    ),
 ) -> None:
     """Run the server: ingress, admin API, flow runner and delivery."""
-    serve_forever(make_settings(ctx, host=host, port=port, public_url=public_url))
+    serve_forever(make_settings(ctx, host=host, port=port, public_url=public_url, role=role))
 
 
 @app.command()
@@ -126,6 +134,17 @@ def db_upgrade(ctx: typer.Context) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.resolved_database_url)
     typer.echo(f"schema at {migrate.current(settings.resolved_database_url)}")
+
+
+@cluster_app.command("status")
+def cluster_status(ctx: typer.Context) -> None:
+    """Print the live processes and the partitions each holds, as JSON."""
+    from flowhook.cli.context import run_with_store
+    from flowhook.cluster.status import cluster_view
+
+    settings = make_settings(ctx)
+    view = run_with_store(settings, lambda store: cluster_view(store, settings.lease_seconds))
+    typer.echo(view.model_dump_json(by_alias=True, indent=2))
 
 
 @flows_app.command("list")

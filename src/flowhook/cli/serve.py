@@ -6,6 +6,7 @@ import importlib.util
 import sys
 
 import uvicorn
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.config import Settings
@@ -13,6 +14,7 @@ from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
+from flowhook.storage.engine import normalise_url
 
 
 def shown_token(token: str, generated: bool, on_terminal: bool) -> str:
@@ -36,12 +38,23 @@ def banner(
         "FLOWHOOK_ADMIN_TOKEN" if settings.admin_token else str(settings.data_dir / "admin-token")
     )
     token = shown_token(token, generated, on_terminal)
+    storage = make_url(normalise_url(settings.resolved_database_url)).render_as_string(
+        hide_password=True
+    )
+    if settings.role == "worker":
+        return f"""
+flowhook is running (role worker: turns and delivery; no ingress, no admin API)
+  health       {base}/healthz   {base}/readyz   {base}/metrics
+  storage      {storage}
+  flows        {", ".join(flows)}   (from {settings.flows_dir})
+"""
+    role = "" if settings.role == "both" else f" (role {settings.role}: no turns, no delivery)"
     return f"""
-flowhook is running
+flowhook is running{role}
   ingress      {base}/endpoint/<urlToken>
   admin API    {base}/api/v1   (docs: {base}/docs)
   admin token  {token}   ({where} {source})
-  storage      {settings.resolved_database_url}
+  storage      {storage}
   flows        {", ".join(flows)}   (from {settings.flows_dir})
 
 Create an endpoint:

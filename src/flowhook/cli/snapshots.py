@@ -12,7 +12,7 @@ from typing import TypeVar, cast
 
 import typer
 
-from flowhook.cli.context import make_settings, run_with
+from flowhook.cli.context import make_settings, opened_store, run_with
 from flowhook.cli.output import print_json
 from flowhook.config import Settings
 from flowhook.endpoints.security import EndpointSecurity
@@ -20,8 +20,6 @@ from flowhook.endpoints.service import EndpointService
 from flowhook.flows.errors import FlowValidationError
 from flowhook.flows.registry import FlowRegistry
 from flowhook.snapshots import ImportResult, OnConflict, SnapshotService, parse_snapshot
-from flowhook.storage import migrate
-from flowhook.storage.store import SqlStore
 
 T = TypeVar("T")
 CONFLICT_CHOICES = ("fail", "skip", "replace")
@@ -29,33 +27,26 @@ CONFLICT_CHOICES = ("fail", "skip", "replace")
 
 @asynccontextmanager
 async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    url = settings.resolved_database_url
-    migrate.upgrade(url)
-    store = SqlStore(url)
-    store.start()
-    try:
-        names = set(FlowRegistry.load(settings.flows_dir).names())
-    except FlowValidationError:
-        names = set()  # the import lists the flows dir's problems itself
+    async with opened_store(settings) as store:
+        try:
+            names = set(FlowRegistry.load(settings.flows_dir).names())
+        except FlowValidationError:
+            names = set()  # the import lists the flows dir's problems itself
 
-    def flows_changed(registry: FlowRegistry) -> None:
-        names.clear()
-        names.update(registry.names())
+        def flows_changed(registry: FlowRegistry) -> None:
+            names.clear()
+            names.update(registry.names())
 
-    security = EndpointSecurity.from_settings(settings)
-    endpoints = EndpointService(
-        store,
-        flow_exists=lambda name: name in names,
-        base_url=settings.base_url,
-        security=security,
-    )
-    try:
+        security = EndpointSecurity.from_settings(settings)
+        endpoints = EndpointService(
+            store,
+            flow_exists=lambda name: name in names,
+            base_url=settings.base_url,
+            security=security,
+        )
         yield SnapshotService(
             endpoints, store, security, settings.flows_dir, on_flows_changed=flows_changed
         )
-    finally:
-        store.close()
 
 
 def _run(settings: Settings, action: Callable[[SnapshotService], Awaitable[T]]) -> T:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -37,8 +37,16 @@ RESUME_PAGE = 5_000
 
 class DeliveryControl:
     def __init__(
-        self, deliveries: DeliveryStore, metrics: Metrics, *, sweep_seconds: float
+        self,
+        deliveries: DeliveryStore,
+        metrics: Metrics,
+        *,
+        sweep_seconds: float,
+        owned: Callable[[], list[int]] | None = None,
     ) -> None:
+        """``owned``: with several processes, the partitions whose outputs this process
+        delivers (the sweep looks at those only)."""
+        self._owned = owned
         self._deliveries = deliveries
         self._metrics = metrics
         self._sweep_seconds = sweep_seconds
@@ -114,8 +122,19 @@ class DeliveryControl:
 
     async def resume(self, endpoint_id: str) -> int:
         """Hand every pending output of the endpoint to the dispatcher, in order."""
+        return await self._take_all(
+            lambda after, limit: self._deliveries.pending_of_endpoint(endpoint_id, after, limit)
+        )
+
+    async def take_partitions(self, partitions: list[int]) -> int:
+        """Hand every pending output of these (just claimed) partitions to the dispatcher."""
+        return await self._take_all(
+            lambda after, limit: self._deliveries.pending_in_partitions(partitions, after, limit)
+        )
+
+    async def _take_all(self, fetch: Callable[[int, int], Awaitable[list[PendingDelivery]]]) -> int:
         taken = 0
-        page = _Page(self._deliveries, endpoint_id)
+        page = _Page(fetch)
         while True:
             taken += await self.dispatcher.submit_fresh(page.read)
             if len(page.items) < RESUME_PAGE:
@@ -141,8 +160,13 @@ class DeliveryControl:
                 dispatcher.enable_endpoint(endpoint_id)
                 log.info("endpoint delivery enabled", endpoint_id=endpoint_id, by="storage")
 
+        partitions = None if self._owned is None else self._owned()
+        if partitions == []:
+            self.sweeps += 1
+            return 0
+
         async def read() -> Sequence[PendingDelivery]:
-            ids = await self._deliveries.pending_ids(SWEEP_PAGE)
+            ids = await self._deliveries.pending_ids(SWEEP_PAGE, partitions)
             missing = [i for i in ids if not dispatcher.holds(i)]
             return await self._deliveries.pending_by_ids(missing) if missing else []
 
@@ -166,16 +190,13 @@ class DeliveryControl:
 
 
 class _Page:
-    """One endpoint's pending outputs, a page at a time (``read`` for ``submit_fresh``)."""
+    """Pending outputs, a page at a time in id order (``read`` for ``submit_fresh``)."""
 
-    def __init__(self, deliveries: DeliveryStore, endpoint_id: str) -> None:
-        self._deliveries = deliveries
-        self._endpoint_id = endpoint_id
+    def __init__(self, fetch: Callable[[int, int], Awaitable[list[PendingDelivery]]]) -> None:
+        self._fetch = fetch  # (after_id, limit) -> the next page
         self.after = 0
         self.items: list[PendingDelivery] = []
 
     async def read(self) -> Sequence[PendingDelivery]:
-        self.items = await self._deliveries.pending_of_endpoint(
-            self._endpoint_id, after_id=self.after, limit=RESUME_PAGE
-        )
+        self.items = await self._fetch(self.after, RESUME_PAGE)
         return self.items

@@ -84,7 +84,10 @@ class Dispatcher:
         header_factory: HeaderFactory | None = None,
         rng: random.Random | None = None,
         on_gone: GoneHandler | None = None,
+        owns: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``owns(endpoint_id, session_id)``: with several processes, whether this one
+        delivers that session's outputs now (it owns the session's partition)."""
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
         self._transport = transport
@@ -95,6 +98,7 @@ class Dispatcher:
         self._clock = clock
         self._header_factory = header_factory
         self._on_gone = on_gone
+        self._owns = owns or _everything
         self._rng = rng or random.Random()  # jitter, not security
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._semaphores: dict[str, asyncio.Semaphore] = {}
@@ -146,8 +150,13 @@ class Dispatcher:
         held = self._held
         lanes = self._lanes
         disabled = self._disabled
+        owns = self._owns
         for item in items:
-            if item.outbox_id in held or item.endpoint_id in disabled:
+            if (
+                item.outbox_id in held
+                or item.endpoint_id in disabled
+                or not owns(item.endpoint_id, item.session_id)
+            ):
                 continue
             held.add(item.outbox_id)
             key = (item.endpoint_id, item.session_id)
@@ -191,6 +200,26 @@ class Dispatcher:
         ]
         self.submit(fresh)
         return len(fresh)
+
+    async def let_go(self, timeout: float) -> None:
+        """Let go of the sessions this process no longer owns: lanes waiting for a retry at
+        once, lanes sending after their POST in flight (awaited, up to ``timeout``). Their
+        outputs stay pending in the outbox for the new owner."""
+        running = []
+        for lane in list(self._lanes.values()):
+            if self._owns(*lane.key):
+                continue
+            if lane.task is not None:
+                running.append(lane.task)
+                continue
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+                self._parked -= 1
+            self._release(lane)
+        self._notify_idle()
+        if running:
+            await asyncio.wait(running, timeout=timeout)
 
     # -- the endpoint delivery switch ------------------------------------------------------
 
@@ -311,7 +340,7 @@ class Dispatcher:
         queue = lane.queue
         try:
             while queue:
-                if lane.key[0] in self._disabled:
+                if lane.key[0] in self._disabled or not self._owns(*lane.key):
                     self._release(lane)
                     return
                 item = queue[0]
@@ -434,8 +463,8 @@ class Dispatcher:
                 headers.update(self._header_factory(item))
             # The slot is held for the POST only, never while waiting for a retry.
             async with lane.semaphore:
-                if item.endpoint_id in self._disabled:  # switched off while we waited
-                    return _HELD
+                if item.endpoint_id in self._disabled or not self._owns(*lane.key):
+                    return _HELD  # switched off, or the session handed over, while we waited
                 return await self._transport.post(target, item.body, headers)
         except Exception as exc:  # a transport must not raise, but one bug must not stall
             return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
@@ -467,3 +496,7 @@ class Dispatcher:
         for include_scheduled, waiter in self._idle_waiters:
             if not waiter.done() and (self._stopped or self._is_idle(include_scheduled)):
                 waiter.set_result(None)
+
+
+def _everything(_endpoint_id: str, _session_id: str) -> bool:
+    return True

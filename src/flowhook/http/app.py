@@ -8,13 +8,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, errors, handover, health, ingress, insights, metrics
+from flowhook.http import admin, cluster, errors, handover, health, ingress, insights, metrics
 from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.http.snapshots import router as snapshot_router
 from flowhook.services import Services
 
 
-def create_app(services: Services) -> IngressFastPath:
+def create_app(services: Services) -> IngressFastPath | FastAPI:
+    """The HTTP API. A worker-only process (role worker) serves health and metrics only:
+    its clients are the load balancer's probes and Prometheus, not chat channels."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
@@ -36,8 +39,13 @@ def create_app(services: Services) -> IngressFastPath:
     )
     app.state.services = services
     errors.install(app)
+    if services.settings.role == "worker":
+        app.include_router(health.router)
+        metrics.install(app)
+        return app
     app.include_router(ingress.router)
     app.include_router(admin.router)
+    app.include_router(cluster.router)
     app.include_router(snapshot_router)
     app.include_router(health.router)
     app.include_router(insights.router)

@@ -89,7 +89,8 @@ async def answer_for(accepted: Accepted, rest_timeout: float) -> tuple[int, byte
     if accepted.outputs is None:
         return 202, trace_id_body(accepted.trace_id)
     try:
-        outputs = await asyncio.wait_for(asyncio.shield(accepted.outputs), rest_timeout)
+        # On a timeout the future is cancelled: Replies forgets it, the turn runs anyway.
+        outputs = await asyncio.wait_for(accepted.outputs, rest_timeout)
     except TimeoutError:
         raise TurnTimeout(
             f"the turn did not finish within {rest_timeout:g} s; it still runs, but its "

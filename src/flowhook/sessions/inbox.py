@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from flowhook.errors import (
 )
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.records import stored_ip
+from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
@@ -54,8 +56,15 @@ class Inbox:
         *,
         max_backlog: int = 100_000,
         transformers: Transformers | None = None,
+        replies: Replies | None = None,
+        hand_over: Callable[[InboundMessage], None] | None = None,
     ) -> None:
+        """``hand_over`` passes a committed message on to whoever runs its session (by
+        default this process's runner, in memory); ``replies`` holds rest requests
+        waiting for their outputs."""
         self._transformers = transformers or Transformers(Path.cwd())
+        self._replies = replies or Replies(store)
+        self._hand_over = hand_over or runner.submit
         self._store = store
         self._max_backlog = max_backlog
         self._endpoints = endpoints
@@ -131,10 +140,8 @@ class Inbox:
             client_ip=stored_ip(client_ip, settings),
         )
         msg_id = await self._store.accept_message(msg)
-        waiter = None
-        if endpoint.type == "rest":
-            waiter = asyncio.get_running_loop().create_future()
-        self._runner.submit(dataclasses.replace(msg, id=msg_id), waiter)
+        waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
+        self._hand_over(dataclasses.replace(msg, id=msg_id))
         return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
 
     async def accept_for_session(
@@ -171,7 +178,7 @@ class Inbox:
             kind=kind,
         )
         msg_id = await self._store.accept_message(msg)
-        self._runner.submit(dataclasses.replace(msg, id=msg_id))
+        self._hand_over(dataclasses.replace(msg, id=msg_id))
         return Accepted(msg.trace_id, msg.user_id, msg.session_id)
 
     def _check_key(

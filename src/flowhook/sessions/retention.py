@@ -22,9 +22,15 @@ DAY = 86_400.0
 
 class Retention:
     def __init__(
-        self, store: SqlStore, insights: Insights, interval: float, history_days: float
+        self,
+        store: SqlStore,
+        insights: Insights,
+        interval: float,
+        history_days: float,
+        analytics_days: float = 90.0,
     ) -> None:
         self._history_seconds = history_days * DAY
+        self._analytics_seconds = analytics_days * DAY
         self._store = store
         self._insights = insights
         self._interval = interval
@@ -38,7 +44,10 @@ class Retention:
         deleted = await self._insights.purge_transcripts(retention)
         if deleted:
             log.info("transcripts.purged", entries=deleted)
-        history = await purge_history(self._store, time.time() - self._history_seconds)
+        now = time.time()
+        history = await purge_history(
+            self._store, now - self._history_seconds, now - self._analytics_seconds
+        )
         if any(history.values()):
             log.info("history.purged", **history)
         return deleted

@@ -2,7 +2,10 @@
 
 Accepted messages are handed over in memory right after their commit (no
 polling on the hot path); on start-up, messages committed but not yet processed
-are read back from the inbox first. Each session with work has one task that
+are read back from the inbox first. With several processes on one database, the
+runner takes only sessions of partitions this process owns (``flowhook.cluster``),
+fed by the inbox scanner, and lets go of a partition's sessions when it is handed
+back or its lease is lost. Each session with work has one task that
 drains its queue, so sessions run concurrently while a session's own turns never
 overlap. A turn's outputs and new state are committed in one transaction (the
 group-commit writer batches turns of many sessions together) before the
@@ -15,13 +18,14 @@ import asyncio
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 import structlog
 
+from flowhook.cluster.ownership import Ownership
+from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
@@ -31,8 +35,10 @@ from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, Tu
 from flowhook.sessions import handover
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
+from flowhook.sessions.replies import Replies
 from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.sessions.transformers import Transformers
+from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.insights import Insights
 from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
@@ -55,8 +61,17 @@ class SessionRunner:
         pipeline: TurnPipeline | None = None,
         transformers: Transformers | None = None,
         base_url: str = "",
+        ownership: Ownership | None = None,
+        replies: Replies | None = None,
     ) -> None:
+        """``ownership``: with several processes, the partitions this one may run turns
+        for (default: all of them, as the only process)."""
         self._base_url = base_url.rstrip("/")
+        self._ownership = Ownership(everything=True) if ownership is None else ownership
+        # Several processes: a rest request may wait in another one, which reads the
+        # outputs back from the message row.
+        self._shared = ownership is not None
+        self._replies = replies or Replies(store)
         self._insights = Insights(store)
         self._transformers = transformers or Transformers(Path.cwd())
         self._pipeline = pipeline or TurnPipeline()
@@ -71,21 +86,23 @@ class SessionRunner:
         # no await; entries are dropped when the last turn of the user is done.
         self._user_locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[SessionKey, asyncio.Task[None]] = {}
+        self._held: set[int] = set()  # ids of messages queued or in their turn
+        self._scans: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
         self._backlog = 0  # messages queued or running, across all sessions
-        self._waiters: dict[int, asyncio.Future[list[dict[str, Any]]]] = {}
         self.turns = 0
+        self.refused = 0  # turn commits refused (lease lost, or message already processed)
 
-    def submit(
-        self, msg: InboundMessage, waiter: asyncio.Future[list[dict[str, Any]]] | None = None
-    ) -> None:
-        """Queue a committed message behind its session's earlier ones; ``waiter`` (rest
-        endpoints) gets the turn's outputs once the turn is committed."""
-        if waiter is not None:
-            self._waiters[msg.id] = waiter
+    def submit(self, msg: InboundMessage) -> None:
+        """Queue a committed message behind its session's earlier ones (ignored when it
+        is queued already). A rest request waiting for its outputs registered with
+        ``Replies`` first."""
+        if msg.id in self._held:
+            return
+        self._held.add(msg.id)
         self._backlog += 1
         key = (msg.endpoint_id, msg.session_id)
         queue = self._queues.get(key)
@@ -94,9 +111,49 @@ class SessionRunner:
             return
         self._queues[key] = deque((msg,))
         self._idle.clear()
-        task = asyncio.get_running_loop().create_task(self._drain(key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[key] = asyncio.get_running_loop().create_task(self._drain(key))
+
+    def holds(self, message_id: int) -> bool:
+        """Whether the message is queued or in its turn here."""
+        return message_id in self._held
+
+    async def submit_fresh(self, read: Callable[[], Awaitable[Sequence[InboundMessage]]]) -> int:
+        """Submit the pending messages ``read`` returns, minus those whose turn committed
+        while it ran (they were read as pending, but running them again would only be
+        refused at commit). Returns how many were newly queued."""
+        settled: set[int] = set()
+        self._scans.append(settled)
+        try:
+            msgs = await read()
+        finally:
+            self._scans.remove(settled)
+        fresh = [
+            m
+            for m in msgs
+            if m.id not in settled
+            and m.id not in self._held
+            and self._ownership.owns(m.endpoint_id, m.session_id)
+        ]
+        for msg in fresh:
+            self.submit(msg)
+        return len(fresh)
+
+    async def let_go(self, timeout: float) -> None:
+        """Wait until no session of a partition this process no longer owns has a turn
+        running or queued (each drops its queue before its next turn)."""
+        tasks = [
+            task for key, task in self._tasks.items() if not self._ownership.owns(key[0], key[1])
+        ]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop what this process remembers of sessions in these partitions: another
+        process may have run their turns since (called when a partition is claimed)."""
+        wanted = set(partitions)
+        self._states.drop_where(lambda key: partition_of(key[0], key[1]) in wanted)
+        # Profiles are per user, whose sessions may lie in any partition.
+        self._profiles.clear()
 
     async def recover(self) -> int:
         """Queue every message committed but not processed (after a crash or restart)."""
@@ -116,9 +173,10 @@ class SessionRunner:
 
     async def stop(self) -> None:
         self._closing = True
-        for task in list(self._tasks):
+        tasks = list(self._tasks.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def backlog(self) -> int:
@@ -127,11 +185,16 @@ class SessionRunner:
 
     async def _drain(self, key: SessionKey) -> None:
         queue = self._queues[key]
+        epoch_of = self._ownership.epoch
+        partition = partition_of(*key)
         try:
             delay = 0.1
             while queue and not self._closing:
+                epoch = epoch_of(partition)
+                if epoch is None:
+                    break  # handed back or lost: the new owner runs what is queued
                 try:
-                    await self._turn(key, queue[0])
+                    await self._turn(key, queue[0], epoch)
                 except StorageError as exc:
                     # The message stays pending in the inbox and at the head of the
                     # queue: retry the same turn once storage is back.
@@ -139,22 +202,43 @@ class SessionRunner:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
                     continue
+                except TurnRefused as exc:
+                    self.refused += 1
+                    self._states.drop(key)
+                    if exc.refusal is Refusal.PROFILE_CHANGED:
+                        # Another process changed the user's profile: run the same
+                        # message again on the new one.
+                        self._profiles.drop((queue[0].endpoint_id, queue[0].user_id))
+                        log.info("turn.rerun", reason=exc.refusal.value, message_id=queue[0].id)
+                        continue
+                    if exc.refusal is Refusal.LEASE_LOST:
+                        log.warning("turn.fenced", reason=exc.refusal.value, message_id=queue[0].id)
+                        break
+                    log.info("turn.duplicate_dropped", message_id=queue[0].id)
                 delay = 0.1
-                queue.popleft()
+                self._settled(queue.popleft().id)
                 self._backlog -= 1
         finally:
-            self._backlog -= len(queue)  # only non-zero when stopping
+            self._backlog -= len(queue)  # non-zero when stopping or letting go
+            for msg in queue:
+                self._held.discard(msg.id)
             del self._queues[key]
+            del self._tasks[key]
             if not self._queues:
                 self._idle.set()
 
-    async def _turn(self, key: SessionKey, msg: InboundMessage) -> None:
+    def _settled(self, message_id: int) -> None:
+        self._held.discard(message_id)
+        for settled in self._scans:
+            settled.add(message_id)
+
+    async def _turn(self, key: SessionKey, msg: InboundMessage, epoch: int) -> None:
         user_key = (msg.endpoint_id, msg.user_id)
         lock, users = self._user_locks.get(user_key) or (asyncio.Lock(), 0)
         self._user_locks[user_key] = (lock, users + 1)
         try:
             async with lock:
-                await self._locked_turn(key, user_key, msg)
+                await self._locked_turn(key, user_key, msg, epoch)
         finally:
             lock, users = self._user_locks[user_key]
             if users == 1:
@@ -163,23 +247,32 @@ class SessionRunner:
                 self._user_locks[user_key] = (lock, users - 1)
 
     async def _locked_turn(
-        self, key: SessionKey, user_key: SessionKey, msg: InboundMessage
+        self, key: SessionKey, user_key: SessionKey, msg: InboundMessage, epoch: int
     ) -> None:
         started = time.perf_counter()
-        waiter = self._waiters.pop(msg.id, None)
         cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
             log.warning("turn.endpoint_gone", endpoint_id=msg.endpoint_id, message_id=msg.id)
             await self._store.commit_turn(
-                TurnCommit(msg.id, msg.endpoint_id, msg.session_id, msg.user_id, {}, failed=True)
+                TurnCommit(
+                    msg.id,
+                    msg.endpoint_id,
+                    msg.session_id,
+                    msg.user_id,
+                    {},
+                    failed=True,
+                    epoch=epoch,
+                    reply=[] if self._shared else None,
+                )
             )
-            _settle(waiter, [])
+            self._replies.settle(msg.id, [])
             return
         endpoint, settings = cached.record, cached.settings
         raw_state = self._states.get(key)
         if raw_state is None:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
         failed = False
+        profile_version: int | None = None  # stays None unless the flow runs
         events: list[bytes] = []
         state = SessionState.from_json(raw_state)
         # Forwarding to a provider only happens when the endpoint has one; without it a
@@ -199,7 +292,9 @@ class SessionRunner:
                 # The flow takes over at once, at that node (the user said nothing new).
                 state.extra[RESUME_AT_KEY] = resume_at
                 resumed = dataclasses.replace(msg, text=None, data={})
-                result, failed = await self._run_flow(endpoint, user_key, resumed, state, settings)
+                result, failed, profile_version = await self._run_flow(
+                    endpoint, user_key, resumed, state, settings
+                )
             else:
                 result = TurnResult([], state)
             if settings.handover_url is not None:
@@ -211,7 +306,9 @@ class SessionRunner:
                 handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
             )
         else:
-            result, failed = await self._run_flow(endpoint, user_key, msg, state, settings)
+            result, failed, profile_version = await self._run_flow(
+                endpoint, user_key, msg, state, settings
+            )
         if (
             settings.handover_url is not None
             and result.state.handover is not None
@@ -250,7 +347,9 @@ class SessionRunner:
             for out in result.outputs
         ]
         # A rest endpoint answers the request with its outputs: nothing to deliver.
-        bodies = outputs if endpoint.type == "webhook" else []
+        rest = endpoint.type != "webhook"
+        bodies = [] if rest else outputs
+        replied = [orjson.loads(body)["AIOutput"] for body in outputs] if rest else None
         if bodies and settings.output_transformer is not None:
             bodies = [
                 self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
@@ -269,16 +368,22 @@ class SessionRunner:
                 transcript=transcript_entries(msg, result.outputs, settings),
                 handover_events=events,
                 stats=turn_stats(msg, result, was_handed_over, settings),
+                epoch=epoch,
+                profile_version=profile_version,
+                # Stored only for a request waiting in another process.
+                reply=replied if self._shared and not self._replies.waits_for(msg.id) else None,
             )
         )
         self._states.put(key, new_state)
         if result.profile is not None:
-            self._profiles.put(user_key, result.profile)
+            self._profiles.put(
+                user_key, {"data": result.profile, "version": (profile_version or 0) + 1}
+            )
         self.turns += 1
         if deliveries:
             self._deliver(deliveries)
-        if waiter is not None:
-            _settle(waiter, [orjson.loads(body)["AIOutput"] for body in outputs])
+        if replied is not None:
+            self._replies.settle(msg.id, replied)
         log.debug(
             "turn.done",
             endpoint_id=msg.endpoint_id,
@@ -294,12 +399,17 @@ class SessionRunner:
         msg: InboundMessage,
         state: SessionState,
         settings: EndpointSettings,
-    ) -> tuple[TurnResult, bool]:
-        """Run the flow for one message; a crash gives no outputs and keeps the state."""
-        profile = self._profiles.get(user_key)
-        if profile is None:
-            profile = await self._store.load_profile(msg.endpoint_id, msg.user_id) or {}
-            self._profiles.put(user_key, profile)
+    ) -> tuple[TurnResult, bool, int]:
+        """Run the flow for one message; a crash gives no outputs and keeps the state.
+        Also returns the version of the user's profile the flow read."""
+        cached = self._profiles.get(user_key)
+        if cached is None:
+            profile, version = await self._store.load_profile_versioned(
+                msg.endpoint_id, msg.user_id
+            )
+            cached = {"data": profile, "version": version}
+            self._profiles.put(user_key, cached)
+        profile, version = cached["data"], cached["version"]
         turn = TurnInput(
             user_id=msg.user_id,
             session_id=msg.session_id,
@@ -316,7 +426,7 @@ class SessionRunner:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
-            return self._pipeline.carry(state.extra, result), False
+            return self._pipeline.carry(state.extra, result), False, version
         except Exception as exc:
             log.exception(
                 "turn.crashed",
@@ -324,13 +434,8 @@ class SessionRunner:
                 flow=endpoint.flow,
                 error=type(exc).__name__,
             )
-            return TurnResult(
-                outputs=[], state=dataclasses.replace(state, extra=extra_before)
-            ), True
-
-
-def _settle(
-    waiter: asyncio.Future[list[dict[str, Any]]] | None, outputs: list[dict[str, Any]]
-) -> None:
-    if waiter is not None and not waiter.done():
-        waiter.set_result(outputs)
+            return (
+                TurnResult(outputs=[], state=dataclasses.replace(state, extra=extra_before)),
+                True,
+                version,
+            )

@@ -1,12 +1,14 @@
 """A bounded in-memory cache of session states, so a turn rarely reads the database.
 
-This process is the only one running a given session's turns, so the state it
-last committed is the state in the database; evicted or unknown sessions are
-read back from storage.
+This process is the only one running a given session's turns (with several
+processes: while it owns the session's partition; the cache is cleared of a
+partition's sessions when it is claimed), so the state it last committed is the
+state in the database; evicted or unknown sessions are read back from storage.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 SessionKey = tuple[str, str]  # (endpoint_id, session_id)
@@ -32,6 +34,13 @@ class StateCache:
 
     def drop(self, key: SessionKey) -> None:
         self._states.pop(key, None)
+
+    def drop_where(self, pred: Callable[[SessionKey], bool]) -> None:
+        for key in [k for k in self._states if pred(k)]:
+            del self._states[key]
+
+    def clear(self) -> None:
+        self._states.clear()
 
     def __len__(self) -> int:
         return len(self._states)

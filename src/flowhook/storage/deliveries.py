@@ -159,19 +159,33 @@ class DeliveryStore:
 
     # -- the outbox sweep ---------------------------------------------------------------------
 
-    async def pending_ids(self, limit: int) -> list[int]:
-        """Ids of the oldest pending outputs of endpoints whose delivery is on."""
+    async def pending_ids(self, limit: int, partitions: Sequence[int] | None = None) -> list[int]:
+        """Ids of the oldest pending outputs of endpoints whose delivery is on; with
+        ``partitions``, only of sessions in these partitions."""
         o = t.outbox.c
         disabled = select(t.endpoints.c.id).where(
             t.endpoints.c.delivery_disabled_reason.is_not(None)
         )
+        query = select(o.id).where(
+            o.status == "pending", o.endpoint_id.not_in(disabled.scalar_subquery())
+        )
+        if partitions is not None:
+            query = query.where(o.partition.in_(partitions))
+        query = query.order_by(o.id).limit(limit)
+        return await self._read(lambda c: list(c.execute(query).scalars()))
+
+    async def pending_in_partitions(
+        self, partitions: Sequence[int], after_id: int = 0, limit: int = 5000
+    ) -> list[PendingDelivery]:
+        """Pending outputs of sessions in these partitions, in id order."""
+        o = t.outbox.c
         query = (
-            select(o.id)
-            .where(o.status == "pending", o.endpoint_id.not_in(disabled.scalar_subquery()))
+            select(t.outbox)
+            .where(o.partition.in_(partitions), o.status == "pending", o.id > after_id)
             .order_by(o.id)
             .limit(limit)
         )
-        return await self._read(lambda c: list(c.execute(query).scalars()))
+        return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
     async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
         """Those of ``ids`` still pending, in id order."""

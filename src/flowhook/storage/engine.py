@@ -26,11 +26,19 @@ def backend_name(url: str) -> str:
     return name
 
 
-def create_db_engine(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "FULL") -> Engine:
+def create_db_engine(
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int | None = None,
+    sqlite_synchronous: str = "FULL",
+    prepare: bool = True,
+) -> Engine:
     url = normalise_url(url)
     backend = backend_name(url)
+    overflow = pool_size if max_overflow is None else max_overflow
     if backend == "sqlite":
-        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_engine(url, pool_size=pool_size, max_overflow=overflow)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -44,4 +52,13 @@ def create_db_engine(url: str, *, pool_size: int = 5, sqlite_synchronous: str = 
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # prepare=False: no server-side prepared statements, for pgbouncer in transaction mode
+    # before 1.21 (a prepared statement lives on one server connection).
+    connect_args: dict[str, Any] = {} if prepare else {"prepare_threshold": None}
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )

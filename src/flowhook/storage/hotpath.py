@@ -14,6 +14,7 @@ for psycopg. The SQL itself is portable (``ON CONFLICT ... DO UPDATE`` and
 
 from __future__ import annotations
 
+import enum
 import time
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
 from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.storage.records import InboundMessage, TurnCommit
 
@@ -29,10 +31,32 @@ Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
-    "received_at, kind, client_ip, status) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
+    "received_at, kind, client_ip, partition, status) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
 )
-_FINISH_MESSAGE = "UPDATE messages SET status = {p}, processed_at = {p} WHERE id = {p}"
+# A turn finishes its message only if it is still pending: a message run twice (read
+# back as pending while its first turn committed) cannot commit a second turn.
+_FINISH_MESSAGE = (
+    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p} "
+    "WHERE id = {p} AND status = 'pending'"
+)
+# The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
+# turns that may commit.
+_FINISH_MESSAGES_PG = (
+    "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply "
+    "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS status, "
+    "unnest(%s::text[]) AS reply) AS v "
+    "WHERE m.id = v.id AND m.status = 'pending' RETURNING m.id"
+)
+# The fence: the leases this process still holds, locked (FOR SHARE) until the commit so
+# that nobody can take them over between this check and the commit.
+_HELD_LEASES_PG = (
+    "SELECT partition, epoch FROM partition_leases WHERE partition = ANY(%s) AND owner = %s "
+    "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE"
+)
+_NOTIFY_PG = "SELECT pg_notify(%s, %s)"
+INBOX_CHANNEL = "flowhook_inbox"  # payload: partitions with new messages, comma-separated
+REPLY_CHANNEL = "flowhook_reply"  # payload: ids of rest messages whose outputs are stored
 _UPSERT_SESSION = (
     "INSERT INTO sessions (endpoint_id, session_id, user_id, state, turns, created_at, "
     "updated_at) VALUES ({p}, {p}, {p}, {p}, 1, {p}, {p}) "
@@ -40,9 +64,23 @@ _UPSERT_SESSION = (
     "state = excluded.state, turns = sessions.turns + 1, updated_at = excluded.updated_at"
 )
 _UPSERT_PROFILE = (
-    "INSERT INTO profiles (endpoint_id, user_id, data, updated_at) VALUES ({p}, {p}, {p}, {p}) "
+    "INSERT INTO profiles (endpoint_id, user_id, data, updated_at, version) "
+    "VALUES ({p}, {p}, {p}, {p}, 1) "
     "ON CONFLICT (endpoint_id, user_id) DO UPDATE SET data = excluded.data, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, version = profiles.version + 1"
+)
+# The first profile of a user, written by a turn that saw none: if another process wrote
+# one meanwhile, nothing changes (rowcount 0) and the batch is retried turn by turn.
+_CREATE_PROFILE_PG = (
+    "INSERT INTO profiles (endpoint_id, user_id, data, updated_at, version) "
+    "VALUES (%s, %s, %s, %s, 1) ON CONFLICT (endpoint_id, user_id) DO NOTHING"
+)
+# Several processes: the versions of the profiles the batch's turns read, locked until
+# the commit (a user's sessions may lie in partitions owned by other processes).
+_PROFILE_VERSIONS_PG = (
+    "SELECT p.endpoint_id, p.user_id, p.version FROM profiles AS p "
+    "JOIN unnest(%s::text[], %s::text[]) AS k(endpoint_id, user_id) "
+    "ON p.endpoint_id = k.endpoint_id AND p.user_id = k.user_id FOR UPDATE OF p"
 )
 _INSERT_TRANSCRIPT = (
     "INSERT INTO transcripts (endpoint_id, session_id, user_id, direction, source, text, data, "
@@ -54,25 +92,46 @@ _INSERT_STATS = (
 )
 _INSERT_OUTPUT = (
     "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
-    "attempts, not_before, created_at) VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, 0, {p})"
+    "attempts, not_before, created_at, partition) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
 )
 _INSERT_ATTEMPT = (
     "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
 )
+# Only a pending row moves: an outcome recorded late (a process that lost its partition
+# mid-POST) never turns a delivered output back into a pending one.
 _UPDATE_OUTBOX = (
     "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
-    "last_error = {p}, finished_at = {p} WHERE id = {p}"
+    "last_error = {p}, finished_at = {p} WHERE id = {p} AND status = 'pending'"
 )
 
 BODY_EXCERPT_LIMIT = 1024
-# Outbox rows for an endpoint's handover provider carry this before the endpoint id:
-# the dispatcher keeps them in order in their own lane and resolves the provider's URL.
-HANDOVER_PREFIX = "handover:"
 
 
 def new_delivery_id() -> str:
     return "msg_" + uuid.uuid4().hex
+
+
+class Refusal(enum.Enum):
+    """Why a turn was not committed (nothing of it was written)."""
+
+    LEASE_LOST = "the process no longer holds the lease of the session's partition"
+    ALREADY_PROCESSED = "the message was already processed by an earlier turn"
+    PROFILE_CHANGED = "the user's profile changed since the turn read it"
+
+
+class ProfileRace(Exception):
+    """Two processes created a user's first profile at once: retry the batch turn by turn
+    (the check before the writes then refuses the turn that lost)."""
+
+
+class TurnRefused(Exception):
+    """A turn's commit was refused; nothing of it was written."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
 
 
 class HotPath:
@@ -81,10 +140,16 @@ class HotPath:
     Each public method is a ``BatchFn`` for the group-commit writer. They are bound
     once, at construction, so the writer sees the same function object for every
     write of a kind and can hand adjacent writes to one ``executemany``.
+
+    ``owner`` (PostgreSQL shared by several processes): this process's worker id. Turn
+    commits are then fenced by its partition leases, and new messages and stored
+    replies are announced with NOTIFY in the transaction that commits them.
     """
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, *, owner: str | None = None) -> None:
         self._returning_many = backend == "postgresql"
+        self._owner = owner if backend == "postgresql" else None
+        self.owner = self._owner
         p = "%s" if backend == "postgresql" else "?"
         self._insert_message = _INSERT_MESSAGE.format(p=p)
         self._finish_message = _FINISH_MESSAGE.format(p=p)
@@ -130,21 +195,29 @@ class HotPath:
                 m.received_at,
                 m.kind,
                 m.client_ip,
+                partition_of(m.endpoint_id, m.session_id),
             )
             for m in msgs
         ]
-        return self._insert_rows(_cursor(conn), self._insert_message, rows)
+        cursor = _cursor(conn)
+        ids = self._insert_rows(cursor, self._insert_message, rows)
+        if self._owner is not None:
+            # Delivered with the commit: the owners of these partitions scan them at once.
+            parts = ",".join(str(p) for p in sorted({row[-1] for row in rows}))
+            cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, parts))
+        return ids
 
     def _commit_turns(
-        self, conn: Connection, turns: Sequence[TurnCommit]
-    ) -> list[list[PendingDelivery]]:
+        self, conn: Connection, batch: Sequence[TurnCommit]
+    ) -> list[list[PendingDelivery] | Refusal]:
         cursor = _cursor(conn)
         now = time.time()
-        finished = [
-            ("failed" if t.failed else "done", now, t.message_id) for t in turns if t.message_id
-        ]
-        if finished:
-            cursor.executemany(self._finish_message, finished)
+        verdicts: list[Refusal | None] = [None] * len(batch)
+        if self._owner is not None:
+            self._fence(cursor, batch, verdicts)
+            self._check_profiles(cursor, batch, verdicts)
+        self._finish_messages(cursor, batch, verdicts, now)
+        turns = [t for t, verdict in zip(batch, verdicts, strict=True) if verdict is None]
         cursor.executemany(
             self._upsert_session,
             [
@@ -152,13 +225,7 @@ class HotPath:
                 for t in turns
             ],
         )
-        profiles = [
-            (t.endpoint_id, t.user_id, orjson.dumps(t.profile).decode(), now)
-            for t in turns
-            if t.profile is not None
-        ]
-        if profiles:
-            cursor.executemany(self._upsert_profile, profiles)
+        self._write_profiles(cursor, turns, now)
         transcript = [
             (
                 t.endpoint_id,
@@ -202,7 +269,15 @@ class HotPath:
             cursor,
             self._insert_output,
             [
-                (did, target, t.session_id, t.message_id or None, body.decode(), now)
+                (
+                    did,
+                    target,
+                    t.session_id,
+                    t.message_id or None,
+                    body.decode(),
+                    now,
+                    partition_of(t.endpoint_id, t.session_id),
+                )
                 for t, target, body, did in outputs
             ],
         )
@@ -218,7 +293,102 @@ class HotPath:
                     body=body,
                 )
             )
-        return [per_turn.get(id(t), []) for t in turns]
+        if self._owner is not None:
+            replied = [str(t.message_id) for t in turns if t.reply is not None and t.message_id]
+            if replied:
+                cursor.execute(_NOTIFY_PG, (REPLY_CHANNEL, ",".join(replied)))
+        return [
+            per_turn.get(id(t), []) if verdict is None else verdict
+            for t, verdict in zip(batch, verdicts, strict=True)
+        ]
+
+    def _fence(
+        self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
+    ) -> None:
+        """Refuse the turns whose partition lease this process lost (or holds anew)."""
+        parts = [partition_of(t.endpoint_id, t.session_id) for t in batch]
+        cursor.execute(_HELD_LEASES_PG, (sorted(set(parts)), self._owner))
+        held = {(int(p), int(epoch)) for p, epoch in cursor.fetchall()}
+        for i, (t, part) in enumerate(zip(batch, parts, strict=True)):
+            if (part, t.epoch) not in held:
+                verdicts[i] = Refusal.LEASE_LOST
+
+    def _check_profiles(
+        self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
+    ) -> None:
+        """Refuse the turns that read a profile version another process has replaced."""
+        readers = [
+            (i, t)
+            for i, t in enumerate(batch)
+            if verdicts[i] is None and t.profile_version is not None
+        ]
+        if not readers:
+            return
+        cursor.execute(
+            _PROFILE_VERSIONS_PG,
+            ([t.endpoint_id for _, t in readers], [t.user_id for _, t in readers]),
+        )
+        current = {(str(e), str(u)): int(v) for e, u, v in cursor.fetchall()}
+        for i, t in readers:
+            if current.get((t.endpoint_id, t.user_id), 0) != t.profile_version:
+                verdicts[i] = Refusal.PROFILE_CHANGED
+
+    def _write_profiles(self, cursor: Any, turns: Sequence[TurnCommit], now: float) -> None:
+        rows = [
+            (t.endpoint_id, t.user_id, orjson.dumps(t.profile).decode(), now, t.profile_version)
+            for t in turns
+            if t.profile is not None
+        ]
+        if not rows:
+            return
+        if self._owner is None:
+            cursor.executemany(self._upsert_profile, [row[:4] for row in rows])
+            return
+        # Existing profiles are locked by the check: update them. A first profile may
+        # race with another process's first profile of the same user.
+        updates = [row[:4] for row in rows if row[4] != 0]
+        if updates:
+            cursor.executemany(self._upsert_profile, updates)
+        for row in rows:
+            if row[4] == 0:
+                cursor.execute(_CREATE_PROFILE_PG, row[:4])
+                if cursor.rowcount != 1:
+                    raise ProfileRace
+
+    def _finish_messages(
+        self,
+        cursor: Any,
+        batch: Sequence[TurnCommit],
+        verdicts: list[Refusal | None],
+        now: float,
+    ) -> None:
+        """Mark the turns' messages processed; refuse the turns whose message was not pending."""
+        rows = [
+            (
+                i,
+                t.message_id,
+                "failed" if t.failed else "done",
+                None if t.reply is None else orjson.dumps(t.reply).decode(),
+            )
+            for i, t in enumerate(batch)
+            if verdicts[i] is None and t.message_id
+        ]
+        if not rows:
+            return
+        if self._returning_many:
+            cursor.execute(
+                _FINISH_MESSAGES_PG,
+                (now, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]),
+            )
+            finished = {int(r[0]) for r in cursor.fetchall()}
+            for i, message_id, _status, _reply in rows:
+                if message_id not in finished:
+                    verdicts[i] = Refusal.ALREADY_PROCESSED
+            return
+        for i, message_id, status, reply in rows:
+            cursor.execute(self._finish_message, (status, now, reply, message_id))
+            if cursor.rowcount != 1:
+                verdicts[i] = Refusal.ALREADY_PROCESSED
 
     def _record_outcomes(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = _cursor(conn)

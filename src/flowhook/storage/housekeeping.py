@@ -1,7 +1,8 @@
 """Deleting history nobody owes anything to any more, in small batches.
 
 Processed messages, finished outbox rows (delivered, or failed and not replayed) and
-delivery attempts older than the retention are deleted; pending work never is. Each
+delivery attempts older than the history retention are deleted, turn statistics older
+than the analytics retention; pending work never is. Each
 batch is its own short transaction through the writer, so a large purge does not hold
 up the per-message writes.
 """
@@ -18,12 +19,18 @@ from flowhook.storage.store import SqlStore
 BATCH = 2000
 
 
-async def purge_history(store: SqlStore, cutoff: float) -> dict[str, int]:
-    """Delete finished history older than ``cutoff`` (unix time); returns counts."""
-    counts = {"messages": 0, "outbox": 0, "attempts": 0}
-    for table in counts:
+async def purge_history(
+    store: SqlStore, cutoff: float, stats_cutoff: float | None = None
+) -> dict[str, int]:
+    """Delete finished history older than ``cutoff`` and turn statistics older than
+    ``stats_cutoff`` (unix times; None: keep them); returns counts."""
+    cutoffs = {"messages": cutoff, "outbox": cutoff, "attempts": cutoff}
+    if stats_cutoff is not None:
+        cutoffs["turn_stats"] = stats_cutoff
+    counts = dict.fromkeys(cutoffs, 0)
+    for table, table_cutoff in cutoffs.items():
         while True:
-            deleted: int = await store._write(_purge_batch, (table, cutoff))
+            deleted: int = await store._write(_purge_batch, (table, table_cutoff))
             counts[table] += deleted
             if deleted < BATCH:
                 break
@@ -41,6 +48,10 @@ def _purge_batch(conn: Connection, args: Sequence[tuple[str, float]]) -> list[in
             o = t.outbox
             ids = select(o.c.id).where(o.c.status != "pending", o.c.finished_at < cutoff)
             target = o
+        elif table == "turn_stats":
+            ts = t.turn_stats
+            ids = select(ts.c.id).where(ts.c.at < cutoff)
+            target = ts
         else:
             a = t.attempts
             ids = select(a.c.id).where(a.c.at < cutoff)

@@ -76,6 +76,15 @@ class TurnCommit:
     # events for the endpoint's handover provider, delivered like outputs, in order
     handover_events: list[bytes] = field(default_factory=list)
     stats: TurnStats | None = None  # None: the endpoint collects no analytics
+    # Several processes (flowhook.cluster): the epoch of the partition lease the turn ran
+    # under; the commit is refused unless the process still holds that lease. 0: unfenced.
+    epoch: int = 0
+    # A rest endpoint's outputs (AIOutput objects), stored for a request waiting in
+    # another process; None: nobody waits elsewhere.
+    reply: list[dict[str, Any]] | None = None
+    # The version of the user's profile the flow read (0: none stored yet); None: the
+    # turn read no profile. Several processes: checked at commit.
+    profile_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

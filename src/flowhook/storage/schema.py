@@ -91,8 +91,19 @@ messages = Table(
     # pending -> done | failed (the flow crashed; the error is logged, the session goes on)
     Column("status", String(12), nullable=False),
     Column("processed_at", Float),
+    # 0008: the session's partition (flowhook.cluster.partitions), for the process that owns it
+    Column("partition", Integer, nullable=False, server_default="0"),
+    # 0008: a rest endpoint's outputs (AIOutput objects), read by the request waiting for them
+    Column("reply", Text),
 )
 Index("ix_messages_pending", messages.c.status, messages.c.id)
+Index(
+    "ix_messages_pending_partition",
+    messages.c.partition,
+    messages.c.id,
+    postgresql_where=messages.c.status == "pending",
+    sqlite_where=messages.c.status == "pending",
+)
 
 sessions = Table(
     "sessions",
@@ -126,8 +137,16 @@ outbox = Table(
     Column("created_at", Float, nullable=False),
     Column("finished_at", Float),
     Column("replayed_at", Float),  # 0003: last time an operator sent it again
+    Column("partition", Integer, nullable=False, server_default="0"),  # 0008, as in messages
 )
 Index("ix_outbox_pending", outbox.c.status, outbox.c.id)
+Index(
+    "ix_outbox_pending_partition",
+    outbox.c.partition,
+    outbox.c.id,
+    postgresql_where=outbox.c.status == "pending",
+    sqlite_where=outbox.c.status == "pending",
+)
 Index("ix_outbox_session", outbox.c.endpoint_id, outbox.c.session_id, outbox.c.id)
 
 attempts = Table(
@@ -151,6 +170,9 @@ profiles = Table(
     Column("user_id", Text, primary_key=True),
     Column("data", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # 0008: bumped on every change; with several processes, a turn that read an older
+    # version is refused at commit and runs again on the new profile.
+    Column("version", BigInteger, nullable=False, server_default="1"),
 )
 
 # Each session's messages in and out, for the transcript API (per endpoint: on/off,
@@ -189,3 +211,27 @@ turn_stats = Table(
     Column("outputs", Integer, nullable=False),
 )
 Index("ix_turn_stats_endpoint_at", turn_stats.c.endpoint_id, turn_stats.c.at)
+
+# 0008: which process owns each partition of sessions, until when. Claimed with
+# FOR UPDATE SKIP LOCKED; a turn commits only while its process holds the lease with
+# the epoch it started under (flowhook.cluster).
+partition_leases = Table(
+    "partition_leases",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("owner", String(80)),
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
+    Column("expires_at", Float, nullable=False, server_default="0"),
+)
+
+# 0008: the processes alive, by heartbeat; workers divide the partitions among themselves.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("role", String(12), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)

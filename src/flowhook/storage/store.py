@@ -22,7 +22,7 @@ from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.errors import Conflict, StorageError
 from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
-from flowhook.storage.hotpath import HotPath
+from flowhook.storage.hotpath import HotPath, Refusal, TurnRefused
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.writer import GroupCommitWriter
 
@@ -49,12 +49,30 @@ ENDPOINT_FIELDS = (
 class SqlStore:
     """SQLite or PostgreSQL, chosen by the URL."""
 
-    def __init__(self, url: str, *, batch_max: int = 512, read_threads: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_max: int = 512,
+        read_threads: int = 4,
+        max_overflow: int | None = None,
+        prepare: bool = True,
+        owner: str | None = None,
+    ) -> None:
+        """``read_threads`` reads run at once, each on a pooled connection; the writer
+        thread holds one more. ``owner``: this process's worker id when several processes
+        share a PostgreSQL database (turn commits are then fenced by partition leases)."""
         self.backend = backend_name(url)
-        self.engine: Engine = create_db_engine(url, pool_size=read_threads + 1)
+        self.engine: Engine = create_db_engine(
+            url,
+            pool_size=read_threads + 1,
+            max_overflow=read_threads if max_overflow is None else max_overflow,
+            prepare=prepare,
+        )
         self.writer = GroupCommitWriter(self.engine, batch_max=batch_max)
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
-        self._hot = HotPath(self.backend)
+        self._hot = HotPath(self.backend, owner=owner)
+        self.owner = self._hot.owner
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -73,6 +91,19 @@ class SqlStore:
                     return fn(conn)
             except SQLAlchemyError as exc:
                 raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+
+    async def transact(self, fn: Callable[[Connection], R]) -> R:
+        """Run ``fn`` in a transaction of its own on a pooled connection, apart from the
+        group-commit writer (for short coordination statements such as lease claims)."""
+
+        def run() -> R:
+            try:
+                with self.engine.begin() as conn:
+                    return fn(conn)
+            except SQLAlchemyError as exc:
+                raise StorageError(f"storage transaction failed: {type(exc).__name__}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
@@ -147,15 +178,56 @@ class SqlStore:
         """Commit an inbound message; returns its id once durable."""
         return await self._write(self._hot.insert_messages, msg)  # type: ignore[no-any-return]
 
-    async def pending_messages(self, after_id: int = 0, limit: int = 1000) -> list[InboundMessage]:
+    async def pending_messages(
+        self,
+        after_id: int = 0,
+        limit: int = 1000,
+        partitions: Sequence[int] | None = None,
+    ) -> list[InboundMessage]:
+        """Pending messages in id order (commit order of causally related messages);
+        with ``partitions``, only those of sessions in these partitions."""
+        query = select(t.messages).where(
+            t.messages.c.status == "pending", t.messages.c.id > after_id
+        )
+        if partitions is not None:
+            query = query.where(t.messages.c.partition.in_(partitions))
+
         def run(c: Connection) -> list[InboundMessage]:
-            rows = c.execute(
-                select(t.messages)
-                .where(t.messages.c.status == "pending", t.messages.c.id > after_id)
-                .order_by(t.messages.c.id)
-                .limit(limit)
-            ).all()
+            rows = c.execute(query.order_by(t.messages.c.id).limit(limit)).all()
             return [_message(r) for r in rows]
+
+        return await self._read(run)
+
+    async def pending_message_ids(self, partitions: Sequence[int], limit: int) -> list[int]:
+        """Ids of the pending messages of sessions in these partitions, oldest first."""
+        m = t.messages.c
+        query = (
+            select(m.id)
+            .where(m.status == "pending", m.partition.in_(partitions))
+            .order_by(m.id)
+            .limit(limit)
+        )
+        return await self._read(lambda c: [int(i) for i in c.execute(query).scalars()])
+
+    async def pending_messages_by_ids(self, ids: Sequence[int]) -> list[InboundMessage]:
+        """Those of ``ids`` still pending, in id order."""
+        query = (
+            select(t.messages)
+            .where(t.messages.c.id.in_(list(ids)), t.messages.c.status == "pending")
+            .order_by(t.messages.c.id)
+        )
+        return await self._read(lambda c: [_message(r) for r in c.execute(query).all()])
+
+    async def replies(self, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """The stored outputs of processed rest messages, by message id."""
+
+        def run(c: Connection) -> dict[int, list[dict[str, Any]]]:
+            rows = c.execute(
+                select(t.messages.c.id, t.messages.c.reply, t.messages.c.status).where(
+                    t.messages.c.id.in_(list(message_ids)), t.messages.c.status != "pending"
+                )
+            ).all()
+            return {int(r.id): orjson.loads(r.reply) if r.reply else [] for r in rows}
 
         return await self._read(run)
 
@@ -181,9 +253,29 @@ class SqlStore:
 
         return await self._read(run)
 
+    async def load_profile_versioned(
+        self, endpoint_id: str, user_id: str
+    ) -> tuple[dict[str, Any], int]:
+        """The user's profile and its version; ({}, 0) when none is stored."""
+
+        def run(c: Connection) -> tuple[dict[str, Any], int]:
+            row = c.execute(
+                select(t.profiles.c.data, t.profiles.c.version).where(
+                    t.profiles.c.endpoint_id == endpoint_id, t.profiles.c.user_id == user_id
+                )
+            ).first()
+            return ({}, 0) if row is None else (dict(orjson.loads(row.data)), int(row.version))
+
+        return await self._read(run)
+
     async def commit_turn(self, turn: TurnCommit) -> list[PendingDelivery]:
-        """Mark the message processed, save the session and append the outputs: one transaction."""
-        return await self._write(self._hot.commit_turns, turn)  # type: ignore[no-any-return]
+        """Mark the message processed, save the session and append the outputs: one
+        transaction. Raises ``TurnRefused`` (nothing written) when the message was already
+        processed or, with several processes, this one lost the session's partition."""
+        result = await self._write(self._hot.commit_turns, turn)
+        if isinstance(result, Refusal):
+            raise TurnRefused(result)
+        return result  # type: ignore[no-any-return]
 
     # -- outbox -------------------------------------------------------------------------------
 

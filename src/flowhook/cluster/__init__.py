@@ -1,0 +1,1 @@
+"""Several flowhook processes on one PostgreSQL database: partitions, leases, wake-ups."""

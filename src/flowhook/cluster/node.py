@@ -1,0 +1,110 @@
+"""One process's part in a group of processes sharing a PostgreSQL database.
+
+Wires the coordinator (leases), the inbox scanner and the LISTEN connection to
+the session runner and the dispatcher:
+
+- a claimed partition: forget cached state of its sessions, scan its pending
+  messages, hand its pending outputs to the dispatcher;
+- a partition handed back or lost: the runner and the dispatcher let go of its
+  sessions (running turns and POSTs in flight finish first);
+- a message accepted here: scanned at once if this process owns its session,
+  otherwise the owner hears of it through the NOTIFY sent with the commit.
+
+An ingress-only process claims nothing; it only listens for stored rest replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+
+from flowhook.cluster.coordinator import Coordinator
+from flowhook.cluster.leases import LEASE_CHANNEL, Worker
+from flowhook.cluster.listener import Listener
+from flowhook.cluster.ownership import Ownership
+from flowhook.cluster.partitions import partition_of
+from flowhook.cluster.scanner import InboxScanner
+from flowhook.delivery.control import DeliveryControl
+from flowhook.delivery.dispatcher import Dispatcher
+from flowhook.sessions.replies import Replies
+from flowhook.sessions.runner import SessionRunner
+from flowhook.storage.hotpath import INBOX_CHANNEL, REPLY_CHANNEL
+from flowhook.storage.records import InboundMessage
+from flowhook.storage.store import SqlStore
+
+log = structlog.get_logger(__name__)
+
+
+class ClusterNode:
+    def __init__(
+        self,
+        *,
+        store: SqlStore,
+        worker: Worker,
+        ownership: Ownership,
+        runner: SessionRunner,
+        dispatcher: Dispatcher,
+        control: DeliveryControl,
+        replies: Replies,
+        listen_url: str,
+        lease_seconds: float,
+        scan_seconds: float,
+        max_backlog: int,
+        let_go_seconds: float,
+    ) -> None:
+        self.worker = worker
+        self.ownership = ownership
+        self._runner = runner
+        self._dispatcher = dispatcher
+        self._control = control
+        self._let_go_seconds = let_go_seconds
+        self.runs_turns = worker.role != "ingress"
+        self.scanner = InboxScanner(
+            store, runner, ownership, scan_seconds=scan_seconds, max_backlog=max_backlog
+        )
+        self.coordinator = Coordinator(
+            store,
+            ownership,
+            worker,
+            lease_seconds=lease_seconds,
+            on_acquired=self._acquired,
+            on_released=self._released,
+        )
+        handlers: dict[str, Callable[[str], None]] = {REPLY_CHANNEL: replies.on_notify}
+        if self.runs_turns:
+            handlers[INBOX_CHANNEL] = self.scanner.on_notify
+            handlers[LEASE_CHANNEL] = lambda _payload: self.coordinator.wake()
+        self.listener = Listener(listen_url, handlers, on_connect=self.scanner.mark_all)
+
+    def hand_over(self, msg: InboundMessage) -> None:
+        """A message committed here: run it here now if this process owns its session."""
+        self.scanner.mark((partition_of(msg.endpoint_id, msg.session_id),))
+
+    async def start(self) -> None:
+        self.listener.start()
+        if self.runs_turns:
+            self.scanner.start()
+        await self.coordinator.start()
+
+    async def stop(self) -> None:
+        """Finish what runs, hand every partition back, stop listening."""
+        await self.coordinator.stop()
+        await self.scanner.stop()
+        await self.listener.stop()
+
+    async def _acquired(self, partitions: list[int]) -> None:
+        self._runner.forget(partitions)
+        self.scanner.mark(partitions)
+        taken = await self._control.take_partitions(partitions)
+        if taken:
+            log.info("cluster.took_over_outputs", count=taken)
+
+    async def _released(self, _partitions: list[int]) -> None:
+        # Ownership already says these partitions are not ours: both let go of whatever
+        # they hold that is no longer owned.
+        await asyncio.gather(
+            self._runner.let_go(self._let_go_seconds),
+            self._dispatcher.let_go(self._let_go_seconds),
+        )
