@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from flowhook.config import Settings
 from flowhook.endpoints.security import EndpointSecurity
@@ -24,9 +25,18 @@ S = TypeVar("S")
 
 
 def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Settings from the environment and the flags; an invalid value is named on stderr
+    (setting, variable, what was expected) and the command exits 2."""
     base: dict[str, Any] = dict(ctx.obj or {})
     base.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**base)
+    try:
+        return Settings(**base)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            variable = "FLOWHOOK_" + str(error["loc"][0]).upper() if error["loc"] else ""
+            typer.echo(f"error: setting {name} ({variable}): {error['msg']}", err=True)
+        raise typer.Exit(2) from None
 
 
 @asynccontextmanager
