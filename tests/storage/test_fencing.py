@@ -155,7 +155,7 @@ async def test_an_expired_lease_fences_until_renewed(owned_store: SqlStore) -> N
     msg_id = await store.accept_message(message())
     with pytest.raises(TurnRefused):
         await store.commit_turn(turn(msg_id, epoch=held[part]))
-    tick = await store.transact(lambda c: leases.heartbeat(c, worker("w1"), LEASE))
+    tick = await store.transact(lambda c: leases.heartbeat(c, worker("w1"), LEASE, list(held)))
     assert tick.held[part] == held[part]
     assert len(await store.commit_turn(turn(msg_id, epoch=held[part]))) == 1
 
@@ -187,7 +187,8 @@ async def test_claims_split_free_partitions_and_leave_held_ones_alone(
     await store.transact(expire)
     taken = await store.transact(lambda c: leases.claim(c, "w3", LEASE, PARTITIONS))
     assert taken == {victim: claims[1][victim] + 1}
-    tick = await store.transact(lambda c: leases.heartbeat(c, worker("w2"), LEASE))
+    keep = list(claims[1])
+    tick = await store.transact(lambda c: leases.heartbeat(c, worker("w2"), LEASE, keep))
     assert victim not in tick.held
     assert len(tick.held) == len(claims[1]) - 1
     assert tick.live_workers == 1  # only w2 heartbeated
@@ -221,3 +222,72 @@ async def test_a_turn_that_read_an_outdated_profile_is_refused(owned_store: SqlS
     fresh = dataclasses.replace(stale, profile={"visits": 2}, profile_version=1)
     await store.commit_turn(fresh)
     assert await store.load_profile_versioned("ep-1", "u1") == ({"visits": 2}, 2)
+
+
+@pytest.mark.postgres
+async def test_a_stalled_worker_in_a_transaction_is_ended_so_its_partitions_move(
+    owned_store: SqlStore, postgres_database: str
+) -> None:
+    """A worker frozen in the middle of a transaction holds row locks on its leases (and
+    rows it wrote): claims skip locked rows, so its partitions could never move. Once its
+    leases expired, a claiming worker ends that worker's database sessions; the locks go
+    with them and the partitions are claimed."""
+    import psycopg
+
+    store = owned_store
+    await store.transact(lambda c: leases.claim(c, "w2", LEASE, PARTITIONS))
+
+    def expire(conn: Connection) -> None:
+        conn.execute(update(t.partition_leases).values(expires_at=0))
+
+    await store.transact(expire)  # w2 stopped renewing...
+    # ...in the middle of a turn commit, which holds its lease row locked.
+    frozen = psycopg.connect(postgres_database, application_name="flowhook:w2")
+    frozen.execute("SELECT 1 FROM partition_leases WHERE partition = 5 FOR SHARE")
+    first = await store.transact(lambda c: leases.claim(c, "w1", LEASE, PARTITIONS))
+    assert len(first) == PARTITIONS - 1
+    assert 5 not in first
+    assert await store.transact(lambda c: leases.end_stalled_sessions(c, "w1")) == 1
+    with pytest.raises(psycopg.OperationalError):
+        frozen.execute("SELECT 1")
+    frozen.close()
+    for _ in range(50):  # the ended session's locks go as its backend exits
+        second = await store.transact(lambda c: leases.claim(c, "w1", LEASE, PARTITIONS))
+        if second:
+            break
+        await asyncio.sleep(0.05)
+    assert set(second) == {5}
+
+
+@pytest.mark.postgres
+async def test_the_writer_outlives_its_connection_being_ended(
+    owned_store: SqlStore, postgres_database: str
+) -> None:
+    """The database ends the writer's connection (a restart, a terminated backend): the
+    next write opens a new connection and commits; nothing stays broken."""
+    import psycopg
+
+    store = owned_store
+    await store.accept_message(message(text="before"))
+    with psycopg.connect(postgres_database, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    after = await asyncio.wait_for(store.accept_message(message(text="after")), 10)
+    assert [m.id for m in await store.pending_messages()][-1] == after
+    assert len(await store.pending_messages()) == 2
+
+
+async def test_a_reply_announced_before_the_request_waits_is_not_lost(store: SqlStore) -> None:
+    """With several processes, the notification that a rest turn's outputs are stored may
+    arrive before the accepting request registered its wait: the wait still resolves,
+    with the stored outputs."""
+    from flowhook.sessions.replies import Replies
+
+    msg_id = await store.accept_message(message())
+    outputs = [{"text": "You said: hi", "data": {}}]
+    await store.commit_turn(dataclasses.replace(turn(msg_id), bodies=[], reply=outputs))
+    replies = Replies(store)
+    replies.on_notify(str(msg_id))
+    assert await asyncio.wait_for(replies.expect(msg_id), 5) == outputs

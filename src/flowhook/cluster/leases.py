@@ -38,8 +38,11 @@ class Tick:
     live_workers: int  # processes that run turns (role worker or both), this one included
 
 
-def heartbeat(conn: Connection, worker: Worker, lease_seconds: float) -> Tick:
-    """Say this worker is alive, renew every lease it holds, count the live workers."""
+def heartbeat(conn: Connection, worker: Worker, lease_seconds: float, keep: list[int]) -> Tick:
+    """Say this worker is alive, renew the leases in ``keep`` (the partitions it owns or
+    is handing back), release any other lease still naming it (left over by a failed
+    release, or dropped locally while the database was away: nobody would run them),
+    and count the live workers."""
     conn.exec_driver_sql(
         "INSERT INTO workers (id, role, host, pid, started_at, heartbeat_at) "
         "VALUES (%s, %s, %s, %s, %s, extract(epoch from clock_timestamp())) "
@@ -50,10 +53,17 @@ def heartbeat(conn: Connection, worker: Worker, lease_seconds: float) -> Tick:
     # ago: renewing it is safe, as nobody else can have committed under it.
     rows = conn.exec_driver_sql(
         "UPDATE partition_leases SET expires_at = extract(epoch from clock_timestamp()) + "
-        "%s WHERE owner = %s "
+        "%s WHERE owner = %s AND partition = ANY(%s) "
         "RETURNING partition, epoch",
-        (lease_seconds, worker.id),
+        (lease_seconds, worker.id, keep),
     ).all()
+    stray = conn.exec_driver_sql(
+        "UPDATE partition_leases SET owner = NULL, expires_at = 0 "
+        "WHERE owner = %s AND NOT (partition = ANY(%s))",
+        (worker.id, keep),
+    ).rowcount
+    if stray:
+        conn.exec_driver_sql("SELECT pg_notify(%s, '')", (LEASE_CHANNEL,))
     live = conn.exec_driver_sql(
         "SELECT count(*) FROM workers WHERE role <> 'ingress' AND heartbeat_at > "
         "extract(epoch from clock_timestamp()) - %s",
@@ -75,8 +85,7 @@ def reap_local(conn: Connection, worker: Worker, alive: Callable[[int], bool]) -
     rows = conn.exec_driver_sql(
         "SELECT id, pid FROM workers WHERE host = %s AND id <> %s", (worker.host, worker.id)
     ).all()
-    # Same pid as this process: an earlier run in the same container (pid 1 again).
-    dead = [str(r.id) for r in rows if r.pid == worker.pid or not alive(int(r.pid))]
+    dead = [str(r.id) for r in rows if not alive(int(r.pid))]
     if not dead:
         return 0
     freed = conn.exec_driver_sql(
@@ -84,6 +93,24 @@ def reap_local(conn: Connection, worker: Worker, alive: Callable[[int], bool]) -
     ).rowcount
     conn.exec_driver_sql("DELETE FROM workers WHERE id = ANY(%s)", (dead,))
     return int(freed)
+
+
+def end_stalled_sessions(conn: Connection, worker_id: str) -> int:
+    """End the database sessions of workers whose leases expired (a process frozen, cut
+    off, or paused, maybe in the middle of a transaction). Their open transactions roll
+    back, and with them the row locks that would otherwise keep their partitions from
+    being claimed (SKIP LOCKED skips them) and block the new owner's writes on the same
+    outbox and message rows. Such a worker, if it comes back, reconnects and finds its
+    leases gone: its commits are fenced. Returns how many sessions were ended."""
+    rows = conn.exec_driver_sql(
+        "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity AS a "
+        "WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+        "AND a.application_name IN (SELECT left('flowhook:' || owner, 63) "
+        "FROM partition_leases WHERE owner IS NOT NULL AND owner <> %s "
+        "AND expires_at < extract(epoch from clock_timestamp()))",
+        (worker_id,),
+    ).all()
+    return sum(1 for (ended,) in rows if ended)
 
 
 def pid_alive(pid: int) -> bool:

@@ -28,6 +28,7 @@ from flowhook.cluster.partitions import partition_of
 from flowhook.cluster.scanner import InboxScanner
 from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
+from flowhook.errors import StorageError
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage.hotpath import INBOX_CHANNEL, REPLY_CHANNEL
@@ -76,7 +77,14 @@ class ClusterNode:
         if self.runs_turns:
             handlers[INBOX_CHANNEL] = self.scanner.on_notify
             handlers[LEASE_CHANNEL] = lambda _payload: self.coordinator.wake()
-        self.listener = Listener(listen_url, handlers, on_connect=self.scanner.mark_all)
+        self._replies = replies
+        self.listener = Listener(listen_url, handlers, on_connect=self._connected)
+
+    def _connected(self) -> None:
+        """Listening (again): notifications sent meanwhile are lost, so look at all owned
+        partitions and every reply still awaited."""
+        self.scanner.mark_all()
+        self._replies.fetch_waiting()
 
     def hand_over(self, msg: InboundMessage) -> None:
         """A message committed here: run it here now if this process owns its session."""
@@ -95,11 +103,26 @@ class ClusterNode:
         await self.listener.stop()
 
     async def _acquired(self, partitions: list[int]) -> None:
+        """Owed outputs first, turns after: the partitions stay *opening* (no turn runs)
+        until their pending outputs are with the dispatcher, so outputs of new turns never
+        overtake older ones of the same session."""
         self._runner.forget(partitions)
-        self.scanner.mark(partitions)
-        taken = await self._control.take_partitions(partitions)
+        delay = 0.1
+        while True:
+            try:
+                taken = await self._control.take_partitions(partitions)
+                break
+            except StorageError as exc:
+                log.warning("cluster.take_outputs_failed", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                partitions = [p for p in partitions if p in self.ownership.owned()]
+                if not partitions:
+                    return
         if taken:
             log.info("cluster.took_over_outputs", count=taken)
+        self.ownership.opened(partitions)
+        self.scanner.mark(partitions)
 
     async def _released(self, _partitions: list[int]) -> None:
         # Ownership already says these partitions are not ours: both let go of whatever

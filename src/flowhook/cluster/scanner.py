@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 import structlog
 
 from flowhook.cluster.ownership import Ownership
-from flowhook.errors import StorageError
 from flowhook.sessions.runner import SessionRunner
 from flowhook.storage.store import SqlStore
 
@@ -58,7 +57,7 @@ class InboxScanner:
 
     def mark(self, partitions: Iterable[int]) -> None:
         """These partitions have new messages (or were just claimed): scan them soon."""
-        owned = [p for p in partitions if self._ownership.epoch(p) is not None]
+        owned = [p for p in partitions if self._ownership.runs_turns(p)]
         if owned:
             self._dirty.update(owned)
             self._quiet.clear()
@@ -103,7 +102,7 @@ class InboxScanner:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            partitions = sorted(p for p in self._dirty if self._ownership.epoch(p) is not None)
+            partitions = sorted(p for p in self._dirty if self._ownership.runs_turns(p))
             self._dirty.clear()
             if not partitions:
                 self._quiet.set()
@@ -113,7 +112,7 @@ class InboxScanner:
                 delay = 0.1
                 if not self._dirty:
                     self._quiet.set()
-            except StorageError as exc:
+            except Exception as exc:  # storage away (or a bug): never stop scanning
                 log.warning("cluster.scan_failed", error=str(exc), retry_in=delay)
                 self._dirty.update(partitions)
                 await asyncio.sleep(delay)

@@ -212,8 +212,12 @@ class SessionRunner:
                         log.info("turn.rerun", reason=exc.refusal.value, message_id=queue[0].id)
                         continue
                     if exc.refusal is Refusal.LEASE_LOST:
+                        # The same message again, in order, once the lease is renewed or
+                        # claimed anew; if the partition is gone the loop ends above.
                         log.warning("turn.fenced", reason=exc.refusal.value, message_id=queue[0].id)
-                        break
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
+                        continue
                     log.info("turn.duplicate_dropped", message_id=queue[0].id)
                 delay = 0.1
                 self._settled(queue.popleft().id)

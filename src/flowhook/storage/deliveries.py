@@ -177,11 +177,20 @@ class DeliveryStore:
     async def pending_in_partitions(
         self, partitions: Sequence[int], after_id: int = 0, limit: int = 5000
     ) -> list[PendingDelivery]:
-        """Pending outputs of sessions in these partitions, in id order."""
+        """Pending outputs of sessions in these partitions, in id order (of endpoints whose
+        delivery is on: the others are taken when it is switched on again)."""
         o = t.outbox.c
+        disabled = select(t.endpoints.c.id).where(
+            t.endpoints.c.delivery_disabled_reason.is_not(None)
+        )
         query = (
             select(t.outbox)
-            .where(o.partition.in_(partitions), o.status == "pending", o.id > after_id)
+            .where(
+                o.partition.in_(partitions),
+                o.status == "pending",
+                o.id > after_id,
+                o.endpoint_id.not_in(disabled.scalar_subquery()),
+            )
             .order_by(o.id)
             .limit(limit)
         )

@@ -33,7 +33,10 @@ def create_db_engine(
     max_overflow: int | None = None,
     sqlite_synchronous: str = "FULL",
     prepare: bool = True,
+    application_name: str | None = None,
 ) -> Engine:
+    """``application_name`` (PostgreSQL) tags every connection, so the connections of a
+    process can be found in ``pg_stat_activity`` (and ended, see flowhook.cluster)."""
     url = normalise_url(url)
     backend = backend_name(url)
     overflow = pool_size if max_overflow is None else max_overflow
@@ -55,6 +58,8 @@ def create_db_engine(
     # prepare=False: no server-side prepared statements, for pgbouncer in transaction mode
     # before 1.21 (a prepared statement lives on one server connection).
     connect_args: dict[str, Any] = {} if prepare else {"prepare_threshold": None}
+    if application_name is not None:
+        connect_args["application_name"] = application_name[:63]
     return create_engine(
         url,
         pool_size=pool_size,

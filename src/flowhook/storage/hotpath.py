@@ -80,7 +80,9 @@ _CREATE_PROFILE_PG = (
 _PROFILE_VERSIONS_PG = (
     "SELECT p.endpoint_id, p.user_id, p.version FROM profiles AS p "
     "JOIN unnest(%s::text[], %s::text[]) AS k(endpoint_id, user_id) "
-    "ON p.endpoint_id = k.endpoint_id AND p.user_id = k.user_id FOR UPDATE OF p"
+    "ON p.endpoint_id = k.endpoint_id AND p.user_id = k.user_id "
+    # One lock order for every process, so two batches never wait on each other.
+    "ORDER BY p.endpoint_id, p.user_id FOR UPDATE OF p"
 )
 _INSERT_TRANSCRIPT = (
     "INSERT INTO transcripts (endpoint_id, session_id, user_id, direction, source, text, data, "
@@ -203,8 +205,8 @@ class HotPath:
         ids = self._insert_rows(cursor, self._insert_message, rows)
         if self._owner is not None:
             # Delivered with the commit: the owners of these partitions scan them at once.
-            parts = ",".join(str(p) for p in sorted({row[-1] for row in rows}))
-            cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, parts))
+            for chunk in _payloads([str(p) for p in sorted({row[-1] for row in rows})]):
+                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, chunk))
         return ids
 
     def _commit_turns(
@@ -295,8 +297,8 @@ class HotPath:
             )
         if self._owner is not None:
             replied = [str(t.message_id) for t in turns if t.reply is not None and t.message_id]
-            if replied:
-                cursor.execute(_NOTIFY_PG, (REPLY_CHANNEL, ",".join(replied)))
+            for chunk in _payloads(replied):
+                cursor.execute(_NOTIFY_PG, (REPLY_CHANNEL, chunk))
         return [
             per_turn.get(id(t), []) if verdict is None else verdict
             for t, verdict in zip(batch, verdicts, strict=True)
@@ -349,7 +351,7 @@ class HotPath:
         updates = [row[:4] for row in rows if row[4] != 0]
         if updates:
             cursor.executemany(self._upsert_profile, updates)
-        for row in rows:
+        for row in sorted(rows):
             if row[4] == 0:
                 cursor.execute(_CREATE_PROFILE_PG, row[:4])
                 if cursor.rowcount != 1:
@@ -423,6 +425,22 @@ class HotPath:
             ],
         )
         return [None] * len(outcomes)
+
+
+def _payloads(items: list[str], limit: int = 7000) -> list[str]:
+    """Comma-separated NOTIFY payloads, each under PostgreSQL's 8000-byte limit."""
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    for item in items:
+        if current and size + len(item) + 1 > limit:
+            out.append(",".join(current))
+            current, size = [], 0
+        current.append(item)
+        size += len(item) + 1
+    if current:
+        out.append(",".join(current))
+    return out
 
 
 def _cursor(conn: Connection) -> Any:

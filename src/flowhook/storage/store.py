@@ -46,6 +46,11 @@ ENDPOINT_FIELDS = (
 )
 
 
+def application_name(worker_id: str) -> str:
+    """How a worker's database connections are named (``pg_stat_activity``)."""
+    return f"flowhook:{worker_id}"[:63]
+
+
 class SqlStore:
     """SQLite or PostgreSQL, chosen by the URL."""
 
@@ -65,12 +70,16 @@ class SqlStore:
         self.backend = backend_name(url)
         self.engine: Engine = create_db_engine(
             url,
-            pool_size=read_threads + 1,
+            # the readers, the writer thread, the coordination thread
+            pool_size=read_threads + 2,
             max_overflow=read_threads if max_overflow is None else max_overflow,
             prepare=prepare,
+            application_name=None if owner is None else application_name(owner),
         )
         self.writer = GroupCommitWriter(self.engine, batch_max=batch_max)
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
+        # Lease heartbeats must never wait behind a backlog of reads.
+        self._coordinator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fh-lease")
         self._hot = HotPath(self.backend, owner=owner)
         self.owner = self._hot.owner
 
@@ -82,6 +91,7 @@ class SqlStore:
     def close(self) -> None:
         self.writer.stop()
         self._readers.shutdown(wait=True)
+        self._coordinator.shutdown(wait=True)
         self.engine.dispose()
 
     async def _read(self, fn: Callable[[Connection], R]) -> R:
@@ -96,8 +106,15 @@ class SqlStore:
 
     async def transact(self, fn: Callable[[Connection], R]) -> R:
         """Run ``fn`` in a transaction of its own on a pooled connection, apart from the
-        group-commit writer (for short coordination statements such as lease claims)."""
+        group-commit writer."""
+        return await self._in_transaction(fn, self._readers)
 
+    async def coordinate(self, fn: Callable[[Connection], R]) -> R:
+        """``transact`` on the coordination thread: lease heartbeats and claims, which
+        must not queue behind reads."""
+        return await self._in_transaction(fn, self._coordinator)
+
+    async def _in_transaction(self, fn: Callable[[Connection], R], pool: ThreadPoolExecutor) -> R:
         def run() -> R:
             try:
                 with self.engine.begin() as conn:
@@ -105,7 +122,7 @@ class SqlStore:
             except SQLAlchemyError as exc:
                 raise StorageError(f"storage transaction failed: {type(exc).__name__}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        return await asyncio.get_running_loop().run_in_executor(pool, run)
 
     async def _write(
         self, fn: Callable[[Connection, Sequence[Any]], Sequence[Any]], arg: Any

@@ -8,7 +8,9 @@ hundreds of messages share one fsync; idle, a single write commits at once.
 Writes of the same kind that sit next to each other in the queue are handed to
 their batch function together, so the batch function can use executemany.
 If a transaction fails, each write is retried in a transaction of its own, so a
-single bad write fails alone and the others still commit.
+single bad write fails alone and the others still commit. A connection that broke
+(the database restarted, the connection was terminated) is dropped and the next
+write opens a new one: the writer outlives the database going away.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class GroupCommitWriter:
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[_Write[Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="flowhook-writer", daemon=True)
+        self._conn: Connection | None = None  # owned by the writer thread
         self._started = False
         self.commits = 0  # number of transactions committed (for metrics and tests)
         self.writes = 0
@@ -76,7 +79,7 @@ class GroupCommitWriter:
         return await self.submit(fn, arg)
 
     def _run(self) -> None:
-        with self._engine.connect() as conn:
+        try:
             while True:
                 first = self._queue.get()
                 if first is None:
@@ -92,23 +95,51 @@ class GroupCommitWriter:
                         stop = True
                         break
                     batch.append(nxt)
-                self._commit(conn, batch)
+                self._commit(batch)
                 if stop:
                     return
+        finally:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
 
-    def _commit(self, conn: Connection, batch: list[_Write[Any]]) -> None:
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.invalidated or self._conn.closed:
+            self._discard()
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _discard(self) -> None:
+        """Forget a connection that may be broken; the next write opens a new one."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.invalidate()
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    def _rollback(self) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.rollback()
+        except Exception:  # the connection is gone: so is its transaction
+            self._discard()
+
+    def _commit(self, batch: list[_Write[Any]]) -> None:
         settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            results = self._apply(conn, batch)
+            results = self._apply(batch)
         except Exception:
-            conn.rollback()
+            self._rollback()
             # Each write again, alone: the bad one fails by itself, a transient
-            # failure (e.g. a busy database) gets a second chance.
+            # failure (e.g. a busy database, a connection lost) gets a second chance.
             for item in batch:
                 try:
-                    (result,) = self._apply(conn, [item])
+                    (result,) = self._apply([item])
                 except Exception as exc:
-                    conn.rollback()
+                    self._rollback()
                     settled.append((item.future, None, _translate(exc)))
                 else:
                     self.commits += 1
@@ -120,7 +151,8 @@ class GroupCommitWriter:
             settled = [(w.future, r, None) for w, r in zip(batch, results, strict=True)]
         _resolve_all(settled)
 
-    def _apply(self, conn: Connection, batch: list[_Write[Any]]) -> list[Any]:
+    def _apply(self, batch: list[_Write[Any]]) -> list[Any]:
+        conn = self._connection()
         if not conn.in_transaction():
             # Begin explicitly: batch functions may write on the raw DBAPI cursor,
             # which SQLAlchemy's autobegin does not see, and commit() below must

@@ -41,16 +41,24 @@ def upgrade() -> None:
         # Bumped on every change: a turn that read an older version does not commit.
         batch.add_column(sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"))
     conn = op.get_bind()
-    # Only pending work is ever looked up by partition; finished rows keep 0.
+    # Every row, finished ones too: a replayed output goes back to pending as it is.
     for table in ("messages", "outbox"):
-        rows = conn.execute(
-            sa.text(f"SELECT id, endpoint_id, session_id FROM {table} WHERE status = 'pending'")  # noqa: S608 - fixed table names
-        ).all()
-        if rows:
+        after = 0
+        while True:
+            rows = conn.execute(
+                sa.text(
+                    f"SELECT id, endpoint_id, session_id FROM {table} "  # noqa: S608 - fixed names
+                    "WHERE id > :after ORDER BY id LIMIT 5000"
+                ),
+                {"after": after},
+            ).all()
+            if not rows:
+                break
             conn.execute(
                 sa.text(f"UPDATE {table} SET partition = :p WHERE id = :id"),  # noqa: S608
                 [{"p": _partition(r.endpoint_id, r.session_id), "id": r.id} for r in rows],
             )
+            after = rows[-1].id
     for table in ("messages", "outbox"):
         op.create_index(
             f"ix_{table}_pending_partition",
