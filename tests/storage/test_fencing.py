@@ -291,3 +291,34 @@ async def test_a_reply_announced_before_the_request_waits_is_not_lost(store: Sql
     replies = Replies(store)
     replies.on_notify(str(msg_id))
     assert await asyncio.wait_for(replies.expect(msg_id), 5) == outputs
+
+
+@pytest.mark.postgres
+async def test_an_incremental_scan_misses_no_message_that_committed_late(
+    owned_store: SqlStore, postgres_database: str
+) -> None:
+    """Owners read only what may have committed since their last read. A message whose
+    accepting transaction took its id early but committed after that read (another
+    process, slow) is still found; a message seen before is not read again."""
+    import psycopg
+
+    store = owned_store
+    part = partition_of("ep-1", "s1")
+    first = await store.accept_message(message(text="1"))
+    slow = psycopg.connect(postgres_database)
+    late = slow.execute(
+        "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, received_at, kind, "
+        "partition, status, txid) VALUES ('ep-1', 's1', 'u1', 't-late', 0, 'message', %s, "
+        "'pending', pg_current_xact_id()::text::bigint) RETURNING id",
+        (part,),
+    ).fetchone()
+    assert late is not None
+    third = await store.accept_message(message(text="3"))
+    ids, mark = await store.pending_message_ids([part], 100)
+    assert ids == [first, third]
+    assert mark is not None
+    slow.commit()
+    slow.close()
+    again, _ = await store.pending_message_ids([part], 100, since=mark)
+    assert late[0] in again
+    assert first not in again

@@ -107,6 +107,7 @@ class ClusterNode:
         until their pending outputs are with the dispatcher, so outputs of new turns never
         overtake older ones of the same session."""
         self._runner.forget(partitions)
+        self.scanner.forget(partitions)
         delay = 0.1
         while True:
             try:

@@ -24,11 +24,12 @@ import structlog
 
 from flowhook.cluster.ownership import Ownership
 from flowhook.sessions.runner import SessionRunner
-from flowhook.storage.store import SqlStore
+from flowhook.storage.store import ScanMark, SqlStore
 
 log = structlog.get_logger(__name__)
 
 PAGE = 2000
+FULL_SCAN_EVERY = 15  # periodic scans; the others read only what is new
 # How long to wait for the runner to drain below its backlog limit before reading more.
 BACKLOG_PAUSE_SECONDS = 0.05
 
@@ -49,6 +50,7 @@ class InboxScanner:
         self._scan_seconds = scan_seconds
         self._max_backlog = max_backlog
         self._dirty: set[int] = set()
+        self._marks: dict[int, ScanMark] = {}  # per partition: where its last full read stood
         self._wake = asyncio.Event()
         self._quiet = asyncio.Event()  # nothing marked, no scan running
         self._quiet.set()
@@ -93,8 +95,12 @@ class InboxScanner:
         self._tasks = []
 
     async def _tick_forever(self) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(self._scan_seconds)
+            ticks += 1
+            if ticks % FULL_SCAN_EVERY == 0:
+                self._marks.clear()  # belt and braces: now and then, read everything
             self.mark_all()
 
     async def _scan_forever(self) -> None:
@@ -122,19 +128,40 @@ class InboxScanner:
     async def scan(self, partitions: Sequence[int]) -> int:
         """Hand the runner every pending message of these partitions it does not hold.
 
-        Ids first: under load most pending messages are already queued here, and only the
-        others are read in full."""
+        Ids first, and after a partition's first scan only those that may have committed
+        since (``SqlStore.pending_message_ids``): under load most pending messages are
+        queued here already, and reading them all again on every wake-up would cost more
+        than the turns. Only the messages not held here are read in full."""
         taken = 0
+        marks = [self._marks.get(p) for p in partitions]
+        since = None
+        if all(m is not None for m in marks):
+            since = ScanMark(
+                max_id=min(m.max_id for m in marks if m is not None),
+                xmin=min(m.xmin for m in marks if m is not None),
+            )
         while True:
             # Polled, not awaited on an event: the runner drains in well under a pause.
             while self._runner.backlog >= self._max_backlog:  # noqa: ASYNC110
                 await asyncio.sleep(BACKLOG_PAUSE_SECONDS)
-            ids = await self._store.pending_message_ids(partitions, PAGE + self._runner.backlog)
+            limit = PAGE + self._runner.backlog
+            ids, mark = await self._store.pending_message_ids(partitions, limit, since)
             missing = [i for i in ids if not self._runner.holds(i)][:PAGE]
             if missing:
                 read = functools.partial(self._store.pending_messages_by_ids, missing)
                 taken += await self._runner.submit_fresh(read)
             if len(missing) < PAGE:
+                # This read saw every pending message and all it lacked is queued now:
+                # from here on, only what commits later needs reading.
+                if len(ids) < limit and mark is not None:
+                    for p in partitions:
+                        self._marks[p] = mark
                 break
         self.scans += 1
         return taken
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Scan these partitions in full next time (just claimed, or their queued
+        messages were let go)."""
+        for p in partitions:
+            self._marks.pop(p, None)

@@ -6,6 +6,10 @@ process (the CLI, another server) takes effect; changes made through this
 process's service are applied at once by ``invalidate``. Unknown tokens are
 cached too (so a flood of bad URLs cannot hammer the database), and the cache
 is bounded so a flood of random tokens cannot grow it without limit.
+
+An expired entry is served once more while one background read refreshes it
+(with a TTL of 0, every lookup reads): thousands of requests a second must not all
+wait for, or all start, a database read the moment an entry expires.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import structlog
+
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.storage.records import EndpointRecord
 from flowhook.storage.store import SqlStore
+
+log = structlog.get_logger(__name__)
 
 MAX_ENTRIES = 100_000
 
@@ -42,11 +50,39 @@ class EndpointCache:
         self._by_token: dict[str, _Entry] = {}
         self._by_id: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[CachedEndpoint | None]] = {}
+        self._refreshing: set[asyncio.Task[None]] = set()
 
     async def by_token(self, url_token: str) -> CachedEndpoint | None:
         entry = self._by_token.get(url_token)
-        if entry is not None and entry.expires > time.monotonic():
-            return entry.value
+        if entry is not None:
+            if entry.expires > time.monotonic():
+                return entry.value
+            if self._ttl > 0:
+                self._refresh_soon(url_token)
+                return entry.value
+        return await self._load_once(url_token)
+
+    async def by_id(self, endpoint_id: str) -> EndpointRecord | None:
+        cached = await self.entry_by_id(endpoint_id)
+        return None if cached is None else cached.record
+
+    async def entry_by_id(self, endpoint_id: str) -> CachedEndpoint | None:
+        entry = self._by_id.get(endpoint_id)
+        if entry is not None:
+            if entry.expires > time.monotonic():
+                return entry.value
+            if entry.value is not None:
+                # Through its token: one read however many ask, and served while it runs.
+                fresh = await self.by_token(entry.value.record.url_token)
+                if fresh is not None and fresh.record.id == endpoint_id:
+                    return fresh
+        rec = await self._store.get_endpoint(endpoint_id)
+        if rec is None:
+            self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
+            return None
+        return await self.by_token(rec.url_token)
+
+    async def _load_once(self, url_token: str) -> CachedEndpoint | None:
         loading = self._loading.get(url_token)
         if loading is not None:  # one database read per token, however many wait for it
             return await asyncio.shield(loading)
@@ -64,19 +100,18 @@ class EndpointCache:
         self._remember(url_token, value)
         return value
 
-    async def by_id(self, endpoint_id: str) -> EndpointRecord | None:
-        cached = await self.entry_by_id(endpoint_id)
-        return None if cached is None else cached.record
+    def _refresh_soon(self, url_token: str) -> None:
+        if url_token in self._loading:
+            return
+        task = asyncio.get_running_loop().create_task(self._refresh(url_token))
+        self._refreshing.add(task)
+        task.add_done_callback(self._refreshing.discard)
 
-    async def entry_by_id(self, endpoint_id: str) -> CachedEndpoint | None:
-        entry = self._by_id.get(endpoint_id)
-        if entry is not None and entry.expires > time.monotonic():
-            return entry.value
-        rec = await self._store.get_endpoint(endpoint_id)
-        if rec is None:
-            self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
-            return None
-        return await self.by_token(rec.url_token)
+    async def _refresh(self, url_token: str) -> None:
+        try:
+            await self._load_once(url_token)
+        except Exception as exc:  # storage away: the stale entry serves on, retried later
+            log.warning("endpoint_cache.refresh_failed", error=type(exc).__name__)
 
     def invalidate(self, url_token: str) -> None:
         entry = self._by_token.pop(url_token, None)

@@ -34,6 +34,13 @@ _INSERT_MESSAGE = (
     "received_at, kind, client_ip, partition, status) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
 )
+# Several processes on PostgreSQL: the accepting transaction's id goes with the message.
+_INSERT_MESSAGE_TXID_PG = (
+    "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
+    "received_at, kind, client_ip, partition, status, txid) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', "
+    "pg_current_xact_id()::text::bigint)"
+)
 # A turn finishes its message only if it is still pending: a message run twice (read
 # back as pending while its first turn committed) cannot commit a second turn.
 _FINISH_MESSAGE = (
@@ -153,7 +160,9 @@ class HotPath:
         self._owner = owner if backend == "postgresql" else None
         self.owner = self._owner
         p = "%s" if backend == "postgresql" else "?"
-        self._insert_message = _INSERT_MESSAGE.format(p=p)
+        self._insert_message = (
+            _INSERT_MESSAGE_TXID_PG if self._owner is not None else _INSERT_MESSAGE.format(p=p)
+        )
         self._finish_message = _FINISH_MESSAGE.format(p=p)
         self._upsert_session = _UPSERT_SESSION.format(p=p)
         self._upsert_profile = _UPSERT_PROFILE.format(p=p)

@@ -95,6 +95,9 @@ messages = Table(
     Column("partition", Integer, nullable=False, server_default="0"),
     # 0008: a rest endpoint's outputs (AIOutput objects), read by the request waiting for them
     Column("reply", Text),
+    # 0008, several processes on PostgreSQL: the id of the transaction that accepted it
+    # (flowhook.cluster.scanner reads only what committed since its last look)
+    Column("txid", BigInteger),
 )
 Index("ix_messages_pending", messages.c.status, messages.c.id)
 Index(

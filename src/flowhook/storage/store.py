@@ -11,11 +11,12 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
@@ -49,6 +50,15 @@ ENDPOINT_FIELDS = (
 def application_name(worker_id: str) -> str:
     """How a worker's database connections are named (``pg_stat_activity``)."""
     return f"flowhook:{worker_id}"[:63]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanMark:
+    """Where a read of pending messages stood: the largest message id then, and the
+    oldest transaction still running then."""
+
+    max_id: int
+    xmin: int
 
 
 class SqlStore:
@@ -215,16 +225,39 @@ class SqlStore:
 
         return await self._read(run)
 
-    async def pending_message_ids(self, partitions: Sequence[int], limit: int) -> list[int]:
-        """Ids of the pending messages of sessions in these partitions, oldest first."""
+    async def pending_message_ids(
+        self, partitions: Sequence[int], limit: int, since: ScanMark | None = None
+    ) -> tuple[list[int], ScanMark | None]:
+        """Ids of the pending messages of sessions in these partitions, oldest first, and
+        the mark to pass as ``since`` next time (PostgreSQL).
+
+        With ``since``, only messages that may have committed after that earlier read:
+        a larger id, or accepted by a transaction that was still running then (its id is
+        at least that read's oldest running transaction id). Nothing committed later is
+        missed, whatever order the commits came in."""
         m = t.messages.c
-        query = (
-            select(m.id)
-            .where(m.status == "pending", m.partition.in_(partitions))
-            .order_by(m.id)
-            .limit(limit)
-        )
-        return await self._read(lambda c: [int(i) for i in c.execute(query).scalars()])
+        query = select(m.id).where(m.status == "pending", m.partition.in_(partitions))
+        if since is not None:
+            query = query.where((m.id > since.max_id) | (m.txid >= since.xmin) | m.txid.is_(None))
+        query = query.order_by(m.id).limit(limit)
+
+        def run(c: Connection) -> tuple[list[int], ScanMark | None]:
+            xmin = None
+            if self.backend == "postgresql":
+                # Taken before the ids: any transaction not visible to the read below
+                # has an id at least this.
+                xmin = int(
+                    c.exec_driver_sql(
+                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+                    ).scalar_one()
+                )
+            top = c.execute(select(func.max(m.id))).scalar()
+            ids = [int(i) for i in c.execute(query).scalars()]
+            if xmin is None:
+                return ids, None
+            return ids, ScanMark(max_id=int(top or 0), xmin=xmin)
+
+        return await self._read(run)
 
     async def pending_messages_by_ids(self, ids: Sequence[int]) -> list[InboundMessage]:
         """Those of ``ids`` still pending, in id order."""

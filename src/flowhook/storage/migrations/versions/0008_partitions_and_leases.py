@@ -37,6 +37,8 @@ def upgrade() -> None:
     with op.batch_alter_table("messages") as batch:
         # A rest endpoint's outputs, for the request waiting in another process.
         batch.add_column(sa.Column("reply", sa.Text(), nullable=True))
+        # PostgreSQL: the accepting transaction's id, so owners can scan incrementally.
+        batch.add_column(sa.Column("txid", sa.BigInteger(), nullable=True))
     with op.batch_alter_table("profiles") as batch:
         # Bumped on every change: a turn that read an older version does not commit.
         batch.add_column(sa.Column("version", sa.BigInteger(), nullable=False, server_default="1"))
@@ -97,6 +99,7 @@ def downgrade() -> None:
     with op.batch_alter_table("profiles") as batch:
         batch.drop_column("version")
     with op.batch_alter_table("messages") as batch:
+        batch.drop_column("txid")
         batch.drop_column("reply")
     for table in ("messages", "outbox"):
         with op.batch_alter_table(table) as batch:
