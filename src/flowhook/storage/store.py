@@ -205,23 +205,17 @@ class SqlStore:
         """Commit an inbound message; returns its id once durable."""
         return await self._write(self._hot.insert_messages, msg)  # type: ignore[no-any-return]
 
-    async def pending_messages(
-        self,
-        after_id: int = 0,
-        limit: int = 1000,
-        partitions: Sequence[int] | None = None,
-    ) -> list[InboundMessage]:
-        """Pending messages in id order (commit order of causally related messages);
-        with ``partitions``, only those of sessions in these partitions."""
-        query = select(t.messages).where(
-            t.messages.c.status == "pending", t.messages.c.id > after_id
+    async def pending_messages(self, after_id: int = 0, limit: int = 1000) -> list[InboundMessage]:
+        """Pending messages in id order (commit order of causally related messages)."""
+        query = (
+            select(t.messages)
+            .where(t.messages.c.status == "pending", t.messages.c.id > after_id)
+            .order_by(t.messages.c.id)
+            .limit(limit)
         )
-        if partitions is not None:
-            query = query.where(t.messages.c.partition.in_(partitions))
 
         def run(c: Connection) -> list[InboundMessage]:
-            rows = c.execute(query.order_by(t.messages.c.id).limit(limit)).all()
-            return [_message(r) for r in rows]
+            return [_message(r) for r in c.execute(query).all()]
 
         return await self._read(run)
 
