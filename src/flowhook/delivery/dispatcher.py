@@ -207,16 +207,9 @@ class Dispatcher:
         outputs stay pending in the outbox for the new owner."""
         running = []
         for lane in list(self._lanes.values()):
-            if self._owns(*lane.key):
-                continue
-            if lane.task is not None:
+            if not self._owns(*lane.key) and not self._release_unless_sending(lane):
+                assert lane.task is not None
                 running.append(lane.task)
-                continue
-            if lane.timer is not None:
-                lane.timer.cancel()
-                lane.timer = None
-                self._parked -= 1
-            self._release(lane)
         self._notify_idle()
         if running:
             await asyncio.wait(running, timeout=timeout)
@@ -234,13 +227,7 @@ class Dispatcher:
         self._disabled[endpoint_id] = reason
         self.endpoint_state_version += 1
         for lane in [lane for key, lane in self._lanes.items() if key[0] == endpoint_id]:
-            if lane.task is not None:
-                continue  # its worker lets go at its next step (after an attempt in flight)
-            if lane.timer is not None:
-                lane.timer.cancel()
-                lane.timer = None
-                self._parked -= 1
-            self._release(lane)
+            self._release_unless_sending(lane)
         self._notify_idle()
 
     def enable_endpoint(self, endpoint_id: str) -> bool:
@@ -306,6 +293,18 @@ class Dispatcher:
         lane.queue.clear()
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
+
+    def _release_unless_sending(self, lane: Lane) -> bool:
+        """Release a lane at once unless its worker runs (it lets go at its next step,
+        after an attempt in flight); a retry timer is cancelled. Returns whether released."""
+        if lane.task is not None:
+            return False
+        if lane.timer is not None:
+            lane.timer.cancel()
+            lane.timer = None
+            self._parked -= 1
+        self._release(lane)
+        return True
 
     def _settled(self, outbox_id: int) -> None:
         self._held.discard(outbox_id)

@@ -163,12 +163,7 @@ class DeliveryStore:
         """Ids of the oldest pending outputs of endpoints whose delivery is on; with
         ``partitions``, only of sessions in these partitions."""
         o = t.outbox.c
-        disabled = select(t.endpoints.c.id).where(
-            t.endpoints.c.delivery_disabled_reason.is_not(None)
-        )
-        query = select(o.id).where(
-            o.status == "pending", o.endpoint_id.not_in(disabled.scalar_subquery())
-        )
+        query = select(o.id).where(o.status == "pending", _delivery_on(o.endpoint_id))
         if partitions is not None:
             query = query.where(o.partition.in_(partitions))
         query = query.order_by(o.id).limit(limit)
@@ -180,16 +175,13 @@ class DeliveryStore:
         """Pending outputs of sessions in these partitions, in id order (of endpoints whose
         delivery is on: the others are taken when it is switched on again)."""
         o = t.outbox.c
-        disabled = select(t.endpoints.c.id).where(
-            t.endpoints.c.delivery_disabled_reason.is_not(None)
-        )
         query = (
             select(t.outbox)
             .where(
                 o.partition.in_(partitions),
                 o.status == "pending",
                 o.id > after_id,
-                o.endpoint_id.not_in(disabled.scalar_subquery()),
+                _delivery_on(o.endpoint_id),
             )
             .order_by(o.id)
             .limit(limit)
@@ -248,6 +240,12 @@ class DeliveryStore:
 
 
 # -- batch write functions (run on the writer thread) -----------------------------------------
+
+
+def _delivery_on(endpoint_id: Any) -> Any:
+    """Outbox rows whose endpoint's delivery is not switched off."""
+    disabled = select(t.endpoints.c.id).where(t.endpoints.c.delivery_disabled_reason.is_not(None))
+    return endpoint_id.not_in(disabled.scalar_subquery())
 
 
 def _replay(conn: Connection, args: Sequence[tuple[ReplaySpec, float]]) -> list[ReplayResult]:

@@ -105,32 +105,31 @@ class SqlStore:
         self.engine.dispose()
 
     async def _read(self, fn: Callable[[Connection], R]) -> R:
-        def run() -> R:
-            try:
-                with self.engine.connect() as conn:
-                    return fn(conn)
-            except SQLAlchemyError as exc:
-                raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        return await self._run(fn, self._readers, transaction=False)
 
     async def transact(self, fn: Callable[[Connection], R]) -> R:
         """Run ``fn`` in a transaction of its own on a pooled connection, apart from the
         group-commit writer."""
-        return await self._in_transaction(fn, self._readers)
+        return await self._run(fn, self._readers, transaction=True)
 
     async def coordinate(self, fn: Callable[[Connection], R]) -> R:
         """``transact`` on the coordination thread: lease heartbeats and claims, which
         must not queue behind reads."""
-        return await self._in_transaction(fn, self._coordinator)
+        return await self._run(fn, self._coordinator, transaction=True)
 
-    async def _in_transaction(self, fn: Callable[[Connection], R], pool: ThreadPoolExecutor) -> R:
+    async def _run(
+        self, fn: Callable[[Connection], R], pool: ThreadPoolExecutor, *, transaction: bool
+    ) -> R:
+        """``fn`` on a pooled connection in ``pool``'s thread; committed at the end when
+        ``transaction``. Driver errors become StorageError."""
+
         def run() -> R:
             try:
-                with self.engine.begin() as conn:
+                with self.engine.begin() if transaction else self.engine.connect() as conn:
                     return fn(conn)
             except SQLAlchemyError as exc:
-                raise StorageError(f"storage transaction failed: {type(exc).__name__}") from exc
+                what = "transaction" if transaction else "read"
+                raise StorageError(f"storage {what} failed: {type(exc).__name__}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(pool, run)
 
