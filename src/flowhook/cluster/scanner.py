@@ -3,9 +3,10 @@
 With several processes, a message is committed by whichever process the client
 reached and run by the owner of its session's partition. The owner learns of it
 from a NOTIFY (sent in the accepting transaction), from its own ingress, when it
-claims a partition, or, as a safety net for a missed notification, from a full scan
-every ``scan_seconds``. Scans are coalesced: however many wake-ups arrive while one
-runs, one more follows it.
+claims a partition, or, as a safety net for a missed notification, from a scan every
+``scan_seconds`` (every ``FULL_SCAN_EVERY``-th of them reads everything; the others,
+like all scans after a partition's first, read only what committed since). Scans are
+coalesced: however many wake-ups arrive while one runs, one more follows it.
 
 Messages are read in id order. Two messages of a session where the second was sent
 after the first was answered 202 have ids in that order (the sequence value is taken
