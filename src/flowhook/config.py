@@ -29,6 +29,28 @@ class Settings(BaseSettings):
     )
     admin_token: str | None = Field(default=None, description="Bearer token of the admin API.")
     max_body_bytes: int = Field(default=256 * 1024, ge=1)
+    max_json_depth: int = Field(
+        default=64,
+        ge=2,
+        le=200,
+        description="Deepest JSON nesting the ingress accepts (the body is level 1); "
+        "the JSON writer stops at about 254 levels, so this stays well below.",
+    )
+    max_id_length: int = Field(
+        default=256, ge=1, le=4096, description="Longest userId and sessionId accepted."
+    )
+    turn_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Runs of a message read back from the inbox (after a crash, restart or "
+        "takeover) before it is failed instead of run again.",
+    )
+    turn_commit_tries: int = Field(
+        default=5,
+        ge=1,
+        description="Commits of one turn storage may refuse before its message is failed "
+        "(only the write is repeated, never the flow).",
+    )
     log_level: str = "info"
     log_format: str = Field(default="console", pattern="^(console|json)$")
 

@@ -75,12 +75,30 @@ class Metrics:
             "Messages the ingress accepted (202: committed).",
             registry=r,
         )
+        self.messages_failed = Counter(
+            "flowhook_messages_failed",
+            "Accepted messages whose turn failed (final state failed), by kind: flow_error, "
+            "turn_error, storage_error, interrupted, endpoint_deleted.",
+            ["reason"],
+            registry=r,
+        )
         self.ingress_rejected = Counter(
             "flowhook_ingress_rejected",
             "Ingress requests answered with an error, by HTTP status.",
             ["status"],
             registry=r,
         )
+
+    def message_failed(self, kind: str) -> None:
+        """A message ended failed (``kind``: flowhook.sessions.failures.FailureKind)."""
+        self.messages_failed.labels(kind).inc()
+
+    def forget_endpoint(self, endpoint_id: str) -> None:
+        """Stop reporting a deleted endpoint's counters."""
+        for collector in (self.deliveries, self.attempt_seconds):
+            for labels in list(collector._metrics):
+                if labels[0] == endpoint_id:
+                    collector.remove(*labels)
 
     def count_turns(self, turns: Callable[[], int]) -> None:
         """Expose a counter kept elsewhere (the session runner's turns)."""

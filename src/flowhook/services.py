@@ -45,6 +45,7 @@ from flowhook.storage.engine import backend_name
 from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
 from flowhook.storage.store import SqlStore
+from flowhook.wire import InboundLimits
 
 log = structlog.get_logger(__name__)
 
@@ -208,6 +209,9 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         base_url=settings.base_url,
         ownership=ownership if shared else None,
         replies=replies,
+        max_attempts=settings.turn_max_attempts,
+        commit_tries=settings.turn_commit_tries,
+        on_failed=metrics.message_failed,
     )
     metrics.count_turns(lambda: runner.turns)
     cluster = None
@@ -235,6 +239,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         transformers=transformers,
         replies=replies,
         hand_over=None if cluster is None else cluster.hand_over,
+        limits=InboundLimits(settings.max_json_depth, settings.max_id_length),
     )
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     insights = Insights(store)

@@ -6,6 +6,7 @@ and every 400 must name the exact field and what was expected.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,8 +14,23 @@ from typing import Any
 import orjson
 
 from flowhook.errors import InvalidRequest
+from flowhook.json_limits import DEFAULT_MAX_DEPTH, check_document, refused_by_orjson
 
-MAX_ID_LENGTH = 1024
+MAX_ID_LENGTH = 256
+# C0 and C1 control characters and DEL: no id needs them, and they garble logs,
+# terminals and the URLs ids end up in.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True, slots=True)
+class InboundLimits:
+    """What the ingress accepts beyond the wire format's types."""
+
+    max_depth: int = DEFAULT_MAX_DEPTH
+    max_id_length: int = MAX_ID_LENGTH
+
+
+DEFAULT_LIMITS = InboundLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +45,7 @@ def new_trace_id() -> str:
     return f"endpoint-httpIncomingMessage-{uuid.uuid4()}"
 
 
-def parse_inbound(raw: bytes) -> InboundBody:
+def parse_inbound(raw: bytes, limits: InboundLimits = DEFAULT_LIMITS) -> InboundBody:
     """Validate a request body; raise InvalidRequest naming the first problem."""
     if not raw.strip():
         raise InvalidRequest(
@@ -39,13 +55,17 @@ def parse_inbound(raw: bytes) -> InboundBody:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        ours = refused_by_orjson(raw, str(exc), limits.max_depth)
+        if ours is not None:
+            raise ours from None
         raise InvalidRequest(
             f"request body is not valid JSON: {exc}", expected="a JSON object"
         ) from None
     if not isinstance(doc, dict):
         raise InvalidRequest(f"request body is a JSON {_json_type(doc)}", expected="a JSON object")
-    user_id = _required_id(doc, "userId")
-    session_id = _required_id(doc, "sessionId")
+    check_document(raw, doc, limits.max_depth)
+    user_id = _required_id(doc, "userId", limits.max_id_length)
+    session_id = _required_id(doc, "sessionId", limits.max_id_length)
     text = doc.get("text")
     if text is not None and not isinstance(text, str):
         raise InvalidRequest(f"text is a {_json_type(text)}", field="text", expected="a string")
@@ -65,7 +85,7 @@ def parse_inbound(raw: bytes) -> InboundBody:
     return InboundBody(user_id, session_id, text, data)
 
 
-def _required_id(doc: dict[str, Any], name: str) -> str:
+def _required_id(doc: dict[str, Any], name: str, max_length: int) -> str:
     if name not in doc or doc[name] is None:
         raise InvalidRequest(f"{name} is missing", field=name, expected="a non-empty string")
     value = doc[name]
@@ -77,11 +97,18 @@ def _required_id(doc: dict[str, Any], name: str) -> str:
         raise InvalidRequest(f"{name} is empty", field=name, expected="a non-empty string")
     if "\x00" in value:
         raise _nul_error(name, "a non-empty string")
-    if len(value) > MAX_ID_LENGTH:
+    if len(value) > max_length:
         raise InvalidRequest(
             f"{name} is {len(value)} characters long",
             field=name,
-            expected=f"a string of at most {MAX_ID_LENGTH} characters",
+            expected=f"a string of at most {max_length} characters",
+        )
+    control = _CONTROL.search(value)
+    if control is not None:
+        raise InvalidRequest(
+            f"{name} contains the control character U+{ord(control.group()):04X}",
+            field=name,
+            expected="a non-empty string without control characters",
         )
     return value
 

@@ -54,6 +54,11 @@ class _SettingFields(_Api):
     input_transformer: str | None = Field(default=None, max_length=300)
     output_transformer: str | None = Field(default=None, max_length=300)
     handover_url: str | None = Field(default=None, max_length=2000)
+    error_reply: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Sent to the user like any output when a message's turn fails.",
+    )
 
     @field_validator("handover_url")
     @classmethod
@@ -148,6 +153,7 @@ class EndpointView(_Api):
     input_transformer: str | None
     output_transformer: str | None
     handover_url: str | None
+    error_reply: str | None = None
     created_at: datetime
     updated_at: datetime
 

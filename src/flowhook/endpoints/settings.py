@@ -89,6 +89,14 @@ class EndpointSettings(BaseModel):
         "user's messages while handed over are POSTed here.",
     )
 
+    error_reply: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Sent to the user, like any output, when a message's turn fails "
+        "(instead of the flow's own error output); null: the flow's error output for flow "
+        "errors, nothing for other failures.",
+    )
+
     @classmethod
     def parse(cls, raw: str | None) -> EndpointSettings:
         return cls() if not raw else cls.model_validate(orjson.loads(raw))

@@ -118,7 +118,7 @@ class Engine:
         flow = self.registry.get(flow_name)
         if flow is None:
             logger.error("flow_unknown", flow=flow_name, session_id=turn.session_id)
-            return self._failed(state, now)
+            return self._failed(state, now, f"flow '{flow_name}' does not exist")
         if self._expired(state, now, turn.session_timeout):
             logger.info("session_expired", flow=flow_name, session_id=turn.session_id)
             state = SessionState()
@@ -185,7 +185,12 @@ class Engine:
                         max_steps=self.max_steps,
                         session_id=turn.session_id,
                     )
-                    return self._failed(state, now)
+                    return self._failed(
+                        state,
+                        now,
+                        f"flow '{run.flow_name}' ran more than {self.max_steps} nodes",
+                        current_id,
+                    )
                 next_id = await node.execute_async(run) if node.is_async else node.execute(run)
         except Exception as exc:
             # Any failure inside a node is the flow's problem, never the caller's.
@@ -195,7 +200,9 @@ class Engine:
             where = (
                 None if failing is None or node_obj is None else f"{failing.source}:{node_obj.line}"
             )
-            logger.error(
+            # The runner logs the failed message once, with this reason; the detail
+            # (and a traceback for surprises) is here for debugging.
+            logger.debug(
                 "flow_error",
                 flow=run.flow_name,
                 node=current_id,
@@ -205,7 +212,13 @@ class Engine:
                 session_id=turn.session_id,
                 exc_info=not expected,  # a traceback only for surprises
             )
-            return self._failed(state, now)
+            at = f" ({where})" if where else ""
+            return self._failed(
+                state,
+                now,
+                f"flow '{run.flow_name}'{at}: {type(exc).__name__}: {exc}",
+                None if current_id is None else f"{run.flow_name}/{current_id}",
+            )
         return TurnResult(
             run.outputs,
             self._new_state(flow_name, state, run, now),
@@ -290,8 +303,11 @@ class Engine:
             return None
         return flow, node
 
-    def _failed(self, state: SessionState, now: float) -> TurnResult:
-        """The error output, with the session's context as before the turn, not waiting."""
+    def _failed(
+        self, state: SessionState, now: float, reason: str, node: str | None = None
+    ) -> TurnResult:
+        """The error output, with the session's context as before the turn, not waiting;
+        ``reason`` and ``node`` say what failed where."""
         error = Output(text=self.error_output.text, data=dict(self.error_output.data))
         extra = dict(state.extra)
         extra.pop(STACK_KEY, None)
@@ -305,6 +321,8 @@ class Engine:
                 last_active=now,
                 handover=state.handover,
             ),
+            failure=reason,
+            failed_node=node,
         )
 
 

@@ -112,6 +112,10 @@ class TurnResult:
     state: SessionState
     profile: dict[str, Any] | None = None
     intent: str | None = None  # the intent the input matched, for analytics
+    # Set when the flow failed (the outputs are then its error output): what happened,
+    # and the node it happened at when known.
+    failure: str | None = None
+    failed_node: str | None = None
 
 
 class Flow(Protocol):

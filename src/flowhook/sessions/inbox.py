@@ -23,6 +23,7 @@ from flowhook.errors import (
     Unauthorized,
     Unprocessable,
 )
+from flowhook.json_limits import check_document
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.records import stored_ip
 from flowhook.sessions.replies import Replies
@@ -30,7 +31,7 @@ from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
-from flowhook.wire import new_trace_id, parse_inbound
+from flowhook.wire import DEFAULT_LIMITS, InboundLimits, new_trace_id, parse_inbound
 
 log = structlog.get_logger(__name__)
 
@@ -58,10 +59,12 @@ class Inbox:
         transformers: Transformers | None = None,
         replies: Replies | None = None,
         hand_over: Callable[[InboundMessage], None] | None = None,
+        limits: InboundLimits = DEFAULT_LIMITS,
     ) -> None:
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
         waiting for their outputs."""
+        self._limits = limits
         self._transformers = transformers or Transformers(Path.cwd())
         self._replies = replies or Replies(store)
         self._hand_over = hand_over or runner.submit
@@ -110,7 +113,7 @@ class Inbox:
         settings = cached.settings
         if settings.input_transformer is not None:
             body = self._transformers.transform_input(settings.input_transformer, body, endpoint.id)
-        parsed = parse_inbound(body)
+        parsed = parse_inbound(body, self._limits)
         if settings.rate_limit_per_second is not None and not injected:
             wait = self._limiter.take(
                 endpoint.id, settings.rate_limit_per_second, settings.rate_limit_burst
@@ -164,9 +167,10 @@ class Inbox:
             raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
         if not isinstance(doc, dict):
             raise InvalidRequest("request body is not a JSON object", expected="a JSON object")
+        check_document(body, doc, self._limits.max_depth)  # before writing it back below
         if kind != "agent" and doc.get("text") is None and doc.get("data") is None:
             doc["data"] = {}  # starting or ending a handover needs no content
-        parsed = parse_inbound(orjson.dumps({**doc, "sessionId": session_id}))
+        parsed = parse_inbound(orjson.dumps({**doc, "sessionId": session_id}), self._limits)
         msg = InboundMessage(
             endpoint_id=endpoint_id,
             session_id=session_id,

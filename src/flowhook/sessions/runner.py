@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
@@ -27,12 +28,13 @@ import structlog
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.cache import CachedEndpoint, EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
 from flowhook.flows.engine import RESUME_AT_KEY
 from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
 from flowhook.sessions import handover
+from flowhook.sessions.failures import Failure, FailureKind, failure_commit
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.replies import Replies
@@ -47,6 +49,25 @@ from flowhook.wire import output_body
 log = structlog.get_logger(__name__)
 
 STORAGE_RETRY_MAX_SECONDS = 30.0
+# Commits of one turn storage may refuse before the message is failed instead (the flow
+# never runs again for a storage retry: only the write is repeated).
+COMMIT_TRIES = 5
+# Runs of a message read back from the inbox (after a crash, a restart, a takeover)
+# before it is failed instead of run again: a poison message cannot loop.
+MAX_ATTEMPTS = 3
+
+
+@dataclasses.dataclass(slots=True)
+class _Prepared:
+    """A turn computed and ready to commit: the commit, and what follows it."""
+
+    commit: TurnCommit
+    new_state: dict[str, Any]
+    profile: dict[str, Any] | None
+    profile_version: int | None
+    replied: list[dict[str, Any]] | None
+    failure: Failure | None
+    outputs: int
 
 
 class SessionRunner:
@@ -63,9 +84,18 @@ class SessionRunner:
         base_url: str = "",
         ownership: Ownership | None = None,
         replies: Replies | None = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        commit_tries: int = COMMIT_TRIES,
+        on_failed: Callable[[str], None] | None = None,
     ) -> None:
         """``ownership``: with several processes, the partitions this one may run turns
-        for (default: all of them, as the only process)."""
+        for (default: all of them, as the only process). ``max_attempts``: runs of a
+        message read back from the inbox before it is failed; ``commit_tries``: commits
+        of one turn storage may refuse before its message is failed; ``on_failed`` is
+        told the kind of each failed message (metrics)."""
+        self._max_attempts = max_attempts
+        self._commit_tries = commit_tries
+        self._on_failed = on_failed
         self._base_url = base_url.rstrip("/")
         self._ownership = Ownership(everything=True) if ownership is None else ownership
         # Several processes: a rest request may wait in another one, which reads the
@@ -94,6 +124,7 @@ class SessionRunner:
         self._closing = False
         self._backlog = 0  # messages queued or running, across all sessions
         self.turns = 0
+        self.failed = 0  # messages that ended failed
         self.refused = 0  # turn commits refused (lease lost, or message already processed)
 
     def submit(self, msg: InboundMessage) -> None:
@@ -134,9 +165,15 @@ class SessionRunner:
             and m.id not in self._held
             and self._ownership.owns(m.endpoint_id, m.session_id)
         ]
-        for msg in fresh:
+        for msg in await self._counted(fresh):
             self.submit(msg)
         return len(fresh)
+
+    async def _counted(self, msgs: Sequence[InboundMessage]) -> list[InboundMessage]:
+        """Messages read back from the inbox, with one more run counted (committed before
+        any of them runs); those no longer pending are left out."""
+        counts = await self._store.count_attempts([m.id for m in msgs])
+        return [dataclasses.replace(m, attempts=counts[m.id]) for m in msgs if m.id in counts]
 
     async def let_go(self, timeout: float) -> None:
         """Wait until no session of a partition this process no longer owns has a turn
@@ -163,7 +200,7 @@ class SessionRunner:
             batch = await self._store.pending_messages(after_id=after, limit=2000)
             if not batch:
                 return count
-            for msg in batch:
+            for msg in await self._counted(batch):
                 self.submit(msg)
             count += len(batch)
             after = batch[-1].id
@@ -219,6 +256,15 @@ class SessionRunner:
                         delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
                         continue
                     log.info("turn.duplicate_dropped", message_id=queue[0].id)
+                except Exception as exc:  # a bug must not stall the session
+                    try:
+                        await self._fail(queue[0], epoch, Failure.of(FailureKind.TURN, exc), None)
+                    except StorageError:
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
+                        continue
+                    except TurnRefused:
+                        pass  # processed elsewhere meanwhile, or the partition is gone
                 delay = 0.1
                 self._settled(queue.popleft().id)
                 self._backlog -= 1
@@ -253,29 +299,144 @@ class SessionRunner:
     async def _locked_turn(
         self, key: SessionKey, user_key: SessionKey, msg: InboundMessage, epoch: int
     ) -> None:
+        """Run one turn and commit it; whatever fails, the message ends processed or
+        failed. Raises only StorageError from reads before the turn ran (it is tried again
+        as a whole) and TurnRefused."""
         started = time.perf_counter()
+        if msg.attempts > self._max_attempts:
+            reason = (
+                f"its turn was started {msg.attempts} times without finishing (the process "
+                "crashed or stopped while running it)"
+            )
+            await self._fail(msg, epoch, Failure(FailureKind.INTERRUPTED, reason), None)
+            return
         cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
-            log.warning("turn.endpoint_gone", endpoint_id=msg.endpoint_id, message_id=msg.id)
-            await self._store.commit_turn(
-                TurnCommit(
-                    msg.id,
-                    msg.endpoint_id,
-                    msg.session_id,
-                    msg.user_id,
-                    {},
-                    failed=True,
-                    epoch=epoch,
-                    reply=[] if self._shared else None,
-                )
-            )
-            self._replies.settle(msg.id, [])
+            failure = Failure(FailureKind.ENDPOINT_DELETED, "the endpoint was deleted")
+            await self._fail(msg, epoch, failure, None)
             return
-        endpoint, settings = cached.record, cached.settings
+        try:
+            prepared = await self._prepare(key, user_key, msg, epoch, cached.record, cached)
+        except StorageError:
+            raise
+        except Exception as exc:  # any failure of the turn fails its message
+            await self._fail(msg, epoch, Failure.of(FailureKind.TURN, exc), cached.settings)
+            return
+        deliveries = await self._write(
+            prepared.commit, msg, epoch, cached.settings, cached.record.type == "webhook"
+        )
+        if deliveries is None:
+            return  # storage refused the turn every time: its message failed instead
+        self._states.put(key, prepared.new_state)
+        if prepared.profile is not None:
+            self._profiles.put(
+                user_key,
+                {"data": prepared.profile, "version": (prepared.profile_version or 0) + 1},
+            )
+        self.turns += 1
+        if prepared.failure is not None:
+            self._count_failure(msg, prepared.failure)
+        if deliveries:
+            self._deliver(deliveries)
+        if prepared.replied is not None:
+            self._replies.settle(msg.id, prepared.replied)
+        log.debug(
+            "turn.done",
+            endpoint_id=msg.endpoint_id,
+            trace_id=msg.trace_id,
+            outputs=prepared.outputs,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+    async def _write(
+        self,
+        commit: TurnCommit,
+        msg: InboundMessage,
+        epoch: int,
+        settings: EndpointSettings | None,
+        webhook: bool,
+    ) -> list[PendingDelivery] | None:
+        """Commit a computed turn, repeating only the write while storage refuses it.
+        After ``commit_tries`` refusals the message is failed instead (a smaller write);
+        while storage refuses that too, it is away, and both are tried again later.
+        Returns None when the message was failed instead."""
+        tries = 0
+        delay = 0.1
+        while True:
+            try:
+                return await self._store.commit_turn(commit)
+            except StorageError as exc:
+                tries += 1
+                if tries >= self._commit_tries:
+                    reason = f"storage refused the turn's commit {tries} times ({exc.message})"
+                    try:
+                        await self._fail(
+                            msg, epoch, Failure(FailureKind.STORAGE, reason), settings, webhook
+                        )
+                    except StorageError:
+                        tries = 0
+                    else:
+                        return None
+                log.warning(
+                    "turn.commit_retry", message_id=msg.id, error=exc.message, retry_in=delay
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, STORAGE_RETRY_MAX_SECONDS)
+
+    async def _fail(
+        self,
+        msg: InboundMessage,
+        epoch: int,
+        failure: Failure,
+        settings: EndpointSettings | None,
+        webhook: bool = True,
+    ) -> None:
+        """End the message failed with its reason (and the endpoint's error reply, if
+        any); the session's state stays as it was. Raises StorageError or TurnRefused."""
+        commit, replied = failure_commit(
+            msg,
+            failure,
+            epoch=epoch,
+            settings=settings,
+            webhook=webhook,
+            store_reply=self._shared and not self._replies.waits_for(msg.id),
+        )
+        deliveries = await self._store.commit_turn(commit)
+        self._count_failure(msg, failure)
+        if deliveries:
+            self._deliver(deliveries)
+        self._replies.settle(msg.id, replied)
+
+    def _count_failure(self, msg: InboundMessage, failure: Failure) -> None:
+        self.failed += 1
+        if self._on_failed is not None:
+            self._on_failed(failure.kind.value)
+        log.error(
+            "turn.failed",
+            endpoint_id=msg.endpoint_id,
+            message_id=msg.id,
+            trace_id=msg.trace_id,
+            kind=failure.kind.value,
+            node=failure.node,
+            reason=failure.reason,
+        )
+
+    async def _prepare(
+        self,
+        key: SessionKey,
+        user_key: SessionKey,
+        msg: InboundMessage,
+        epoch: int,
+        endpoint: EndpointRecord,
+        cached: CachedEndpoint,
+    ) -> _Prepared:
+        """Everything a turn computes before its commit: the flow's run, the outputs
+        serialised and transformed. Raises whatever fails."""
+        settings = cached.settings
         raw_state = self._states.get(key)
         if raw_state is None:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
-        failed = False
+        failure: Failure | None = None
         profile_version: int | None = None  # stays None unless the flow runs
         events: list[bytes] = []
         state = SessionState.from_json(raw_state)
@@ -296,7 +457,7 @@ class SessionRunner:
                 # The flow takes over at once, at that node (the user said nothing new).
                 state.extra[RESUME_AT_KEY] = resume_at
                 resumed = dataclasses.replace(msg, text=None, data={})
-                result, failed, profile_version = await self._run_flow(
+                result, failure, profile_version = await self._run_flow(
                     endpoint, user_key, resumed, state, settings
                 )
             else:
@@ -310,9 +471,11 @@ class SessionRunner:
                 handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
             )
         else:
-            result, failed, profile_version = await self._run_flow(
+            result, failure, profile_version = await self._run_flow(
                 endpoint, user_key, msg, state, settings
             )
+        if failure is not None and settings.error_reply is not None:
+            result = dataclasses.replace(result, outputs=[Output(settings.error_reply, {})])
         if (
             settings.handover_url is not None
             and result.state.handover is not None
@@ -359,41 +522,39 @@ class SessionRunner:
                 self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
                 for b in bodies
             ]
-        deliveries = await self._store.commit_turn(
-            TurnCommit(
-                message_id=msg.id,
-                endpoint_id=msg.endpoint_id,
-                session_id=msg.session_id,
-                user_id=msg.user_id,
-                state=new_state,
-                bodies=bodies,
-                failed=failed,
-                profile=result.profile,
-                transcript=transcript_entries(msg, result.outputs, settings),
-                handover_events=events,
-                stats=turn_stats(msg, result, was_handed_over, settings),
-                epoch=epoch,
-                profile_version=profile_version,
-                # Stored only for a request waiting in another process.
-                reply=replied if self._shared and not self._replies.waits_for(msg.id) else None,
-            )
-        )
-        self._states.put(key, new_state)
-        if result.profile is not None:
-            self._profiles.put(
-                user_key, {"data": result.profile, "version": (profile_version or 0) + 1}
-            )
-        self.turns += 1
-        if deliveries:
-            self._deliver(deliveries)
-        if replied is not None:
-            self._replies.settle(msg.id, replied)
-        log.debug(
-            "turn.done",
+        commit = TurnCommit(
+            message_id=msg.id,
             endpoint_id=msg.endpoint_id,
-            trace_id=msg.trace_id,
+            session_id=msg.session_id,
+            user_id=msg.user_id,
+            state=new_state,
+            bodies=bodies,
+            failed=failure is not None,
+            error=None if failure is None else failure.describe(msg),
+            profile=result.profile,
+            transcript=transcript_entries(msg, result.outputs, settings),
+            handover_events=events,
+            stats=turn_stats(msg, result, was_handed_over, settings),
+            epoch=epoch,
+            profile_version=profile_version,
+            # Stored only for a request waiting in another process.
+            reply=replied if self._shared and not self._replies.waits_for(msg.id) else None,
+        )
+        # Whatever the flow produced must be writable: serialise what the commit writes
+        # now, so a value the JSON writer refuses fails this turn here, not the commit.
+        orjson.dumps(new_state)
+        if result.profile is not None:
+            orjson.dumps(result.profile)
+        for entry in commit.transcript:
+            orjson.dumps(entry.data)
+        return _Prepared(
+            commit=commit,
+            new_state=new_state,
+            profile=result.profile,
+            profile_version=profile_version,
+            replied=replied,
+            failure=failure,
             outputs=len(outputs),
-            ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
     async def _run_flow(
@@ -403,9 +564,10 @@ class SessionRunner:
         msg: InboundMessage,
         state: SessionState,
         settings: EndpointSettings,
-    ) -> tuple[TurnResult, bool, int]:
-        """Run the flow for one message; a crash gives no outputs and keeps the state.
-        Also returns the version of the user's profile the flow read."""
+    ) -> tuple[TurnResult, Failure | None, int]:
+        """Run the flow for one message: its result, what failed (None: nothing), and the
+        version of the user's profile the flow read. A failure keeps the state as it was
+        (the engine's error output, if any, is the result's)."""
         cached = self._profiles.get(user_key)
         if cached is None:
             profile, version = await self._store.load_profile_versioned(
@@ -430,16 +592,13 @@ class SessionRunner:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
-            return self._pipeline.carry(state.extra, result), False, version
-        except Exception as exc:
-            log.exception(
-                "turn.crashed",
-                endpoint_id=msg.endpoint_id,
-                flow=endpoint.flow,
-                error=type(exc).__name__,
-            )
+        except Exception as exc:  # the pipeline (NLU, translation) or engine
             return (
                 TurnResult(outputs=[], state=dataclasses.replace(state, extra=extra_before)),
-                True,
+                Failure.of(FailureKind.TURN, exc),
                 version,
             )
+        failure = None
+        if result.failure is not None:
+            failure = Failure(FailureKind.FLOW, result.failure, result.failed_node)
+        return self._pipeline.carry(state.extra, result), failure, version

@@ -44,16 +44,24 @@ _INSERT_MESSAGE_TXID_PG = (
 # A turn finishes its message only if it is still pending: a message run twice (read
 # back as pending while its first turn committed) cannot commit a second turn.
 _FINISH_MESSAGE = (
-    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p} "
+    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p}, error = {p} "
     "WHERE id = {p} AND status = 'pending'"
 )
 # The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
 # turns that may commit.
 _FINISH_MESSAGES_PG = (
-    "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply "
+    "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
+    "error = v.error "
     "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS status, "
-    "unnest(%s::text[]) AS reply) AS v "
+    "unnest(%s::text[]) AS reply, unnest(%s::text[]) AS error) AS v "
     "WHERE m.id = v.id AND m.status = 'pending' RETURNING m.id"
+)
+# A run of a message read back from the inbox is counted before it starts, so a message
+# that crashes the process every time is failed after a bounded number of runs.
+_COUNT_ATTEMPT = "UPDATE messages SET attempts = attempts + 1 WHERE id = {p} AND status = 'pending'"
+_COUNT_ATTEMPTS_PG = (
+    "UPDATE messages SET attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'pending' "
+    "RETURNING id, attempts"
 )
 # The fence: the leases this process still holds, locked (FOR SHARE) until the commit so
 # that nobody can take them over between this check and the commit.
@@ -174,6 +182,8 @@ class HotPath:
         self.insert_messages = self._insert_messages
         self.commit_turns = self._commit_turns
         self.record_outcomes = self._record_outcomes
+        self.count_attempts = self._count_attempts
+        self._count_attempt = _COUNT_ATTEMPT.format(p=p)
 
     def _insert_rows(self, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert rows, returning their new ids in row order."""
@@ -229,13 +239,13 @@ class HotPath:
             self._check_profiles(cursor, batch, verdicts)
         self._finish_messages(cursor, batch, verdicts, now)
         turns = [t for t, verdict in zip(batch, verdicts, strict=True) if verdict is None]
-        cursor.executemany(
-            self._upsert_session,
-            [
-                (t.endpoint_id, t.session_id, t.user_id, orjson.dumps(t.state).decode(), now, now)
-                for t in turns
-            ],
-        )
+        sessions = [
+            (t.endpoint_id, t.session_id, t.user_id, orjson.dumps(t.state).decode(), now, now)
+            for t in turns
+            if t.state is not None
+        ]
+        if sessions:
+            cursor.executemany(self._upsert_session, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
             (
@@ -380,6 +390,7 @@ class HotPath:
                 t.message_id,
                 "failed" if t.failed else "done",
                 None if t.reply is None else orjson.dumps(t.reply).decode(),
+                t.error,
             )
             for i, t in enumerate(batch)
             if verdicts[i] is None and t.message_id
@@ -389,17 +400,44 @@ class HotPath:
         if self._returning_many:
             cursor.execute(
                 _FINISH_MESSAGES_PG,
-                (now, [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]),
+                (
+                    now,
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                    [r[3] for r in rows],
+                    [r[4] for r in rows],
+                ),
             )
             finished = {int(r[0]) for r in cursor.fetchall()}
-            for i, message_id, _status, _reply in rows:
+            for i, message_id, _status, _reply, _error in rows:
                 if message_id not in finished:
                     verdicts[i] = Refusal.ALREADY_PROCESSED
             return
-        for i, message_id, status, reply in rows:
-            cursor.execute(self._finish_message, (status, now, reply, message_id))
+        for i, message_id, status, reply, error in rows:
+            cursor.execute(self._finish_message, (status, now, reply, error, message_id))
             if cursor.rowcount != 1:
                 verdicts[i] = Refusal.ALREADY_PROCESSED
+
+    def _count_attempts(
+        self, conn: Connection, batches: Sequence[Sequence[int]]
+    ) -> list[dict[int, int]]:
+        """Count one more run for each still-pending message; returns, per batch, the
+        new count by message id (messages no longer pending are left out)."""
+        cursor = _cursor(conn)
+        out: list[dict[int, int]] = []
+        for ids in batches:
+            if self._returning_many:
+                cursor.execute(_COUNT_ATTEMPTS_PG, (list(ids),))
+                out.append({int(i): int(n) for i, n in cursor.fetchall()})
+                continue
+            counts: dict[int, int] = {}
+            for message_id in ids:
+                cursor.execute(self._count_attempt, (message_id,))
+                if cursor.rowcount == 1:
+                    cursor.execute("SELECT attempts FROM messages WHERE id = ?", (message_id,))
+                    counts[message_id] = int(cursor.fetchone()[0])
+            out.append(counts)
+        return out
 
     def _record_outcomes(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = _cursor(conn)

@@ -54,6 +54,9 @@ class InboundMessage:
     id: int = 0
     kind: str = "message"  # "message" (run the flow) | "notify" (deliver as is)
     client_ip: str | None = None  # already truncated when the endpoint masks IPs
+    # Runs started from a read-back of the inbox, this one included (0: handed over in
+    # memory by the process that accepted it).
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +64,18 @@ class TurnCommit:
     """Everything one turn changes, written in one transaction.
 
     ``message_id`` 0 means the turn had no inbox message (e.g. a notify).
-    ``bodies`` are the exact JSON documents to deliver, in order.
+    ``bodies`` are the exact JSON documents to deliver, in order. ``state`` None leaves
+    the session's stored state as it is (a failed turn). ``error``: why it failed.
     """
 
     message_id: int
     endpoint_id: str
     session_id: str
     user_id: str
-    state: dict[str, Any]
+    state: dict[str, Any] | None
     bodies: list[bytes] = field(default_factory=list)
     failed: bool = False
+    error: str | None = None
     profile: dict[str, Any] | None = None  # the user's new profile; None: unchanged
     transcript: list[TranscriptEntry] = field(default_factory=list)
     # events for the endpoint's handover provider, delivered like outputs, in order

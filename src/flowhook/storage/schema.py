@@ -98,6 +98,11 @@ messages = Table(
     # 0008, several processes on PostgreSQL: the id of the transaction that accepted it
     # (flowhook.cluster.scanner reads only what committed since its last look)
     Column("txid", BigInteger),
+    # 0009: runs started from a read-back of the inbox (crash, restart, takeover); past
+    # FLOWHOOK_TURN_MAX_ATTEMPTS the message is failed instead of run again
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # 0009: why a failed message failed (message id, trace id, node when known)
+    Column("error", Text),
 )
 Index("ix_messages_pending", messages.c.status, messages.c.id)
 Index(
@@ -237,4 +242,16 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", Float, nullable=False),
     Column("heartbeat_at", Float, nullable=False),
+)
+
+# 0009: small named values shared by every process on the database. ``config_generation``
+# (number) is bumped by every change to endpoints or keys, whoever makes it, and read
+# before each request, so a change holds from the very next request everywhere;
+# ``secret_key_check`` (value) is a known text sealed with the master key.
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text),
+    Column("number", BigInteger, nullable=False, server_default="0"),
 )

@@ -261,6 +261,13 @@ class SqlStore:
         )
         return await self._read(lambda c: [_message(r) for r in c.execute(query).all()])
 
+    async def count_attempts(self, message_ids: Sequence[int]) -> dict[int, int]:
+        """Count a run for each of these messages (read back from the inbox), committed
+        before the run starts; returns the new counts of those still pending."""
+        if not message_ids:
+            return {}
+        return await self._write(self._hot.count_attempts, list(message_ids))  # type: ignore[no-any-return]
+
     async def replies(self, message_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """The stored outputs of processed rest messages, by message id."""
 
@@ -513,6 +520,7 @@ def _message(row: Row[Any]) -> InboundMessage:
         received_at=row.received_at,
         kind=row.kind,
         client_ip=row.client_ip,
+        attempts=row.attempts,
     )
 
 

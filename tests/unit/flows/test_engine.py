@@ -107,7 +107,8 @@ async def test_default_step_limit_is_1000(tmp_path: Path) -> None:
 
 
 async def test_template_error_becomes_error_output(tmp_path: Path) -> None:
-    """A failing template does not raise: one error output, log with flow and node, no waiting."""
+    """A failing template does not raise: one error output, the failure named with flow and
+    node (for the runner's one log line), no waiting."""
     engine = engine_for(
         tmp_path,
         """
@@ -118,15 +119,13 @@ async def test_template_error_becomes_error_output(tmp_path: Path) -> None:
         """,
     )
     state = SessionState(context={"before": 1}, flow="test", waiting_at="ask")
-    with capture_logs() as logs:
-        result = await engine.run_turn("test", state, make_input("5"))
+    result = await engine.run_turn("test", state, make_input("5"))
     assert result.outputs == [ERROR]
     # The whole turn is dropped: neither the answer nor the set node's value stays.
     assert result.state == SessionState(context={"before": 1}, last_active=NOW)
-    assert [(log["event"], log["flow"], log["node"]) for log in logs] == [
-        ("flow_error", "test", "boom")
-    ]
-    assert logs[0]["error"] == "ZeroDivisionError: division by zero"
+    assert result.failed_node == "test/boom"
+    assert result.failure is not None
+    assert result.failure.endswith("ZeroDivisionError: division by zero")
 
 
 async def test_undefined_comparison_is_a_template_error(tmp_path: Path) -> None:
@@ -139,11 +138,11 @@ async def test_undefined_comparison_is_a_template_error(tmp_path: Path) -> None:
           yes_node: {type: say, text: "yes"}
         """,
     )
-    with capture_logs() as logs:
-        result = await engine.run_turn("test", SessionState(), make_input("x"))
+    result = await engine.run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [ERROR]
-    assert (logs[0]["event"], logs[0]["node"]) == ("flow_error", "check")
-    assert logs[0]["at"].endswith("test.yaml:2")  # the failing node's file and line
+    assert result.failed_node == "test/check"
+    assert result.failure is not None
+    assert "test.yaml:2)" in result.failure  # the failing node's file and line
 
 
 @pytest.mark.parametrize(
@@ -153,20 +152,20 @@ async def test_undefined_comparison_is_a_template_error(tmp_path: Path) -> None:
 async def test_sandbox_blocks_internals_and_mutation(tmp_path: Path, template: str) -> None:
     """Python internals and mutating methods are blocked: the turn fails with the error output."""
     engine = engine_for(tmp_path, f'nodes:\n  a: {{type: say, text: "{template}"}}\n')
-    with capture_logs() as logs:
-        result = await engine.run_turn("test", SessionState(), make_input("x"))
+    result = await engine.run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [ERROR]
     assert result.state.context == {}
-    assert (logs[0]["event"], logs[0]["error"].split(":")[0]) == ("flow_error", "SecurityError")
+    assert result.failure is not None
+    assert ": SecurityError:" in result.failure
 
 
 async def test_data_that_is_not_an_object_fails_the_turn(tmp_path: Path) -> None:
     """``data`` evaluating to a non-object at run time is a flow error, not a crash."""
     engine = engine_for(tmp_path, 'nodes:\n  a: {type: say, data: "{{ input.text }}"}\n')
-    with capture_logs() as logs:
-        result = await engine.run_turn("test", SessionState(), make_input("x"))
+    result = await engine.run_turn("test", SessionState(), make_input("x"))
     assert result.outputs == [ERROR]
-    assert logs[0]["error"] == "FlowRuntimeError: 'data' must evaluate to an object, got str"
+    assert result.failure is not None
+    assert result.failure.endswith("FlowRuntimeError: 'data' must evaluate to an object, got str")
 
 
 async def test_unknown_flow_gives_error_output(tmp_path: Path) -> None:
