@@ -26,6 +26,7 @@ from flowhook.delivery.service import DeliveryService
 from flowhook.delivery.transport import AiohttpTransport
 from flowhook.delivery.types import PendingDelivery, Transport, WebhookTarget
 from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.generation import ConfigGeneration
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import ConfigError
@@ -144,8 +145,9 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     registry = FlowRegistry.load(settings.flows_dir)
     engine = engine_from_settings(registry, settings)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
-    security = EndpointSecurity.from_settings(settings)
     metrics = Metrics()
+    generation = ConfigGeneration(store, cache, on_removed=metrics.forget_endpoint)
+    security = EndpointSecurity.from_settings(settings)
     transformers = Transformers(settings.flows_dir)
     control = DeliveryControl(
         DeliveryStore(store),
@@ -161,9 +163,11 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         security=security,
         on_delivery_switch=control.on_switch,
         transformers=transformers,
+        on_deleted=metrics.forget_endpoint,
     )
 
     async def resolve_target(endpoint_id: str) -> WebhookTarget | None:
+        await generation.ensure_fresh()  # a URL or credentials changed anywhere hold now
         if endpoint_id.startswith(HANDOVER_PREFIX):
             # An event for the endpoint's handover provider: its URL, no Basic Auth,
             # signed with the endpoint's signing secret when it has one.
@@ -240,6 +244,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         replies=replies,
         hand_over=None if cluster is None else cluster.hand_over,
         limits=InboundLimits(settings.max_json_depth, settings.max_id_length),
+        fresh=generation.ensure_fresh,
     )
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     insights = Insights(store)

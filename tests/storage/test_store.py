@@ -62,8 +62,8 @@ async def test_endpoint_round_trip(store: SqlStore) -> None:
     assert updated is not None
     assert (updated.flow, updated.active, updated.name) == ("order-help", False, "support")
     assert await store.update_endpoint("missing", {"flow": "x"}) is None
-    assert await store.delete_endpoint("ep-1") is True
-    assert await store.delete_endpoint("ep-1") is False
+    assert (await store.delete_endpoint("ep-1")).deleted is True
+    assert (await store.delete_endpoint("ep-1")).deleted is False
     assert await store.get_endpoint_by_token("tok-1") is None
 
 

@@ -253,10 +253,24 @@ def rotate_secret(
 
 
 @endpoints_app.command("delete")
-def delete(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
-    """Delete an endpoint and its API keys."""
-    run(make_settings(ctx), lambda s: s.delete(endpoint_id))
-    print_json({"deleted": endpoint_id})
+def delete(
+    ctx: typer.Context,
+    endpoint_id: str = typer.Argument(..., help="Endpoint id."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Also when messages or outputs are pending: each is failed, with the reason recorded.",
+    ),
+) -> None:
+    """Delete an endpoint and its API keys (refused while work is pending, unless --force)."""
+    failed = run(make_settings(ctx), lambda s: s.delete(endpoint_id, force=force))
+    print_json(
+        {
+            "deleted": endpoint_id,
+            "failedMessages": failed.messages,
+            "failedOutputs": failed.outputs,
+        }
+    )
 
 
 @keys_app.command("create")

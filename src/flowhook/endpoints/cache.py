@@ -1,9 +1,10 @@
 """An in-process cache of endpoints and their key hashes, for the hot path.
 
 The ingress must not touch the database to find an endpoint on every request.
-Entries live ``ttl`` seconds, which bounds how late a change made by another
-process (the CLI, another server) takes effect; changes made through this
-process's service are applied at once by ``invalidate``. Unknown tokens are
+Entries live ``ttl`` seconds; besides, ``flowhook.endpoints.generation`` clears the
+cache before the next request whenever any process (the CLI, another server) changed
+an endpoint or key, so a change holds from the very next request. Changes made
+through this process's service are also applied at once by ``invalidate``. Unknown tokens are
 cached too (so a flood of bad URLs cannot hammer the database), and the cache
 is bounded so a flood of random tokens cannot grow it without limit.
 
@@ -51,6 +52,16 @@ class EndpointCache:
         self._by_id: dict[str, _Entry] = {}
         self._loading: dict[str, asyncio.Future[CachedEndpoint | None]] = {}
         self._refreshing: set[asyncio.Task[None]] = set()
+        # Bumped by clear(): a read that started before a clear must not fill the cache
+        # with what it read (it may predate the change that caused the clear).
+        self._epoch = 0
+
+    def clear(self) -> None:
+        """Forget everything: the stored configuration changed."""
+        self._epoch += 1
+        self._by_token.clear()
+        self._by_id.clear()
+        self._loading.clear()
 
     async def by_token(self, url_token: str) -> CachedEndpoint | None:
         entry = self._by_token.get(url_token)
@@ -76,9 +87,11 @@ class EndpointCache:
                 fresh = await self.by_token(entry.value.record.url_token)
                 if fresh is not None and fresh.record.id == endpoint_id:
                     return fresh
+        epoch = self._epoch
         rec = await self._store.get_endpoint(endpoint_id)
         if rec is None:
-            self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
+            if epoch == self._epoch:
+                self._by_id[endpoint_id] = _Entry(None, time.monotonic() + self._ttl)
             return None
         return await self.by_token(rec.url_token)
 
@@ -88,6 +101,7 @@ class EndpointCache:
             return await asyncio.shield(loading)
         future: asyncio.Future[CachedEndpoint | None] = asyncio.get_running_loop().create_future()
         self._loading[url_token] = future
+        epoch = self._epoch
         try:
             value = await self._load(url_token)
         except BaseException as exc:
@@ -95,9 +109,11 @@ class EndpointCache:
             future.exception()  # mark retrieved: waiters (if any) get it via shield
             raise
         finally:
-            self._loading.pop(url_token, None)
+            if self._loading.get(url_token) is future:
+                del self._loading[url_token]
         future.set_result(value)
-        self._remember(url_token, value)
+        if epoch == self._epoch:
+            self._remember(url_token, value)
         return value
 
     def _refresh_soon(self, url_token: str) -> None:

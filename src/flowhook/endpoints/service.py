@@ -30,8 +30,9 @@ from flowhook.endpoints.secrets import (
 )
 from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
 from flowhook.endpoints.settings import SETTING_FIELDS, EndpointSettings
-from flowhook.errors import InvalidRequest, NotFound, Unprocessable
+from flowhook.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from flowhook.sessions.transformers import Transformers
+from flowhook.storage.config_writes import PendingWork
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord
 from flowhook.storage.store import SqlStore
@@ -55,7 +56,9 @@ class EndpointService:
         security: EndpointSecurity,
         on_delivery_switch: DeliverySwitchHook | None = None,
         transformers: Transformers | None = None,
+        on_deleted: Callable[[str], None] | None = None,
     ) -> None:
+        self._on_deleted = on_deleted
         self._transformers = transformers
         self._store = store
         self._deliveries = DeliveryStore(store)
@@ -263,11 +266,35 @@ class EndpointService:
             else to_datetime(now + security.grace_seconds),
         )
 
-    async def delete(self, endpoint_id: str) -> None:
+    async def delete(self, endpoint_id: str, *, force: bool = False) -> PendingWork:
+        """Delete an endpoint and its keys. Refused (409) while accepted messages or
+        outputs are pending, unless ``force``: then each of them is failed, with the
+        reason recorded. Returns what was failed."""
         rec = await self.get_record(endpoint_id)
-        if not await self._store.delete_endpoint(endpoint_id):
+        result = await self._store.delete_endpoint(endpoint_id, force=force)
+        if not result.deleted and result.pending.none:
             raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
+        if not result.deleted:
+            pending = result.pending
+            raise Conflict(
+                f"the endpoint still has {pending.messages} accepted message(s) not yet "
+                f"processed and {pending.outputs} output(s) not yet delivered; wait for "
+                "them, or delete with force to fail each of them (the reason is recorded)",
+                field="force",
+                expected="true, to fail the pending work",
+                pendingMessages=pending.messages,
+                pendingOutputs=pending.outputs,
+            )
         self._invalidate(rec.url_token)
+        log.info(
+            "endpoint.deleted",
+            endpoint_id=endpoint_id,
+            failed_messages=result.pending.messages,
+            failed_outputs=result.pending.outputs,
+        )
+        if self._on_deleted is not None:
+            self._on_deleted(endpoint_id)
+        return result.pending
 
     # -- API keys ---------------------------------------------------------------------------
 

@@ -57,8 +57,9 @@ async def rotate_signing_secret(endpoint_id: str, request: Request) -> SigningSe
 
 
 @router.delete("/endpoints/{endpoint_id}", status_code=204, response_class=Response)
-async def delete_endpoint(endpoint_id: str, request: Request) -> Response:
-    await services_of(request).endpoints.delete(endpoint_id)
+async def delete_endpoint(endpoint_id: str, request: Request, force: bool = False) -> Response:
+    """409 while messages or outputs are pending; ``force=true`` fails each of them."""
+    await services_of(request).endpoints.delete(endpoint_id, force=force)
     return Response(status_code=204)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,15 @@ class Inbox:
         replies: Replies | None = None,
         hand_over: Callable[[InboundMessage], None] | None = None,
         limits: InboundLimits = DEFAULT_LIMITS,
+        fresh: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """``fresh`` (``ConfigGeneration.ensure_fresh``) brings the endpoint cache up to
+        date with changes made anywhere before each request."""
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
         waiting for their outputs."""
         self._limits = limits
+        self._fresh = fresh
         self._transformers = transformers or Transformers(Path.cwd())
         self._replies = replies or Replies(store)
         self._hand_over = hand_over or runner.submit
@@ -95,6 +99,8 @@ class Inbox:
         """
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
+        if self._fresh is not None:
+            await self._fresh()
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
             raise NotFound("no active endpoint at this URL")
@@ -152,6 +158,8 @@ class Inbox:
     ) -> Accepted:
         """Queue a handover-API message (an agent's reply, a handover start or end) in a
         session's order. The caller has checked the admin token."""
+        if self._fresh is not None:
+            await self._fresh()
         cached = await self._endpoints.entry_by_id(endpoint_id)
         if cached is None:
             raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)

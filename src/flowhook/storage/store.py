@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.errors import Conflict, StorageError
+from flowhook.storage import config_writes
 from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
 from flowhook.storage.hotpath import HotPath, Refusal, TurnRefused
@@ -151,8 +152,21 @@ class SqlStore:
     ) -> EndpointRecord | None:
         return await self._write(_update_endpoint, (endpoint_id, changes))  # type: ignore[no-any-return]
 
-    async def delete_endpoint(self, endpoint_id: str) -> bool:
-        return await self._write(_delete_endpoint, endpoint_id)  # type: ignore[no-any-return]
+    async def delete_endpoint(
+        self, endpoint_id: str, *, force: bool = False
+    ) -> config_writes.DeleteResult:
+        """Delete an endpoint and its keys, unless work is pending and not ``force``
+        (``flowhook.storage.config_writes``)."""
+        return await self._write(  # type: ignore[no-any-return]
+            config_writes.delete_endpoints, config_writes.DeleteRequest(endpoint_id, force)
+        )
+
+    async def config_generation(self) -> int:
+        """The configuration generation: bumped by every change to endpoints or keys."""
+        return await self._read(config_writes.read_generation)
+
+    async def endpoint_ids(self) -> set[str]:
+        return await self._read(config_writes.endpoint_ids)
 
     async def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:
         return await self._read(
@@ -398,6 +412,7 @@ def _insert_endpoint(conn: Connection, recs: Sequence[EndpointRecord]) -> list[N
             conn.execute(insert(t.endpoints).values(**_endpoint_values(rec)))
         except IntegrityError as exc:
             raise Conflict(f"an endpoint named {rec.name!r} already exists", field="name") from exc
+    config_writes.bump_generation(conn)
     return [None] * len(recs)
 
 
@@ -419,20 +434,12 @@ def _update_endpoint(
         if res.rowcount == 0:
             out.append(None)
             continue
+        config_writes.bump_generation(conn)
         out.append(
             _endpoint(
                 conn.execute(select(t.endpoints).where(t.endpoints.c.id == endpoint_id)).first()
             )
         )
-    return out
-
-
-def _delete_endpoint(conn: Connection, ids: Sequence[str]) -> list[bool]:
-    out = []
-    for endpoint_id in ids:
-        conn.execute(delete(t.api_keys).where(t.api_keys.c.endpoint_id == endpoint_id))
-        res = conn.execute(delete(t.endpoints).where(t.endpoints.c.id == endpoint_id))
-        out.append(res.rowcount > 0)
     return out
 
 
@@ -452,6 +459,7 @@ def _insert_api_key(conn: Connection, recs: Sequence[ApiKeyRecord]) -> list[None
             for r in recs
         ],
     )
+    config_writes.bump_generation(conn)
     return [None] * len(recs)
 
 
@@ -464,6 +472,7 @@ def _delete_api_key(conn: Connection, args: Sequence[tuple[str, str]]) -> list[b
             )
         )
         out.append(res.rowcount > 0)
+        config_writes.bump_generation(conn)
     return out
 
 
