@@ -27,6 +27,7 @@ from flowhook.delivery.transport import AiohttpTransport
 from flowhook.delivery.types import PendingDelivery, Transport, WebhookTarget
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.generation import ConfigGeneration
+from flowhook.endpoints.key_check import verify_master_key
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import ConfigError
@@ -148,6 +149,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     metrics = Metrics()
     generation = ConfigGeneration(store, cache, on_removed=metrics.forget_endpoint)
     security = EndpointSecurity.from_settings(settings)
+    verify_master_key(store.engine, security.box)
     transformers = Transformers(settings.flows_dir)
     control = DeliveryControl(
         DeliveryStore(store),

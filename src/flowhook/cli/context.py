@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from flowhook.config import Settings
+from flowhook.endpoints.key_check import verify_master_key
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
@@ -57,13 +58,16 @@ async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
 async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]:
     async with opened_store(settings) as store:
         registry = FlowRegistry.load(settings.flows_dir)
+        # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
+        # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS. A key that is not the
+        # database's is refused before it could seal a secret nobody else can read.
+        security = EndpointSecurity.from_settings(settings)
+        verify_master_key(store.engine, security.box)
         yield EndpointService(
             store,
             flow_exists=lambda name: registry.get(name) is not None,
             base_url=settings.base_url,
-            # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
-            # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS.
-            security=EndpointSecurity.from_settings(settings),
+            security=security,
             transformers=Transformers(settings.flows_dir),
         )
 

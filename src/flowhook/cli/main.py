@@ -14,6 +14,8 @@ from flowhook.cli import snapshots as snapshots_cli
 from flowhook.cli.context import make_settings
 from flowhook.cli.deliveries import deliveries_app
 from flowhook.cli.endpoints import endpoints_app, keys_app
+from flowhook.cli.messages import messages_app
+from flowhook.cli.secret_key import secret_key_app
 from flowhook.cli.send import send_message
 from flowhook.cli.serve import serve_forever
 
@@ -25,6 +27,8 @@ app = typer.Typer(
 app.add_typer(endpoints_app, name="endpoints")
 app.add_typer(keys_app, name="keys")
 app.add_typer(deliveries_app, name="deliveries")
+app.add_typer(messages_app, name="messages")
+app.add_typer(secret_key_app, name="secret-key")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 cluster_app = typer.Typer(help="Processes sharing a PostgreSQL database.", no_args_is_help=True)

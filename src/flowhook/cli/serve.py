@@ -9,11 +9,13 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from flowhook.cli import listen_socket
 from flowhook.config import Settings
 from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
+from flowhook.storage import single_writer
 from flowhook.storage.engine import normalise_url
 
 
@@ -67,7 +69,10 @@ Create an endpoint:
 def serve_forever(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     try:
+        # Before anything else: a second server on the same SQLite database exits here.
+        writer_lock = single_writer.acquire(settings.resolved_database_url)
         services = build_services(settings)
+        sock = listen_socket.bind(settings.host, settings.port)
     except FlowhookError as exc:  # e.g. invalid flows: every problem, as file:line
         sys.stderr.write(f"error: {exc.message}\n")
         raise SystemExit(1) from None
@@ -76,6 +81,7 @@ def serve_forever(settings: Settings) -> None:
         sys.stderr.write(f"error: cannot open the database: {first}\n")
         raise SystemExit(1) from None
     app = create_app(services)
+    # The port is bound: only now is the server announced.
     sys.stderr.write(
         banner(
             settings,
@@ -87,7 +93,7 @@ def serve_forever(settings: Settings) -> None:
         + "\n"
     )
     sys.stderr.flush()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -97,3 +103,8 @@ def serve_forever(settings: Settings) -> None:
         http="httptools" if importlib.util.find_spec("httptools") else "h11",
         timeout_graceful_shutdown=10,
     )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+        writer_lock.release()

@@ -15,6 +15,7 @@ import typer
 from flowhook.cli.context import make_settings, opened_store, run_with
 from flowhook.cli.output import print_json
 from flowhook.config import Settings
+from flowhook.endpoints.key_check import verify_master_key
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
 from flowhook.flows.errors import FlowValidationError
@@ -38,6 +39,7 @@ async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]
             names.update(registry.names())
 
         security = EndpointSecurity.from_settings(settings)
+        verify_master_key(store.engine, security.box)
         endpoints = EndpointService(
             store,
             flow_exists=lambda name: name in names,

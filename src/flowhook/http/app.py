@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, cluster, errors, handover, health, ingress, insights, metrics
+from flowhook.http import (
+    admin,
+    cluster,
+    errors,
+    handover,
+    health,
+    ingress,
+    insights,
+    messages,
+    metrics,
+)
 from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.http.snapshots import router as snapshot_router
 from flowhook.services import Services
@@ -45,6 +55,7 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
         return app
     app.include_router(ingress.router)
     app.include_router(admin.router)
+    app.include_router(messages.router)
     app.include_router(cluster.router)
     app.include_router(snapshot_router)
     app.include_router(health.router)
