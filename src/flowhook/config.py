@@ -103,17 +103,45 @@ class Settings(BaseSettings):
     # Delivery.
     delivery_connect_timeout: float = Field(default=5.0, gt=0)
     delivery_total_timeout: float = Field(default=15.0, gt=0)
-    delivery_max_per_endpoint: int = Field(default=64, ge=1)
+    delivery_max_per_endpoint: int = Field(
+        default=64, ge=1, description="Concurrent POSTs to one endpoint's webhook, at most."
+    )
+    delivery_max_connections: int = Field(
+        default=1024,
+        ge=1,
+        description=(
+            "Concurrent POSTs in all. Past it an endpoint gets a slot only below its fair "
+            "share (this divided by the endpoints sending), so busy endpoints never starve "
+            "the others; the total stays below twice this."
+        ),
+    )
+    delivery_window_per_endpoint: int = Field(
+        default=100,
+        ge=1,
+        description=(
+            "Outputs of one endpoint held in memory (queued, in flight, due for a retry); "
+            "the rest wait in the outbox and are read in order as the window drains."
+        ),
+    )
+    delivery_window_total: int = Field(
+        default=1000,
+        ge=1,
+        description=(
+            "Outputs held in memory in all; past it an endpoint takes more only below its "
+            "fair share (so the total stays below twice this)."
+        ),
+    )
     delivery_retry_schedule: list[float] = Field(
         default=[5, 30, 300, 1800, 7200, 18000, 36000, 36000],
         description="Seconds to wait before each retry; after the last the output is failed.",
     )
     delivery_sweep_seconds: float = Field(
-        default=2.0,
+        default=0.5,
         ge=0,
         description=(
-            "How often the server looks in the outbox for pending outputs it does not "
-            "hold (replayed by the CLI, or a missed hand-over); 0 turns the sweep off."
+            "How often the server looks in the outbox for work it does not hold: retries "
+            "that came due, outputs replayed or switched on by another process (the CLI), "
+            "a missed hand-over; 0: only once at start-up."
         ),
     )
 

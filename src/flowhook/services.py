@@ -82,23 +82,13 @@ class Services:
             # Owed work is taken partition by partition, as their leases are claimed.
             await self.cluster.start()
         else:
-            owed = await self._recover_deliveries()
             messages = await self.runner.recover()
-            if owed or messages:
-                log.info("recovered", pending_messages=messages, pending_deliveries=owed)
+            if messages:
+                log.info("recovered", pending_messages=messages)
+        # Pending outputs are not loaded here: the sweep's first round (in the background)
+        # finds the endpoints that have some, and the window takes them as it can.
         self.delivery_control.start_sweep()
         self.retention.start()
-
-    async def _recover_deliveries(self) -> int:
-        count = 0
-        after = 0
-        while True:
-            batch = await self.store.pending_deliveries(after_id=after, limit=5000)
-            if not batch:
-                return count
-            self.dispatcher.submit(batch)
-            count += len(batch)
-            after = batch[-1].outbox_id
 
     async def stop(self) -> None:
         if self.cluster is not None:
@@ -196,6 +186,13 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         MeteredLedger(StoreLedger(store), metrics),
         RetryPolicy(settings.delivery_retry_schedule),
         max_per_endpoint=settings.delivery_max_per_endpoint,
+        max_connections=settings.delivery_max_connections,
+        window_per_endpoint=settings.delivery_window_per_endpoint,
+        window_total=settings.delivery_window_total,
+        # A retry due later than the next sweep or two waits in the outbox, not in memory.
+        park_limit=max(1.0, 2 * settings.delivery_sweep_seconds),
+        on_backlog=control.on_backlog,
+        cold=True,
         on_gone=control.on_gone,
         owns=ownership.owns if shared else None,
     )
@@ -220,6 +217,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         on_failed=metrics.message_failed,
     )
     metrics.count_turns(lambda: runner.turns)
+    _expose_delivery_metrics(metrics, dispatcher)
     cluster = None
     if shared:
         cluster = ClusterNode(
@@ -274,6 +272,21 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
             settings.analytics_retention_days,
         ),
         cluster=cluster,
+    )
+
+
+def _expose_delivery_metrics(metrics: Metrics, dispatcher: Dispatcher) -> None:
+    metrics.expose(
+        "flowhook_delivery_connections_in_use",
+        "POSTs to webhooks in flight now.",
+        lambda: dispatcher.connections_in_use,
+        counter=False,
+    )
+    metrics.expose(
+        "flowhook_delivery_backlogged_endpoints",
+        "Endpoints with outputs waiting in the outbox beyond what memory holds.",
+        lambda: len(dispatcher.backlogged()),
+        counter=False,
     )
 
 

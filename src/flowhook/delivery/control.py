@@ -1,13 +1,22 @@
 """Keeps the running dispatcher in step with the outbox and the endpoint delivery switches.
 
+The outbox holds every pending output; the dispatcher holds a bounded window of them.
+
+- **Refill** (``on_backlog``): an endpoint whose outputs did not all fit in the window (or
+  whose lanes were let go to wait for a retry) is *backlogged*; as its window drains, its
+  next outputs are read from the outbox, oldest first, a session's never ahead of an
+  earlier one still waiting for its retry. Once the outbox holds nothing of it beyond
+  memory, the endpoint takes outputs straight from the session runner again.
 - **410 Gone** (``on_gone``): the switch is stored, so it survives a restart and shows in
   the endpoint's view.
-- **Switched on again or replayed** (``on_switch``, ``on_replayed``): the endpoint's
-  pending outputs (replayed ones included) go to the dispatcher at once.
-- **The sweep** (every ``delivery_sweep_seconds``): reads the stored switches, and the
-  pending outputs the dispatcher does not hold, and hands those over. That is how a replay
-  or a switch made by another process (the CLI) reaches this server, and it makes the
-  in-memory hand-over from the session runner robust: a missed hand-over is picked up.
+- **Switched on again or replayed** (``on_switch``, ``on_replayed``): the endpoint is
+  refilled at once.
+- **The sweep** (every ``delivery_sweep_seconds``, and once at start-up): reads the stored
+  switches, then walks the endpoints that have pending outputs (one index seek each, with
+  the earliest due time) and refills each one that has something due. That is how a
+  retry's due time, a replay or a switch made by another process (the CLI) reach this
+  server, and it picks up a lost in-memory hand-over. Each endpoint is read on its own,
+  up to its own room in the window: no backlog of one endpoint hides another's work.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -29,10 +38,8 @@ from flowhook.storage.records import ReplayResult
 
 log = structlog.get_logger(__name__)
 
-# Pending outbox ids one sweep looks at (oldest first); only those the dispatcher does
-# not hold are read in full.
-SWEEP_PAGE = 10_000
-RESUME_PAGE = 5_000
+# Items one read hands over when the window is unbounded.
+PAGE = 5_000
 
 
 class DeliveryControl:
@@ -45,13 +52,18 @@ class DeliveryControl:
         owned: Callable[[], list[int]] | None = None,
     ) -> None:
         """``owned``: with several processes, the partitions whose outputs this process
-        delivers (the sweep looks at those only)."""
+        delivers (outbox reads look at those only)."""
         self._owned = owned
         self._deliveries = deliveries
         self._metrics = metrics
         self._sweep_seconds = sweep_seconds
         self._dispatcher: Dispatcher | None = None
         self._task: asyncio.Task[None] | None = None
+        self._refiller: asyncio.Task[None] | None = None
+        self._wanted: set[str] = set()  # endpoints to refill
+        self._wake = asyncio.Event()
+        self._busy: set[str] = set()  # endpoints being refilled now
+        self._again: set[str] = set()  # ... and asked for again meanwhile
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -65,30 +77,61 @@ class DeliveryControl:
     # -- life cycle -----------------------------------------------------------------------
 
     async def load_switches(self) -> None:
-        """Before recovery: endpoints whose delivery is off are not handed over at all."""
+        """Before delivery starts: endpoints whose delivery is off are not taken at all."""
         for endpoint_id, reason in (await self._deliveries.disabled_endpoints()).items():
             self.dispatcher.disable_endpoint(endpoint_id, reason)
 
     def start_sweep(self) -> None:
-        if self._sweep_seconds > 0 and self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._sweep_forever())
+        """Start refilling, and the sweep; its first round runs at once (in the background:
+        start-up does not wait for the outbox)."""
+        loop = asyncio.get_running_loop()
+        if self._refiller is None:
+            self._refiller = loop.create_task(self._refill_forever())
+        if self._task is None:
+            self._task = loop.create_task(self._sweep_forever())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._refiller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._refiller = None
 
     async def _sweep_forever(self) -> None:
+        first = True
         while True:
-            await asyncio.sleep(self._sweep_seconds)
+            if not first:
+                await asyncio.sleep(self._sweep_seconds or 1.0)
+            first = False
             try:
-                await self.sweep_once()
+                await self.sweep_once(switches=self._sweep_seconds > 0 or not self.sweeps)
             except Exception as exc:  # storage away: try again next time
                 log.warning("outbox sweep failed", error_type=type(exc).__name__)
+            if self._sweep_seconds <= 0 and self.sweeps:
+                return  # swept once at start-up; refills still follow the window
+
+    async def _refill_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            wanted, self._wanted = self._wanted, set()
+            results = await asyncio.gather(
+                *(self.refill(e) for e in wanted), return_exceptions=True
+            )
+            failed = [e for e, r in zip(wanted, results, strict=True) if isinstance(r, Exception)]
+            if failed:
+                log.warning("outbox refill failed", endpoints=len(failed))
+                await asyncio.sleep(0.5)  # storage away: the endpoints stay backlogged
+                self._wanted.update(failed)
+                self._wake.set()
 
     # -- hooks ----------------------------------------------------------------------------
+
+    def on_backlog(self, endpoint_id: str) -> None:
+        """The dispatcher has room for an endpoint's outputs waiting in the outbox."""
+        self._wanted.add(endpoint_id)
+        self._wake.set()
 
     async def on_gone(self, endpoint_id: str, reason: str) -> None:
         """The dispatcher switched an endpoint off after a 410: store it."""
@@ -103,78 +146,123 @@ class DeliveryControl:
             self.dispatcher.disable_endpoint(endpoint_id, PAUSED_REASON)
 
     async def on_replayed(self, result: ReplayResult) -> None:
-        """Hand replayed outputs to the dispatcher now (not at the next sweep)."""
+        """Take replayed outputs now (not at the next sweep)."""
         dispatcher = self.dispatcher
         for endpoint_id in result.reenabled:
             dispatcher.enable_endpoint(endpoint_id)
             log.info("endpoint delivery enabled", endpoint_id=endpoint_id, by="replay")
+        for endpoint_id in result.endpoint_ids:
             await self.resume(endpoint_id)
-        if result.reenabled:
-            return
-        ids = result.outbox_ids
-        for start in range(0, len(ids), RESUME_PAGE):
-            chunk = ids[start : start + RESUME_PAGE]
-
-            async def read(chunk: Sequence[int] = chunk) -> Sequence[PendingDelivery]:
-                return await self._deliveries.pending_by_ids(chunk)
-
-            await dispatcher.submit_fresh(read)
 
     async def resume(self, endpoint_id: str) -> int:
-        """Hand every pending output of the endpoint to the dispatcher, in order."""
-        return await self._take_all(
-            lambda after, limit: self._deliveries.pending_of_endpoint(endpoint_id, after, limit)
-        )
+        """Take the endpoint's pending outputs from the outbox, in order, as the window
+        allows (the rest follows as it drains)."""
+        self.dispatcher.mark_backlogged(endpoint_id)
+        return await self.refill(endpoint_id)
 
     async def take_partitions(self, partitions: list[int]) -> int:
-        """Hand every pending output of these (just claimed) partitions to the dispatcher."""
-        return await self._take_all(
-            lambda after, limit: self._deliveries.pending_in_partitions(partitions, after, limit)
-        )
+        """Just claimed partitions: every endpoint with pending outputs is refilled (reads
+        look at owned partitions only) before new outputs of it are taken."""
+        del partitions  # ownership already lists them
+        endpoints = await self._deliveries.endpoints_pending()
+        for endpoint_id in endpoints:
+            self.dispatcher.mark_backlogged(endpoint_id)
+        taken = await asyncio.gather(*(self.refill(e) for e in endpoints))
+        return sum(taken)
 
-    async def _take_all(self, fetch: Callable[[int, int], Awaitable[list[PendingDelivery]]]) -> int:
+    # -- refill ---------------------------------------------------------------------------
+
+    async def refill(self, endpoint_id: str) -> int:
+        """Hand the endpoint's due outputs that memory does not hold to the dispatcher, up
+        to its room in the window. Returns how many were taken."""
+        if endpoint_id in self._busy:
+            self._again.add(endpoint_id)  # the running refill reads once more
+            return 0
+        self._busy.add(endpoint_id)
         taken = 0
-        page = _Page(fetch)
-        while True:
-            taken += await self.dispatcher.submit_fresh(page.read)
-            if len(page.items) < RESUME_PAGE:
-                return taken
-            page.after = page.items[-1].outbox_id
+        try:
+            while True:
+                self._again.discard(endpoint_id)
+                taken += await self._refill_once(endpoint_id)
+                if endpoint_id not in self._again:
+                    return taken
+        finally:
+            self._busy.discard(endpoint_id)
+            self._again.discard(endpoint_id)
+
+    async def _refill_once(self, endpoint_id: str) -> int:
+        dispatcher = self.dispatcher
+        generation = dispatcher.backlog_generation(endpoint_id)
+        partitions = None if self._owned is None else self._owned()
+        if endpoint_id in dispatcher.disabled_endpoints or partitions == []:
+            # Nothing of it is taken now anyway; switching on (or owning) marks it again.
+            if generation is not None:
+                dispatcher.caught_up(endpoint_id, generation)
+            return 0
+        held = dispatcher.held_of(endpoint_id)
+        room = dispatcher.room_for(endpoint_id, PAGE)
+        if room <= 0:
+            return 0  # asked again when the window drains
+        limit = held + room
+        complete = False
+
+        async def read() -> Sequence[PendingDelivery]:
+            nonlocal complete
+            ids = await self._deliveries.due_ids(endpoint_id, time.time(), limit, partitions)
+            complete = len(ids) < limit
+            missing = [i for i in ids if not dispatcher.holds(i)][:room]
+            return await self._deliveries.pending_by_ids(missing) if missing else []
+
+        taken = await dispatcher.submit_fresh(read)
+        if generation is None or not complete:
+            return taken
+        # Everything due was read; if the outbox holds nothing else of it (nothing waiting
+        # for a retry), new outputs may come straight from the session runner again.
+        known = dispatcher.held_of(endpoint_id)
+        ids = await self._deliveries.some_pending_ids(endpoint_id, known + 1, partitions)
+        if len(ids) <= known and all(dispatcher.holds(i) for i in ids):
+            dispatcher.caught_up(endpoint_id, generation)
+        elif not taken:
+            dispatcher.mark_quiet(endpoint_id, generation)
+        return taken
 
     # -- the sweep ------------------------------------------------------------------------
 
-    async def sweep_once(self) -> int:
-        """Apply the stored switches, then take pending outputs nobody holds. Returns how
-        many outputs were taken."""
+    async def sweep_once(self, *, switches: bool = True) -> int:
+        """Apply the stored switches, then refill every endpoint with something due.
+        Returns how many outputs were taken."""
+        dispatcher = self.dispatcher
+        if switches:
+            await self._apply_switches()
+        pending = await self._deliveries.endpoints_pending()
+        dispatcher.warm(pending)  # the first sweep ends the cold start
+        now = time.time()
+        due = [
+            e for e, at in pending.items() if at <= now and e not in dispatcher.disabled_endpoints
+        ]
+        # Backlogged with nothing pending at all: a refill finds that out and catches up.
+        due += [e for e in dispatcher.backlogged() if e not in pending]
+        taken = sum(await asyncio.gather(*(self.refill(e) for e in due)))
+        if taken:
+            log.info("outbox sweep took deliveries", count=taken)
+        self.sweeps += 1
+        return taken
+
+    async def _apply_switches(self) -> None:
         dispatcher = self.dispatcher
         version = dispatcher.endpoint_state_version
         stored = await self._deliveries.disabled_endpoints()
         # If this process switched an endpoint while we read, what we read may be older
         # than that: leave it to the next sweep.
-        if dispatcher.endpoint_state_version == version:
-            for endpoint_id, reason in stored.items():
-                if endpoint_id not in dispatcher.disabled_endpoints:
-                    dispatcher.disable_endpoint(endpoint_id, reason)
-                    log.info("endpoint delivery disabled", endpoint_id=endpoint_id, by="storage")
-            for endpoint_id in [e for e in dispatcher.disabled_endpoints if e not in stored]:
-                dispatcher.enable_endpoint(endpoint_id)
-                log.info("endpoint delivery enabled", endpoint_id=endpoint_id, by="storage")
-
-        partitions = None if self._owned is None else self._owned()
-        if partitions == []:
-            self.sweeps += 1
-            return 0
-
-        async def read() -> Sequence[PendingDelivery]:
-            ids = await self._deliveries.pending_ids(SWEEP_PAGE, partitions)
-            missing = [i for i in ids if not dispatcher.holds(i)]
-            return await self._deliveries.pending_by_ids(missing) if missing else []
-
-        taken = await dispatcher.submit_fresh(read)
-        if taken:
-            log.info("outbox sweep took deliveries", count=taken)
-        self.sweeps += 1
-        return taken
+        if dispatcher.endpoint_state_version != version:
+            return
+        for endpoint_id, reason in stored.items():
+            if endpoint_id not in dispatcher.disabled_endpoints:
+                dispatcher.disable_endpoint(endpoint_id, reason)
+                log.info("endpoint delivery disabled", endpoint_id=endpoint_id, by="storage")
+        for endpoint_id in [e for e in dispatcher.disabled_endpoints if e not in stored]:
+            dispatcher.enable_endpoint(endpoint_id)
+            log.info("endpoint delivery enabled", endpoint_id=endpoint_id, by="storage")
 
     # -- metrics --------------------------------------------------------------------------
 
@@ -187,16 +275,3 @@ class DeliveryControl:
             stats = None
         dispatcher = self.dispatcher
         self._metrics.set_outbox(stats, time.time(), dispatcher.disabled_endpoints, dispatcher.held)
-
-
-class _Page:
-    """Pending outputs, a page at a time in id order (``read`` for ``submit_fresh``)."""
-
-    def __init__(self, fetch: Callable[[int, int], Awaitable[list[PendingDelivery]]]) -> None:
-        self._fetch = fetch  # (after_id, limit) -> the next page
-        self.after = 0
-        self.items: list[PendingDelivery] = []
-
-    async def read(self) -> Sequence[PendingDelivery]:
-        self.items = await self._fetch(self.after, RESUME_PAGE)
-        return self.items

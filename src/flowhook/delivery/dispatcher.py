@@ -10,8 +10,18 @@ Shape (chosen for the hot path):
 - A head waiting for a retry *parks* its lane on a loop timer: no task, no
   semaphore slot, nothing polled. So a backlog of retries never starves first
   attempts, and a session waiting for a retry never holds up any other session.
-- Each endpoint has its own ``asyncio.Semaphore`` around the POST only, so a
-  hanging receiver uses up the slots of its own endpoint and nobody else's.
+- Connection slots are taken around the POST only, under a per-endpoint cap and a fair
+  global cap (``flowhook.delivery.window``): a hanging receiver uses up the slots of its
+  own endpoint and never the share of another.
+- Memory holds a bounded *window* of outputs per endpoint and in total. What does not fit
+  stays in the outbox: the endpoint is then *backlogged* (new outputs of it are not taken
+  from the session runner) and ``on_backlog`` asks for it to be refilled from the outbox,
+  in order, as the window drains. A lane whose head must wait longer than ``park_limit``
+  for its retry is let go to the outbox the same way, so an endpoint failing for hours
+  holds no memory at all.
+- A delivered (or failed) outcome whose ledger write fails keeps the output at the head of
+  its lane until the write succeeds: memory and the outbox never disagree in a way that
+  would send a session's outputs out of order.
 
 Endpoints with signing secrets get Standard Webhooks signature headers on every
 attempt (``flowhook.delivery.signing``).
@@ -28,6 +38,7 @@ not attempted) and nothing more of it is taken until ``enable_endpoint``.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import deque
@@ -47,6 +58,7 @@ from flowhook.delivery.types import (
     TargetResolver,
     Transport,
 )
+from flowhook.delivery.window import ConnectionSlots, FairShare
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +74,9 @@ GONE_ERROR = (
 )
 # What _attempt returns when the endpoint was switched off before the POST: no attempt.
 _HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
+# Backoff of a ledger write that must succeed before the lane moves on.
+_RECORD_RETRY_FIRST = 0.05
+_RECORD_RETRY_MAX = 5.0
 
 
 class Dispatcher:
@@ -80,6 +95,12 @@ class Dispatcher:
         policy: RetryPolicy,
         *,
         max_per_endpoint: int = 64,
+        max_connections: int | None = None,
+        window_per_endpoint: int | None = None,
+        window_total: int | None = None,
+        park_limit: float = math.inf,
+        on_backlog: Callable[[str], None] | None = None,
+        cold: bool = False,
         clock: Callable[[], float] = time.time,
         header_factory: HeaderFactory | None = None,
         rng: random.Random | None = None,
@@ -87,21 +108,34 @@ class Dispatcher:
         owns: Callable[[str, str], bool] | None = None,
     ) -> None:
         """``owns(endpoint_id, session_id)``: with several processes, whether this one
-        delivers that session's outputs now (it owns the session's partition)."""
+        delivers that session's outputs now (it owns the session's partition).
+
+        ``window_*``: outputs held in memory (``None``: unbounded, for a dispatcher with
+        no outbox to refill from). ``park_limit``: retries due later than this many
+        seconds let their lane go to the outbox. ``on_backlog(endpoint_id)``: the
+        endpoint has outputs in the outbox that memory does not hold, and room for them.
+        ``cold``: until ``warm()``, nothing is taken from the session runner (the outbox
+        may hold older outputs of the same sessions)."""
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
         self._transport = transport
         self._resolver = resolver
         self._ledger = ledger
         self._policy = policy
-        self._max_per_endpoint = max_per_endpoint
+        self._slots = ConnectionSlots(max_per_endpoint, max_connections)
+        self._window = FairShare(window_per_endpoint, window_total)
+        self._park_limit = park_limit
+        self._on_backlog = on_backlog
+        self._cold = cold
+        # endpoint id -> generation, bumped whenever an output of it is left in the outbox
+        self._backlog: dict[str, int] = {}
+        self._quiet: set[str] = set()  # backlogged, but nothing was due at the last read
         self._clock = clock
         self._header_factory = header_factory
         self._on_gone = on_gone
         self._owns = owns or _everything
         self._rng = rng or random.Random()  # jitter, not security
         self._lanes: dict[tuple[str, str], Lane] = {}
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._held: set[int] = set()  # outbox ids queued, in flight or parked
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
@@ -127,6 +161,23 @@ class Dispatcher:
         """Whether the item is queued, in flight or waiting for a retry here."""
         return outbox_id in self._held
 
+    def held_of(self, endpoint_id: str) -> int:
+        """Items of one endpoint held in memory."""
+        return self._window.of(endpoint_id)
+
+    def room_for(self, endpoint_id: str, unbounded: int) -> int:
+        """How many more items of the endpoint the window would take now."""
+        return self._window.room(endpoint_id, unbounded)
+
+    @property
+    def connections_in_use(self) -> int:
+        return self._slots.in_use
+
+    def tracked_endpoints(self) -> set[str]:
+        """Endpoints this dispatcher keeps any state for (held items, slots, backlog);
+        an idle or deleted endpoint is not among them."""
+        return self._window.endpoint_ids() | set(self._backlog) | self._slots.endpoint_ids()
+
     def queued_per_endpoint(self) -> dict[str, int]:
         """Items held in memory, per endpoint (for metrics)."""
         out: dict[str, int] = {}
@@ -143,26 +194,41 @@ class Dispatcher:
             if lane.task is None and lane.timer is None:
                 self._spawn(lane)
 
-    def submit(self, items: Iterable[PendingDelivery]) -> None:
-        """Queue items for delivery. Synchronous and non-blocking; call it on the loop."""
+    def submit(self, items: Iterable[PendingDelivery], *, from_outbox: bool = False) -> None:
+        """Queue items for delivery. Synchronous and non-blocking; call it on the loop.
+
+        Items that do not fit the window are left where they are: in the outbox. Items
+        handed over by the session runner (``from_outbox`` False) are left there too
+        while their endpoint is backlogged, since older outputs of the same sessions
+        may be waiting in the outbox; the outbox refill takes them in order."""
         if self._stopped:
             raise RuntimeError("Dispatcher is stopped")
         held = self._held
         lanes = self._lanes
         disabled = self._disabled
         owns = self._owns
+        window = self._window
+        full: set[str] = set()
         for item in items:
+            endpoint_id = item.endpoint_id
             if (
                 item.outbox_id in held
-                or item.endpoint_id in disabled
-                or not owns(item.endpoint_id, item.session_id)
+                or endpoint_id in disabled
+                or endpoint_id in full
+                or not owns(endpoint_id, item.session_id)
             ):
                 continue
+            if (not from_outbox and (self._cold or endpoint_id in self._backlog)) or (
+                not window.take(endpoint_id)
+            ):
+                full.add(endpoint_id)  # later items of it must not overtake this one
+                self._spill(endpoint_id)
+                continue
             held.add(item.outbox_id)
-            key = (item.endpoint_id, item.session_id)
+            key = (endpoint_id, item.session_id)
             lane = lanes.get(key)
             if lane is None:
-                lane = lanes[key] = Lane(key, deque((item,)), self._semaphore(item.endpoint_id))
+                lane = lanes[key] = Lane(key, deque((item,)))
                 if self._loop is not None:
                     self._spawn(lane)
                 continue
@@ -198,8 +264,64 @@ class Dispatcher:
             and i.outbox_id not in self._held
             and i.endpoint_id not in self._disabled
         ]
-        self.submit(fresh)
-        return len(fresh)
+        before = len(self._held)
+        self.submit(fresh, from_outbox=True)
+        return len(self._held) - before
+
+    # -- the window and the outbox backlog -------------------------------------------------
+
+    def backlog_generation(self, endpoint_id: str) -> int | None:
+        """The endpoint's backlog generation (``None``: not backlogged). It changes each
+        time one of its outputs is left in the outbox."""
+        return self._backlog.get(endpoint_id)
+
+    def backlogged(self) -> list[str]:
+        return list(self._backlog)
+
+    def mark_backlogged(self, endpoint_id: str) -> None:
+        """The outbox may hold outputs of the endpoint that memory does not: take new
+        ones from the outbox only, in order, until ``caught_up``."""
+        self._spill(endpoint_id)
+
+    def caught_up(self, endpoint_id: str, generation: int) -> bool:
+        """The outbox holds nothing of the endpoint beyond what memory holds, as read while
+        the backlog was at ``generation``; if nothing was left in the outbox since, take
+        its outputs from the session runner again. Returns whether it did."""
+        if self._backlog.get(endpoint_id) != generation:
+            return False
+        del self._backlog[endpoint_id]
+        self._quiet.discard(endpoint_id)
+        self._notify_idle()
+        return True
+
+    def mark_quiet(self, endpoint_id: str, generation: int) -> None:
+        """Nothing of the (backlogged) endpoint was due in the outbox at the last read."""
+        if self._backlog.get(endpoint_id) == generation:
+            self._quiet.add(endpoint_id)
+            self._notify_idle()
+
+    def warm(self, backlogged: Iterable[str]) -> None:
+        """End the cold start: ``backlogged`` endpoints have outputs in the outbox."""
+        if not self._cold:
+            return
+        for endpoint_id in backlogged:
+            self._spill(endpoint_id)
+        self._cold = False
+        self._notify_idle()
+
+    def _spill(self, endpoint_id: str) -> None:
+        if self._on_backlog is None:
+            return  # no outbox to refill from: nothing is left there on purpose
+        new = endpoint_id not in self._backlog
+        self._backlog[endpoint_id] = self._backlog.get(endpoint_id, 0) + 1
+        self._quiet.discard(endpoint_id)
+        if new:
+            self._on_backlog(endpoint_id)
+
+    def _room(self, endpoint_id: str) -> None:
+        """Room appeared in the window: a backlogged endpoint may take from the outbox."""
+        if endpoint_id in self._backlog and self._on_backlog is not None:
+            self._on_backlog(endpoint_id)
 
     async def let_go(self, timeout: float) -> None:
         """Let go of the sessions this process no longer owns: lanes waiting for a retry at
@@ -235,7 +357,10 @@ class Dispatcher:
 
         The caller re-submits its pending items (from the outbox)."""
         self.endpoint_state_version += 1
-        return self._disabled.pop(endpoint_id, None) is not None
+        was = self._disabled.pop(endpoint_id, None) is not None
+        if was:
+            self._spill(endpoint_id)  # its outputs wait in the outbox
+        return was
 
     async def run_until_idle(
         self,
@@ -280,6 +405,7 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
         self._held.clear()
+        self._backlog.clear()
         self._parked = 0
         self._notify_idle()
         await self._transport.close()
@@ -287,12 +413,27 @@ class Dispatcher:
     # -- lanes -----------------------------------------------------------------------
 
     def _release(self, lane: Lane) -> None:
-        """Forget a lane's items without an outcome: they are still pending in the outbox."""
+        """Forget a lane's items without an outcome: they are still pending in the outbox,
+        so its endpoint is backlogged (a later output of the session must not overtake).
+        Not when delivery is off or the session handed over: nothing of it is taken
+        then, and switching on (or owning it again) backlogs it."""
+        endpoint_id = lane.key[0]
         for item in lane.queue:
-            self._held.discard(item.outbox_id)
+            self._forget(item)
         lane.queue.clear()
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
+        if endpoint_id not in self._disabled and self._owns(*lane.key):
+            self._spill(endpoint_id)
+            self._room(endpoint_id)
+
+    def _forget(self, item: PendingDelivery) -> None:
+        """Memory no longer holds the item. An outbox read already running may have seen
+        it before it settled or was let go: that read must not hand it over again."""
+        self._held.discard(item.outbox_id)
+        self._window.give_back(item.endpoint_id)
+        for settled in self._sweeps:
+            settled.add(item.outbox_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,
@@ -306,16 +447,9 @@ class Dispatcher:
         self._release(lane)
         return True
 
-    def _settled(self, outbox_id: int) -> None:
-        self._held.discard(outbox_id)
-        for settled in self._sweeps:
-            settled.add(outbox_id)
-
-    def _semaphore(self, endpoint_id: str) -> asyncio.Semaphore:
-        sem = self._semaphores.get(endpoint_id)
-        if sem is None:
-            sem = self._semaphores[endpoint_id] = asyncio.Semaphore(self._max_per_endpoint)
-        return sem
+    def _settled(self, item: PendingDelivery) -> None:
+        self._forget(item)
+        self._room(item.endpoint_id)
 
     def _spawn(self, lane: Lane) -> None:
         assert self._loop is not None
@@ -347,6 +481,10 @@ class Dispatcher:
                     lane.due_id = None
                 elif item.not_before:
                     delay = item.not_before - self._clock()
+                    if delay > self._park_limit and not lane.pinned:
+                        # Waits long: the outbox has its due time; the window is freed.
+                        self._release(lane)
+                        return
                     if delay > 0:
                         self._park(lane, delay)
                         return
@@ -357,7 +495,8 @@ class Dispatcher:
                     lane.sending = False
                 if retry is None:
                     queue.popleft()
-                    self._settled(item.outbox_id)
+                    lane.pinned = False
+                    self._settled(item)
                 else:
                     queue[0] = retry
             if self._lanes.get(lane.key) is lane:
@@ -381,11 +520,13 @@ class Dispatcher:
                 error=ENDPOINT_DELETED,
             )
             gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
-            await self._record("failed", self._ledger.failed(item, gone, item.attempts))
+            await self._record_final(
+                "failed", lambda: self._ledger.failed(item, gone, item.attempts)
+            )
             return None
         attempts = item.attempts + 1
         if result.ok:
-            await self._record("delivered", self._ledger.delivered(item, result))
+            await self._record_final("delivered", lambda: self._ledger.delivered(item, result))
             return None
         if result.status == GONE_STATUS:
             await self._gone(item, result, attempts)
@@ -401,19 +542,20 @@ class Dispatcher:
             retry_in=None if delay is None else round(delay, 3),
         )
         if delay is None:
-            await self._record("failed", self._ledger.failed(item, result, attempts))
+            await self._record_final("failed", lambda: self._ledger.failed(item, result, attempts))
             return None
         not_before = self._clock() + delay
-        await self._record(
+        # If the outbox did not get the due time, the lane keeps the retry in memory: let
+        # go, the outbox would hand it over at once, without the wait.
+        lane.pinned = not await self._record(
             "retry_later", self._ledger.retry_later(item, result, attempts, not_before)
         )
         return replace(item, attempts=attempts, not_before=not_before)
 
     async def _gone(self, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
         """410: this output fails, and the endpoint's delivery is switched off."""
-        await self._record(
-            "failed", self._ledger.failed(item, replace(result, error=GONE_ERROR), attempts)
-        )
+        gone = replace(result, error=GONE_ERROR)
+        await self._record_final("failed", lambda: self._ledger.failed(item, gone, attempts))
         if item.endpoint_id in self._disabled:
             return  # another lane of the endpoint got its 410 first
         at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
@@ -461,33 +603,45 @@ class Dispatcher:
             if self._header_factory is not None:
                 headers.update(self._header_factory(item))
             # The slot is held for the POST only, never while waiting for a retry.
-            async with lane.semaphore:
+            async with self._slots.slot(item.endpoint_id):
                 if item.endpoint_id in self._disabled or not self._owns(*lane.key):
                     return _HELD  # switched off, or the session handed over, while we waited
                 return await self._transport.post(target, item.body, headers)
         except Exception as exc:  # a transport must not raise, but one bug must not stall
             return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
 
-    async def _record(self, what: str, call: Awaitable[None]) -> None:
-        # The ledger is storage: if it fails, the outbox still holds the item and it
-        # is picked up again later (at least once). Stopping delivery would be worse.
+    async def _record(self, what: str, call: Awaitable[None]) -> bool:
+        """Record a retry; returns whether the ledger took it. If not, the outbox still
+        holds the item pending and it is attempted again (at least once)."""
         try:
             await call
         except Exception as exc:
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            log.error(
-                "delivery ledger error",
-                outcome=what,
-                error_type=type(exc).__name__,
-                error=first_line,
-            )
+            _log_ledger_error(what, exc)
+            return False
+        return True
+
+    async def _record_final(self, what: str, call: Callable[[], Awaitable[None]]) -> None:
+        """Record a final outcome, retrying until the ledger takes it. The lane waits
+        meanwhile: moving on would let the outbox resend this output after the session's
+        later ones (same webhook-id, out of order). A crash meanwhile resends it first."""
+        delay = _RECORD_RETRY_FIRST
+        while True:
+            try:
+                await call()
+                return
+            except Exception as exc:
+                _log_ledger_error(what, exc, retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _RECORD_RETRY_MAX)
 
     # -- idleness --------------------------------------------------------------------
 
     def _is_idle(self, include_scheduled: bool) -> bool:
+        if self._cold:
+            return False
         if include_scheduled:
-            return not self._lanes
-        return len(self._lanes) == self._parked
+            return not self._lanes and not self._backlog
+        return len(self._lanes) == self._parked and self._quiet.issuperset(self._backlog)
 
     def _notify_idle(self) -> None:
         if not self._idle_waiters:
@@ -499,3 +653,14 @@ class Dispatcher:
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
+
+
+def _log_ledger_error(what: str, exc: Exception, retry_in: float | None = None) -> None:
+    first_line = (str(exc).splitlines() or [""])[0][:200]
+    log.error(
+        "delivery ledger error",
+        outcome=what,
+        error_type=type(exc).__name__,
+        error=first_line,
+        retry_in=retry_in,
+    )

@@ -21,22 +21,18 @@ class Lane:
     only while its head is being attempted.
     """
 
-    __slots__ = ("due_id", "key", "queue", "semaphore", "sending", "task", "timer")
+    __slots__ = ("due_id", "key", "pinned", "queue", "sending", "task", "timer")
 
-    def __init__(
-        self,
-        key: tuple[str, str],
-        queue: deque[PendingDelivery],
-        semaphore: asyncio.Semaphore,
-    ) -> None:
+    def __init__(self, key: tuple[str, str], queue: deque[PendingDelivery]) -> None:
         self.key = key
         self.queue = queue
-        self.semaphore = semaphore  # the endpoint's, shared by all its lanes
         self.task: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         # outbox id of the head whose retry timer fired: it is due without re-checking
         self.due_id: int | None = None
         self.sending = False  # the head is being attempted right now: it must stay head
+        # The outbox did not record the head's retry time: memory must keep the lane.
+        self.pinned = False
 
 
 def insert_in_order(

@@ -66,7 +66,7 @@ class AiohttpTransport:
         connect_timeout: float = 5.0,
         total_timeout: float = 15.0,
         *,
-        limit: int = 1024,
+        limit: int = 0,
         keepalive_timeout: float = 30.0,
         body_excerpt_bytes: int = BODY_EXCERPT_BYTES,
         guard: AddressGuard | None = None,
@@ -85,8 +85,11 @@ class AiohttpTransport:
         if session is None or session.closed:
             guard = self._guard
             connector = aiohttp.TCPConnector(
+                # 0: no pool-wide cap. The dispatcher caps connections per endpoint and in
+                # all with fair shares; one shared cap here would let hanging endpoints
+                # fill it for everybody.
                 limit=self._limit,
-                limit_per_host=0,  # the dispatcher caps per endpoint itself
+                limit_per_host=0,
                 keepalive_timeout=self._keepalive_timeout,
                 ttl_dns_cache=300,
                 resolver=None if guard is None else GuardedResolver(guard),

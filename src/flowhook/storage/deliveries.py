@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.delivery.types import PendingDelivery
@@ -218,6 +218,62 @@ class DeliveryStore:
         )
         return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
+    async def endpoints_pending(self) -> dict[str, float]:
+        """Every endpoint with pending outputs, and the earliest due time among them.
+
+        A loose index scan: one index seek per endpoint, whatever the number of pending
+        outputs, so a large backlog of one endpoint costs the others nothing here."""
+        return await self._read(lambda c: {str(r[0]): float(r[1]) for r in c.execute(_ENDPOINTS)})
+
+    async def due_ids(
+        self,
+        endpoint_id: str,
+        now: float,
+        limit: int,
+        partitions: Sequence[int] | None = None,
+    ) -> list[int]:
+        """Ids of the endpoint's pending outputs that may be attempted now, oldest first:
+        due, and with no earlier output of the same session waiting for a retry (that
+        one goes first). Never attempted ones and due retries are read separately, each
+        straight from the index by endpoint and due time."""
+        o = t.outbox.c
+        p = t.outbox.alias("p")
+        waiting_before = (
+            select(p.c.id)
+            .where(
+                p.c.status == "pending",
+                p.c.endpoint_id == o.endpoint_id,
+                p.c.session_id == o.session_id,
+                p.c.id < o.id,
+                p.c.not_before > now,
+            )
+            .exists()
+        )
+        base = select(o.id).where(
+            o.status == "pending", o.endpoint_id == endpoint_id, ~waiting_before
+        )
+        if partitions is not None:
+            base = base.where(o.partition.in_(partitions))
+        fresh = base.where(o.not_before == 0).order_by(o.not_before, o.id).limit(limit)
+        retries = base.where(o.not_before > 0, o.not_before <= now).order_by(o.id).limit(limit)
+
+        def run(c: Connection) -> list[int]:
+            ids = set(c.execute(fresh).scalars()) | set(c.execute(retries).scalars())
+            return sorted(ids)[:limit]
+
+        return await self._read(run)
+
+    async def some_pending_ids(
+        self, endpoint_id: str, limit: int, partitions: Sequence[int] | None = None
+    ) -> list[int]:
+        """Up to ``limit`` ids of the endpoint's pending outputs, in no particular order
+        (fewer than ``limit``: all of them)."""
+        o = t.outbox.c
+        query = select(o.id).where(o.status == "pending", o.endpoint_id == endpoint_id)
+        if partitions is not None:
+            query = query.where(o.partition.in_(partitions))
+        return await self._read(lambda c: list(c.execute(query.limit(limit)).scalars()))
+
     # -- metrics ------------------------------------------------------------------------------
 
     async def pending_stats(self) -> list[PendingStats]:
@@ -237,6 +293,27 @@ class DeliveryStore:
                 PendingStats(str(r[0]), int(r[1]), float(r[2])) for r in c.execute(query).all()
             ]
         )
+
+
+# Each step finds the next endpoint with pending outputs (index seek past the previous
+# one) and its earliest due time; the same text on SQLite and PostgreSQL.
+_ENDPOINTS = text(
+    """
+    WITH RECURSIVE eps(e) AS (
+        SELECT (SELECT MIN(endpoint_id) FROM outbox WHERE status = 'pending')
+        UNION ALL
+        SELECT (
+            SELECT MIN(o.endpoint_id) FROM outbox o
+            WHERE o.status = 'pending' AND o.endpoint_id > eps.e
+        )
+        FROM eps WHERE eps.e IS NOT NULL
+    )
+    SELECT e, (
+        SELECT MIN(o.not_before) FROM outbox o WHERE o.status = 'pending' AND o.endpoint_id = eps.e
+    )
+    FROM eps WHERE e IS NOT NULL
+    """
+)
 
 
 # -- batch write functions (run on the writer thread) -----------------------------------------

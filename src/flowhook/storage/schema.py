@@ -156,6 +156,23 @@ Index(
     sqlite_where=outbox.c.status == "pending",
 )
 Index("ix_outbox_session", outbox.c.endpoint_id, outbox.c.session_id, outbox.c.id)
+# 0010: the outbox sweep, by endpoint and due time; and a session's earlier pending outputs.
+Index(
+    "ix_outbox_pending_due",
+    outbox.c.endpoint_id,
+    outbox.c.not_before,
+    outbox.c.id,
+    postgresql_where=outbox.c.status == "pending",
+    sqlite_where=outbox.c.status == "pending",
+)
+Index(
+    "ix_outbox_pending_session",
+    outbox.c.endpoint_id,
+    outbox.c.session_id,
+    outbox.c.id,
+    postgresql_where=outbox.c.status == "pending",
+    sqlite_where=outbox.c.status == "pending",
+)
 
 attempts = Table(
     "delivery_attempts",

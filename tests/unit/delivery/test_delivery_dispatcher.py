@@ -297,22 +297,33 @@ async def test_resolver_error_is_a_failed_attempt_that_is_retried(harness: Harne
     assert len(harness.ledger.of_kind("delivered")) == 1
 
 
-async def test_ledger_errors_are_logged_and_delivery_goes_on(harness: Harness) -> None:
-    """A ledger that raises does not stop the session or the dispatcher."""
+async def test_ledger_errors_are_logged_and_retried_before_the_session_moves_on(
+    harness: Harness,
+) -> None:
+    """A ledger that raises does not stop the dispatcher: the outcome is recorded again
+    (not the POST repeated) until it is taken, the session's next output waits for that,
+    other sessions go on, and the log shows the first line of the error only."""
+    failures = iter([True, True])
+    recorded: list[int] = []
 
-    class BrokenLedger(RecordingLedger):
+    class FlakyLedger(RecordingLedger):
         async def delivered(self, item: PendingDelivery, attempt: AttemptResult) -> None:
-            raise RuntimeError("disk full\n[parameters: secret body]")
+            if item.seq == 1 and item.session_id == "s1" and next(failures, False):
+                raise RuntimeError("disk full\n[parameters: secret body]")
+            recorded.append(item.outbox_id)
 
-    d = Dispatcher(harness.transport, resolve, BrokenLedger(), RetryPolicy([]))
+    d = Dispatcher(harness.transport, resolve, FlakyLedger(), RetryPolicy([]))
     await d.start()
+    first, second, other = item(1), item(2), item(1, "other")
     with capture_logs() as logs:
-        d.submit([item(1), item(2), item(1, "other")])
-        await d.run_until_idle(timeout=2)
+        d.submit([first, second, other])
+        await d.run_until_idle(timeout=5)
     await d.stop()
-    assert len(harness.transport.calls) == 3
+    assert len(harness.transport.calls) == 3  # no POST repeated
+    assert recorded.index(first.outbox_id) < recorded.index(second.outbox_id)
+    assert sorted(recorded) == sorted([first.outbox_id, second.outbox_id, other.outbox_id])
     errors = [e for e in logs if e["event"] == "delivery ledger error"]
-    assert len(errors) == 3
+    assert len(errors) == 2
     assert errors[0]["error"] == "disk full"  # first line only: no bound parameters
 
 

@@ -1,0 +1,152 @@
+"""Fair shares of a bounded resource between endpoints: outputs held in memory, and
+connections in use.
+
+Both follow one rule (``FairShare``): an endpoint may take one more unit while it is under
+its own cap *and* either the total is under the global cap or the endpoint is under its
+fair share (the global cap divided by the endpoints using the resource now). So endpoints
+that hang or fail can fill the shared part, but never the share of an endpoint that needs
+only a little: isolation holds by construction, whatever the number of bad endpoints. The
+total stays below twice the global cap.
+
+Counts are kept per endpoint only while non-zero: an idle (or deleted) endpoint leaves
+nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+
+class FairShare:
+    """Units in use per endpoint, under a per-endpoint cap and a fair global cap."""
+
+    __slots__ = ("_in_use", "_per_endpoint", "_total", "in_use")
+
+    def __init__(self, per_endpoint: int | None, total: int | None) -> None:
+        """``None`` caps are unbounded."""
+        if (per_endpoint is not None and per_endpoint < 1) or (total is not None and total < 1):
+            raise ValueError("caps must be >= 1")
+        self._per_endpoint = per_endpoint
+        self._total = total
+        self._in_use: dict[str, int] = {}
+        self.in_use = 0
+
+    def of(self, endpoint_id: str) -> int:
+        return self._in_use.get(endpoint_id, 0)
+
+    def endpoint_ids(self) -> set[str]:
+        """Endpoints holding at least one unit now."""
+        return set(self._in_use)
+
+    def can_take(self, endpoint_id: str) -> bool:
+        mine = self._in_use.get(endpoint_id, 0)
+        if self._per_endpoint is not None and mine >= self._per_endpoint:
+            return False
+        if self._total is None or self.in_use < self._total:
+            return True
+        users = len(self._in_use) + (0 if mine else 1)
+        return mine < max(1, self._total // users)
+
+    def room(self, endpoint_id: str, unbounded: int) -> int:
+        """How many more units the endpoint could take now (``unbounded`` if no cap)."""
+        mine = self._in_use.get(endpoint_id, 0)
+        own = unbounded if self._per_endpoint is None else self._per_endpoint - mine
+        if self._total is None:
+            return max(0, own)
+        users = len(self._in_use) + (0 if mine else 1)
+        share = max(1, self._total // users) - mine
+        return max(0, min(own, max(self._total - self.in_use, share)))
+
+    def take(self, endpoint_id: str) -> bool:
+        """Take one unit if the rule allows it; returns whether it did."""
+        if not self.can_take(endpoint_id):
+            return False
+        self._in_use[endpoint_id] = self._in_use.get(endpoint_id, 0) + 1
+        self.in_use += 1
+        return True
+
+    def give_back(self, endpoint_id: str) -> None:
+        mine = self._in_use.get(endpoint_id, 0)
+        if mine <= 0:
+            return
+        if mine == 1:
+            del self._in_use[endpoint_id]
+        else:
+            self._in_use[endpoint_id] = mine - 1
+        self.in_use -= 1
+
+
+class ConnectionSlots:
+    """Concurrent POSTs per endpoint under ``FairShare``; waiters are served fairly.
+
+    A freed slot goes first to the waiting endpoint using the fewest slots, so a
+    healthy endpoint that waits at all waits only for the next POST to end anywhere.
+    """
+
+    def __init__(self, per_endpoint: int, total: int | None) -> None:
+        self._share = FairShare(per_endpoint, total)
+        self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+
+    @property
+    def in_use(self) -> int:
+        return self._share.in_use
+
+    def of(self, endpoint_id: str) -> int:
+        return self._share.of(endpoint_id)
+
+    def endpoint_ids(self) -> set[str]:
+        """Endpoints with a slot in use or waiting for one."""
+        return set(self._waiters) | self._share.endpoint_ids()
+
+    @asynccontextmanager
+    async def slot(self, endpoint_id: str) -> AsyncIterator[None]:
+        await self._acquire(endpoint_id)
+        try:
+            yield
+        finally:
+            self._share.give_back(endpoint_id)
+            self._admit()
+
+    async def _acquire(self, endpoint_id: str) -> None:
+        if endpoint_id not in self._waiters and self._share.take(endpoint_id):
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(endpoint_id, deque()).append(fut)
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                # Admitted, then cancelled before running: hand the slot on.
+                self._share.give_back(endpoint_id)
+                self._admit()
+            else:
+                self._forget(endpoint_id, fut)
+            raise
+
+    def _forget(self, endpoint_id: str, fut: asyncio.Future[None]) -> None:
+        queue = self._waiters.get(endpoint_id)
+        if queue is None:
+            return
+        with suppress(ValueError):
+            queue.remove(fut)
+        if not queue:
+            del self._waiters[endpoint_id]
+
+    def _admit(self) -> None:
+        """Hand free slots to waiting endpoints, fewest slots in use first."""
+        while self._waiters:
+            ready = [e for e in self._waiters if self._share.can_take(e)]
+            if not ready:
+                return
+            endpoint_id = min(ready, key=self._share.of)
+            queue = self._waiters[endpoint_id]
+            fut = queue.popleft()
+            if not queue:
+                del self._waiters[endpoint_id]
+            if fut.done():
+                continue  # cancelled while waiting
+            self._share.take(endpoint_id)
+            fut.set_result(None)
