@@ -58,7 +58,7 @@ def test_admin_token_file_and_existing_files_are_tightened(tmp_path: Path) -> No
     os.chmod(data, 0o755)  # noqa: S103 - what an older version left
     for name in ("admin-token", "flowhook.db", "flowhook.db-wal"):
         (data / name).touch()
-        os.chmod(data / name, 0o644)  # noqa: S103
+        os.chmod(data / name, 0o644)
     prepare_data_dir(data, f"sqlite:///{data / 'flowhook.db'}")
     assert mode(data) == 0o700
     for name in ("admin-token", "flowhook.db", "flowhook.db-wal"):
