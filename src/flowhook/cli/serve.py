@@ -20,11 +20,12 @@ from flowhook.storage.engine import normalise_url
 def shown_token(token: str, generated: bool, on_terminal: bool) -> str:
     """The admin token as the banner shows it.
 
-    In full when it was just generated (the operator has to learn it) or when a person
-    reads the terminal; otherwise, as when stderr goes to a log collector, only its first
-    characters, so the secret does not end up stored in logs.
+    In full only when a person reads the terminal. When stderr is not a terminal (a
+    log collector, a file, a pipe) only its first characters, even when it was just
+    generated: the banner says which file (mode 0600) holds it, so the operator can
+    read it there, and the secret never ends up stored in logs.
     """
-    if generated or on_terminal:
+    if on_terminal:
         return token
     return token[:8] + "…"
 
@@ -34,6 +35,8 @@ def banner(
 ) -> str:
     base = settings.base_url
     where = "generated now, stored in" if generated else "from"
+    if generated and not on_terminal:
+        where = "generated now; read it in"
     source = (
         "FLOWHOOK_ADMIN_TOKEN" if settings.admin_token else str(settings.data_dir / "admin-token")
     )
