@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flowhook.config import Settings
 from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
+from flowhook.http.connections import uvicorn_limits
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
 from flowhook.storage.engine import normalise_url
@@ -97,6 +98,7 @@ def serve_forever(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
         timeout_graceful_shutdown=10,
+        # header-read and keep-alive timeouts, a cap on open connections (503 beyond)
+        **uvicorn_limits(settings),
     )
