@@ -17,6 +17,7 @@ from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
 from flowhook.flows.registry import FlowRegistry
 from flowhook.logs import configure_logging
+from flowhook.private_files import prepare_data_dir
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
@@ -43,8 +44,8 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
     """The database, migrated and opened, for one CLI command."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    prepare_data_dir(settings.data_dir, url)
     migrate.upgrade(url)
     store = SqlStore(url)
     store.start()
@@ -68,7 +69,9 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
             flow_exists=lambda name: registry.get(name) is not None,
             base_url=settings.base_url,
             security=security,
-            transformers=Transformers(settings.flows_dir),
+            transformers=Transformers(
+                settings.flows_dir, allow_modules=settings.code_allow_modules
+            ),
         )
 
 

@@ -118,7 +118,9 @@ class Inbox:
             )
         settings = cached.settings
         if settings.input_transformer is not None:
-            body = self._transformers.transform_input(settings.input_transformer, body, endpoint.id)
+            body = await self._transformers.transform_input(
+                settings.input_transformer, body, endpoint.id
+            )
         parsed = parse_inbound(body, self._limits)
         if settings.rate_limit_per_second is not None and not injected:
             wait = self._limiter.take(
