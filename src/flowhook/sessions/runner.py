@@ -55,6 +55,7 @@ COMMIT_TRIES = 5
 # Runs of a message read back from the inbox (after a crash, a restart, a takeover)
 # before it is failed instead of run again: a poison message cannot loop.
 MAX_ATTEMPTS = 3
+LOCAL_IDS_MAX = 100_000
 
 
 @dataclasses.dataclass(slots=True)
@@ -118,6 +119,7 @@ class SessionRunner:
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
         self._tasks: dict[SessionKey, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # ids of messages queued or in their turn
+        self._local: dict[int, None] = {}  # accepted here, not yet run (insertion order)
         self._scans: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,15 +167,16 @@ class SessionRunner:
             and m.id not in self._held
             and self._ownership.owns(m.endpoint_id, m.session_id)
         ]
-        for msg in await self._counted(fresh):
+        for msg in fresh:
             self.submit(msg)
         return len(fresh)
 
-    async def _counted(self, msgs: Sequence[InboundMessage]) -> list[InboundMessage]:
-        """Messages read back from the inbox, with one more run counted (committed before
-        any of them runs); those no longer pending are left out."""
-        counts = await self._store.count_attempts([m.id for m in msgs])
-        return [dataclasses.replace(m, attempts=counts[m.id]) for m in msgs if m.id in counts]
+    def accepted_here(self, message_id: int) -> None:
+        """This process accepted the message: no other process can have started its turn,
+        so when it comes back through the inbox its first run needs no counting."""
+        self._local[message_id] = None
+        if len(self._local) > LOCAL_IDS_MAX:
+            del self._local[next(iter(self._local))]
 
     async def let_go(self, timeout: float) -> None:
         """Wait until no session of a partition this process no longer owns has a turn
@@ -200,7 +203,7 @@ class SessionRunner:
             batch = await self._store.pending_messages(after_id=after, limit=2000)
             if not batch:
                 return count
-            for msg in await self._counted(batch):
+            for msg in batch:
                 self.submit(msg)
             count += len(batch)
             after = batch[-1].id
@@ -279,6 +282,7 @@ class SessionRunner:
 
     def _settled(self, message_id: int) -> None:
         self._held.discard(message_id)
+        self._local.pop(message_id, None)
         for settled in self._scans:
             settled.add(message_id)
 
@@ -303,6 +307,13 @@ class SessionRunner:
         failed. Raises only StorageError from reads before the turn ran (it is tried again
         as a whole) and TurnRefused."""
         started = time.perf_counter()
+        if msg.read_back and msg.id not in self._local:
+            # Another process may have died in this turn: count the run, committed before
+            # it starts, so a message that kills every process running it ends failed.
+            counts = await self._store.count_attempts([msg.id])
+            if msg.id not in counts:
+                raise TurnRefused(Refusal.ALREADY_PROCESSED)
+            msg = dataclasses.replace(msg, attempts=counts[msg.id])
         if msg.attempts > self._max_attempts:
             reason = (
                 f"its turn was started {msg.attempts} times without finishing (the process "
