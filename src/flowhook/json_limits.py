@@ -8,7 +8,7 @@ the writer's), integers outside the 64-bit range, and NaN or infinite numbers.
 
 The common case costs almost nothing: the depth walk is skipped when the body has fewer
 brackets than the limit, and numbers are looked at again only when the body holds a run
-of 20 digits (or orjson refused it, as it does NaN and infinities).
+of 19 digits (or orjson refused it, as it does NaN and infinities).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ DEFAULT_MAX_DEPTH = 64
 # Integers orjson writes exactly (i64 and u64).
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
-_LONG_DIGITS = re.compile(rb"\d{20}")
+_LONG_DIGITS = re.compile(rb"\d{19}")  # i64 and u64 bounds have 19 and 20 digits
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _PATH_LIMIT = 120  # characters of a path shown in a message
 

@@ -20,6 +20,7 @@ from flowhook.delivery.types import AttemptResult, DeliveryLedger, PendingDelive
 from flowhook.storage.deliveries import PendingStats
 
 # Seconds; spans a fast local receiver up to the default 15 s total timeout.
+GONE_MAX = 10_000  # deleted endpoint ids remembered so late outcomes are not counted
 ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0)
 
 
@@ -27,6 +28,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._gone: set[str] = set()  # deleted endpoints: no longer reported
         self.deliveries = Counter(
             "flowhook_deliveries",
             "Delivery attempts by outcome: delivered (2xx), retry (failed, tried again "
@@ -94,7 +96,11 @@ class Metrics:
         self.messages_failed.labels(kind).inc()
 
     def forget_endpoint(self, endpoint_id: str) -> None:
-        """Stop reporting a deleted endpoint's counters."""
+        """Stop reporting a deleted endpoint's counters (outcomes recorded for it later,
+        by POSTs that were in flight, are not counted)."""
+        if len(self._gone) >= GONE_MAX:
+            self._gone.clear()
+        self._gone.add(endpoint_id)
         for collector in (self.deliveries, self.attempt_seconds):
             for labels in list(collector._metrics):
                 if labels[0] == endpoint_id:
@@ -116,6 +122,8 @@ class Metrics:
         self.registry.register(_Callback(name, documentation, value, counter=counter))
 
     def attempt(self, endpoint_id: str, outcome: str, attempt: AttemptResult) -> None:
+        if endpoint_id in self._gone:
+            return
         self.deliveries.labels(endpoint_id, outcome).inc()
         if attempt.status is not None or attempt.error != ENDPOINT_DELETED:
             self.attempt_seconds.labels(endpoint_id).observe(attempt.duration_ms / 1000.0)

@@ -143,7 +143,8 @@ async def test_poison_interleaved_with_normal_messages_survives_a_restart(
         assert "ZeroDivisionError" in reasons  # 'boom'
         assert "ecursion" in reasons or "deep" in reasons, reasons  # 'deep-output'
         for r in failed:
-            assert r.error is not None and f"message {r.id} (traceId {r.trace_id})" in r.error
+            assert r.error is not None
+            assert f"message {r.id} (traceId {r.trace_id})" in r.error
         await asyncio.sleep(0.2)
         for session in SESSIONS:
             texts = [

@@ -61,6 +61,9 @@ OUTPUT_TRANSFORMER_OPT = typer.Option(
     None, "--output-transformer", help="Trusted module:function reshaping deliveries."
 )
 HANDOVER_OPT = typer.Option(None, "--handover-url", help="Generic webhook handover provider URL.")
+ERROR_REPLY_OPT = typer.Option(
+    None, "--error-reply", help="Sent to the user like any output when a message's turn fails."
+)
 MASK_OPT = typer.Option(
     None,
     "--mask-logging/--no-mask-logging",
@@ -124,6 +127,7 @@ def create(
     input_transformer: str | None = INPUT_TRANSFORMER_OPT,
     output_transformer: str | None = OUTPUT_TRANSFORMER_OPT,
     handover_url: str | None = HANDOVER_OPT,
+    error_reply: str | None = ERROR_REPLY_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
 ) -> None:
@@ -147,6 +151,7 @@ def create(
         input_transformer=input_transformer,
         output_transformer=output_transformer,
         handover_url=handover_url,
+        error_reply=error_reply,
         webhook_user=user,
         webhook_password=password,
         auth_method=_auth(auth),
@@ -202,6 +207,7 @@ def update(
     input_transformer: str | None = INPUT_TRANSFORMER_OPT,
     output_transformer: str | None = OUTPUT_TRANSFORMER_OPT,
     handover_url: str | None = HANDOVER_OPT,
+    error_reply: str | None = ERROR_REPLY_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
 ) -> None:
@@ -230,6 +236,7 @@ def update(
         "input_transformer": input_transformer,
         "output_transformer": output_transformer,
         "handover_url": handover_url,
+        "error_reply": error_reply,
         "webhook_url": webhook,
         "webhook_user": user,
         "webhook_password": password,

@@ -152,6 +152,7 @@ class Inbox:
         )
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
+        self._runner.accepted_here(msg_id)
         self._hand_over(dataclasses.replace(msg, id=msg_id))
         return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
 
@@ -192,6 +193,7 @@ class Inbox:
             kind=kind,
         )
         msg_id = await self._store.accept_message(msg)
+        self._runner.accepted_here(msg_id)
         self._hand_over(dataclasses.replace(msg, id=msg_id))
         return Accepted(msg.trace_id, msg.user_id, msg.session_id)
 

@@ -20,31 +20,25 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import orjson
 import structlog
 
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.endpoints.cache import CachedEndpoint, EndpointCache
+from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
-from flowhook.flows.engine import RESUME_AT_KEY
-from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
-from flowhook.sessions import handover
+from flowhook.flows.types import FlowEngine
 from flowhook.sessions.failures import Failure, FailureKind, failure_commit
 from flowhook.sessions.pipeline import TurnPipeline
-from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.sessions.transformers import Transformers
+from flowhook.sessions.turn_builder import TurnBuilder
 from flowhook.storage.hotpath import Refusal, TurnRefused
-from flowhook.storage.insights import Insights
-from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
+from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
-from flowhook.wire import output_body
 
 log = structlog.get_logger(__name__)
 
@@ -55,19 +49,7 @@ COMMIT_TRIES = 5
 # Runs of a message read back from the inbox (after a crash, a restart, a takeover)
 # before it is failed instead of run again: a poison message cannot loop.
 MAX_ATTEMPTS = 3
-
-
-@dataclasses.dataclass(slots=True)
-class _Prepared:
-    """A turn computed and ready to commit: the commit, and what follows it."""
-
-    commit: TurnCommit
-    new_state: dict[str, Any]
-    profile: dict[str, Any] | None
-    profile_version: int | None
-    replied: list[dict[str, Any]] | None
-    failure: Failure | None
-    outputs: int
+LOCAL_IDS_MAX = 100_000
 
 
 class SessionRunner:
@@ -102,15 +84,21 @@ class SessionRunner:
         # outputs back from the message row.
         self._shared = ownership is not None
         self._replies = replies or Replies(store)
-        self._insights = Insights(store)
         self._transformers = transformers or Transformers(Path.cwd())
         self._pipeline = pipeline or TurnPipeline()
         self._store = store
-        self._engine = engine
         self._endpoints = endpoints
         self._deliver = deliver
         self._states = StateCache(state_cache_size)
         self._profiles = StateCache(state_cache_size)
+        self._builder = TurnBuilder(
+            store,
+            engine,
+            self._pipeline,
+            self._transformers,
+            self._profiles,
+            self._base_url,
+        )
         # Turns of one user's different sessions would race on the user's profile
         # (load, change, save): they take this per-user lock. Uncontended, it costs
         # no await; entries are dropped when the last turn of the user is done.
@@ -118,6 +106,7 @@ class SessionRunner:
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
         self._tasks: dict[SessionKey, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # ids of messages queued or in their turn
+        self._local: dict[int, None] = {}  # accepted here, not yet run (insertion order)
         self._scans: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._idle = asyncio.Event()
         self._idle.set()
@@ -165,15 +154,16 @@ class SessionRunner:
             and m.id not in self._held
             and self._ownership.owns(m.endpoint_id, m.session_id)
         ]
-        for msg in await self._counted(fresh):
+        for msg in fresh:
             self.submit(msg)
         return len(fresh)
 
-    async def _counted(self, msgs: Sequence[InboundMessage]) -> list[InboundMessage]:
-        """Messages read back from the inbox, with one more run counted (committed before
-        any of them runs); those no longer pending are left out."""
-        counts = await self._store.count_attempts([m.id for m in msgs])
-        return [dataclasses.replace(m, attempts=counts[m.id]) for m in msgs if m.id in counts]
+    def accepted_here(self, message_id: int) -> None:
+        """This process accepted the message: no other process can have started its turn,
+        so when it comes back through the inbox its first run needs no counting."""
+        self._local[message_id] = None
+        if len(self._local) > LOCAL_IDS_MAX:
+            del self._local[next(iter(self._local))]
 
     async def let_go(self, timeout: float) -> None:
         """Wait until no session of a partition this process no longer owns has a turn
@@ -200,7 +190,7 @@ class SessionRunner:
             batch = await self._store.pending_messages(after_id=after, limit=2000)
             if not batch:
                 return count
-            for msg in await self._counted(batch):
+            for msg in batch:
                 self.submit(msg)
             count += len(batch)
             after = batch[-1].id
@@ -279,6 +269,7 @@ class SessionRunner:
 
     def _settled(self, message_id: int) -> None:
         self._held.discard(message_id)
+        self._local.pop(message_id, None)
         for settled in self._scans:
             settled.add(message_id)
 
@@ -303,28 +294,41 @@ class SessionRunner:
         failed. Raises only StorageError from reads before the turn ran (it is tried again
         as a whole) and TurnRefused."""
         started = time.perf_counter()
-        if msg.attempts > self._max_attempts:
-            reason = (
-                f"its turn was started {msg.attempts} times without finishing (the process "
-                "crashed or stopped while running it)"
-            )
-            await self._fail(msg, epoch, Failure(FailureKind.INTERRUPTED, reason), None)
-            return
+        if msg.read_back and msg.id not in self._local:
+            # Another process may have died in this turn: count the run, committed before
+            # it starts, so a message that kills every process running it ends failed.
+            counts = await self._store.count_attempts([msg.id])
+            if msg.id not in counts:
+                raise TurnRefused(Refusal.ALREADY_PROCESSED)
+            msg = dataclasses.replace(msg, attempts=counts[msg.id])
         cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
             failure = Failure(FailureKind.ENDPOINT_DELETED, "the endpoint was deleted")
             await self._fail(msg, epoch, failure, None)
             return
+        webhook = cached.record.type == "webhook"
+        if msg.attempts > self._max_attempts:
+            reason = (
+                f"its turn was started {msg.attempts} times without finishing (the process "
+                "crashed or stopped while running it)"
+            )
+            failure = Failure(FailureKind.INTERRUPTED, reason)
+            await self._fail(msg, epoch, failure, cached.settings, webhook)
+            return
+        raw_state = self._states.get(key)
+        if raw_state is None:
+            raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
+        store_reply = self._shared and not self._replies.waits_for(msg.id)
         try:
-            prepared = await self._prepare(key, user_key, msg, epoch, cached.record, cached)
+            prepared = await self._builder.build(msg, epoch, cached, raw_state, store_reply)
         except StorageError:
             raise
         except Exception as exc:  # any failure of the turn fails its message
-            await self._fail(msg, epoch, Failure.of(FailureKind.TURN, exc), cached.settings)
+            await self._fail(
+                msg, epoch, Failure.of(FailureKind.TURN, exc), cached.settings, webhook
+            )
             return
-        deliveries = await self._write(
-            prepared.commit, msg, epoch, cached.settings, cached.record.type == "webhook"
-        )
+        deliveries = await self._write(prepared.commit, msg, epoch, cached.settings, webhook)
         if deliveries is None:
             return  # storage refused the turn every time: its message failed instead
         self._states.put(key, prepared.new_state)
@@ -420,185 +424,3 @@ class SessionRunner:
             node=failure.node,
             reason=failure.reason,
         )
-
-    async def _prepare(
-        self,
-        key: SessionKey,
-        user_key: SessionKey,
-        msg: InboundMessage,
-        epoch: int,
-        endpoint: EndpointRecord,
-        cached: CachedEndpoint,
-    ) -> _Prepared:
-        """Everything a turn computes before its commit: the flow's run, the outputs
-        serialised and transformed. Raises whatever fails."""
-        settings = cached.settings
-        raw_state = self._states.get(key)
-        if raw_state is None:
-            raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
-        failure: Failure | None = None
-        profile_version: int | None = None  # stays None unless the flow runs
-        events: list[bytes] = []
-        state = SessionState.from_json(raw_state)
-        # Forwarding to a provider only happens when the endpoint has one; without it a
-        # handover node just marks the session (and the flow keeps answering).
-        was_handed_over = state.handover is not None
-        forwarding = settings.handover_url is not None and was_handed_over
-        if msg.kind in ("notify", handover.AGENT):
-            # Delivered as is, in the session's order; the flow does not run.
-            result = TurnResult([Output(msg.text, msg.data or {})], state)
-        elif msg.kind == handover.START:
-            state.handover = {"at": time.time(), "by": "api", **(msg.data or {})}
-            result = TurnResult([], state)
-        elif msg.kind == handover.END:
-            state.handover = None
-            resume_at = (msg.data or {}).get("resumeAt")
-            if isinstance(resume_at, str):
-                # The flow takes over at once, at that node (the user said nothing new).
-                state.extra[RESUME_AT_KEY] = resume_at
-                resumed = dataclasses.replace(msg, text=None, data={})
-                result, failure, profile_version = await self._run_flow(
-                    endpoint, user_key, resumed, state, settings
-                )
-            else:
-                result = TurnResult([], state)
-            if settings.handover_url is not None:
-                events.append(handover.event("handover.ended", msg, self._base_url))
-        elif forwarding:
-            # Handed over: the user's message goes to the agent, not to the flow.
-            result = TurnResult([], state)
-            events.append(
-                handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
-            )
-        else:
-            result, failure, profile_version = await self._run_flow(
-                endpoint, user_key, msg, state, settings
-            )
-        if failure is not None and settings.error_reply is not None:
-            result = dataclasses.replace(result, outputs=[Output(settings.error_reply, {})])
-        if (
-            settings.handover_url is not None
-            and result.state.handover is not None
-            and not forwarding
-        ):
-            prior = await self._insights.transcript(msg.endpoint_id, msg.session_id, limit=500)
-            current = [
-                {"direction": e.direction, "source": e.source, "text": e.text, "data": e.data}
-                for e in transcript_entries(msg, result.outputs, settings)
-            ]
-            events.append(
-                handover.event(
-                    "handover.started",
-                    msg,
-                    self._base_url,
-                    handover=result.state.handover,
-                    transcript=[
-                        {k: i[k] for k in ("direction", "source", "text", "data")} for i in prior
-                    ]
-                    + current,
-                )
-            )
-        outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
-        result = dataclasses.replace(result, outputs=outputs_sent)
-        new_state = result.state.to_json()
-        outputs = [
-            output_body(
-                user_id=msg.user_id,
-                session_id=msg.session_id,
-                text=out.text,
-                data=out.data,
-                trace_id=msg.trace_id,
-                disable_sensitive_logging=settings.mask_sensitive_logging,
-                source="agent" if msg.kind == handover.AGENT else "bot",
-            )
-            for out in result.outputs
-        ]
-        # A rest endpoint answers the request with its outputs: nothing to deliver.
-        rest = endpoint.type != "webhook"
-        bodies = [] if rest else outputs
-        replied = [orjson.loads(body)["AIOutput"] for body in outputs] if rest else None
-        if bodies and settings.output_transformer is not None:
-            bodies = [
-                self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
-                for b in bodies
-            ]
-        commit = TurnCommit(
-            message_id=msg.id,
-            endpoint_id=msg.endpoint_id,
-            session_id=msg.session_id,
-            user_id=msg.user_id,
-            state=new_state,
-            bodies=bodies,
-            failed=failure is not None,
-            error=None if failure is None else failure.describe(msg),
-            profile=result.profile,
-            transcript=transcript_entries(msg, result.outputs, settings),
-            handover_events=events,
-            stats=turn_stats(msg, result, was_handed_over, settings),
-            epoch=epoch,
-            profile_version=profile_version,
-            # Stored only for a request waiting in another process.
-            reply=replied if self._shared and not self._replies.waits_for(msg.id) else None,
-        )
-        # Whatever the flow produced must be writable: serialise what the commit writes
-        # now, so a value the JSON writer refuses fails this turn here, not the commit.
-        orjson.dumps(new_state)
-        if result.profile is not None:
-            orjson.dumps(result.profile)
-        for entry in commit.transcript:
-            orjson.dumps(entry.data)
-        return _Prepared(
-            commit=commit,
-            new_state=new_state,
-            profile=result.profile,
-            profile_version=profile_version,
-            replied=replied,
-            failure=failure,
-            outputs=len(outputs),
-        )
-
-    async def _run_flow(
-        self,
-        endpoint: EndpointRecord,
-        user_key: SessionKey,
-        msg: InboundMessage,
-        state: SessionState,
-        settings: EndpointSettings,
-    ) -> tuple[TurnResult, Failure | None, int]:
-        """Run the flow for one message: its result, what failed (None: nothing), and the
-        version of the user's profile the flow read. A failure keeps the state as it was
-        (the engine's error output, if any, is the result's)."""
-        cached = self._profiles.get(user_key)
-        if cached is None:
-            profile, version = await self._store.load_profile_versioned(
-                msg.endpoint_id, msg.user_id
-            )
-            cached = {"data": profile, "version": version}
-            self._profiles.put(user_key, cached)
-        profile, version = cached["data"], cached["version"]
-        turn = TurnInput(
-            user_id=msg.user_id,
-            session_id=msg.session_id,
-            trace_id=msg.trace_id,
-            text=msg.text,
-            data=msg.data or {},
-            locale=endpoint.locale,
-            received_at=msg.received_at,
-            profile=profile,
-            session_timeout=settings.session_timeout_seconds,
-        )
-        # The pipeline writes into extra (the user's language): a crash keeps it as it was.
-        extra_before = dict(state.extra)
-        try:
-            turn = await self._pipeline.before(settings, state.extra, turn)
-            result = await self._engine.run_turn(endpoint.flow, state, turn)
-        except Exception as exc:  # the pipeline (NLU, translation) or engine
-            return (
-                TurnResult(outputs=[], state=dataclasses.replace(state, extra=extra_before)),
-                Failure.of(FailureKind.TURN, exc),
-                version,
-            )
-        failure = None
-        if result.failure is not None:
-            failure = Failure(FailureKind.FLOW, result.failure, result.failed_node)
-        return self._pipeline.carry(state.extra, result), failure, version

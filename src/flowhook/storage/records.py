@@ -54,8 +54,10 @@ class InboundMessage:
     id: int = 0
     kind: str = "message"  # "message" (run the flow) | "notify" (deliver as is)
     client_ip: str | None = None  # already truncated when the endpoint masks IPs
-    # Runs started from a read-back of the inbox, this one included (0: handed over in
-    # memory by the process that accepted it).
+    # Read back from the inbox (not handed over in memory by the process that accepted
+    # it): another process may have started its turn before. ``attempts``: runs started
+    # after such read-backs, as stored.
+    read_back: bool = False
     attempts: int = 0
 
 

@@ -529,6 +529,7 @@ def _message(row: Row[Any]) -> InboundMessage:
         received_at=row.received_at,
         kind=row.kind,
         client_ip=row.client_ip,
+        read_back=True,
         attempts=row.attempts,
     )
 
