@@ -97,6 +97,7 @@ class DeliveryControl:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._refiller = None
+        await self._deliveries.drain()
 
     async def _sweep_forever(self) -> None:
         first = True

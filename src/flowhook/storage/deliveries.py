@@ -80,6 +80,7 @@ class DeliveryStore:
     def __init__(self, store: SqlStore) -> None:
         self._engine = store.engine
         self._writer = store.writer
+        self._running: set[asyncio.Future[Any]] = set()
 
     async def _read(self, fn: Callable[[Connection], R]) -> R:
         def run() -> R:
@@ -89,7 +90,16 @@ class DeliveryStore:
             except SQLAlchemyError as exc:
                 raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(None, run)
+        fut = asyncio.get_running_loop().run_in_executor(None, run)
+        self._running.add(fut)
+        fut.add_done_callback(self._running.discard)
+        return await fut
+
+    async def drain(self) -> None:
+        """Wait for reads still running on their threads (their callers may have been
+        cancelled): the engine must not be disposed under them."""
+        if self._running:
+            await asyncio.wait(list(self._running))
 
     # -- dead letters and the attempt log -----------------------------------------------------
 
