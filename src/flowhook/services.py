@@ -273,7 +273,7 @@ def _expose_delivery_metrics(metrics: Metrics, dispatcher: Dispatcher) -> None:
     metrics.expose(
         "flowhook_delivery_backlogged_endpoints",
         "Endpoints with outputs waiting in the outbox beyond what memory holds.",
-        lambda: len(dispatcher.backlogged()),
+        lambda: len(dispatcher.backlog.endpoints()),
         counter=False,
     )
 

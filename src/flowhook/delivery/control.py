@@ -158,7 +158,7 @@ class DeliveryControl:
     async def resume(self, endpoint_id: str) -> int:
         """Take the endpoint's pending outputs from the outbox, in order, as the window
         allows (the rest follows as it drains)."""
-        self.dispatcher.mark_backlogged(endpoint_id)
+        self.dispatcher.backlog.spill(endpoint_id)
         return await self.refill(endpoint_id)
 
     async def take_partitions(self, partitions: list[int]) -> int:
@@ -167,7 +167,7 @@ class DeliveryControl:
         del partitions  # ownership already lists them
         endpoints = await self._deliveries.endpoints_pending()
         for endpoint_id in endpoints:
-            self.dispatcher.mark_backlogged(endpoint_id)
+            self.dispatcher.backlog.spill(endpoint_id)
         taken = await asyncio.gather(*(self.refill(e) for e in endpoints))
         return sum(taken)
 
@@ -193,12 +193,12 @@ class DeliveryControl:
 
     async def _refill_once(self, endpoint_id: str) -> int:
         dispatcher = self.dispatcher
-        generation = dispatcher.backlog_generation(endpoint_id)
+        generation = dispatcher.backlog.generation(endpoint_id)
         partitions = None if self._owned is None else self._owned()
         if endpoint_id in dispatcher.disabled_endpoints or partitions == []:
             # Nothing of it is taken now anyway; switching on (or owning) marks it again.
             if generation is not None:
-                dispatcher.caught_up(endpoint_id, generation)
+                dispatcher.backlog.caught_up(endpoint_id, generation)
             return 0
         held = dispatcher.held_of(endpoint_id)
         room = dispatcher.room_for(endpoint_id, PAGE)
@@ -222,9 +222,9 @@ class DeliveryControl:
         known = dispatcher.held_of(endpoint_id)
         ids = await self._deliveries.some_pending_ids(endpoint_id, known + 1, partitions)
         if len(ids) <= known and all(dispatcher.holds(i) for i in ids):
-            dispatcher.caught_up(endpoint_id, generation)
+            dispatcher.backlog.caught_up(endpoint_id, generation)
         elif not taken:
-            dispatcher.mark_quiet(endpoint_id, generation)
+            dispatcher.backlog.mark_quiet(endpoint_id, generation)
         return taken
 
     # -- the sweep ------------------------------------------------------------------------
@@ -236,13 +236,13 @@ class DeliveryControl:
         if switches:
             await self._apply_switches()
         pending = await self._deliveries.endpoints_pending()
-        dispatcher.warm(pending)  # the first sweep ends the cold start
+        dispatcher.backlog.warm(pending)  # the first sweep ends the cold start
         now = time.time()
         due = [
             e for e, at in pending.items() if at <= now and e not in dispatcher.disabled_endpoints
         ]
         # Backlogged with nothing pending at all: a refill finds that out and catches up.
-        due += [e for e in dispatcher.backlogged() if e not in pending]
+        due += [e for e in dispatcher.backlog.endpoints() if e not in pending]
         taken = sum(await asyncio.gather(*(self.refill(e) for e in due)))
         if taken:
             log.info("outbox sweep took deliveries", count=taken)
