@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from sqlalchemy import insert
 
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.service import DeliveryService
 from flowhook.errors import StorageError
+from flowhook.sessions import inbox as inbox_module
 from flowhook.storage import schema as t
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.store import SqlStore
@@ -314,3 +316,39 @@ async def test_per_endpoint_state_goes_with_the_endpoint(tmp_path: Path, db_url:
     finally:
         await ok_hook.stop()
         await bad_hook.stop()
+
+
+async def test_remembered_api_key_uses_are_dropped_after_their_interval(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingress remembers when each API key was last written as used (to write it at
+    most once an interval); a key of a deleted endpoint is forgotten once the interval
+    passed, so the map holds only the keys used lately."""
+    monkeypatch.setattr(inbox_module, "KEY_TOUCH_INTERVAL", 0.2)
+    hook = WebhookReceiver()
+    await hook.start()
+    try:
+        async with running_server(tmp_path, db_url, REPO / "flows") as server:
+            keys = []
+            endpoints = []
+            for name in ("a", "b"):
+                ep = await server.create_endpoint(
+                    name=name, flow="echo", webhookUrl=hook.url, authMethod="apiKey"
+                )
+                _, created = await server.api(
+                    "POST", f"/api/v1/endpoints/{ep['id']}/api-keys", {"name": "k"}
+                )
+                endpoints.append(ep)
+                keys.append(created["key"])
+            body = {"userId": "u", "sessionId": "s", "text": "x"}
+            code, _ = await server.post_message(endpoints[0], body, key=keys[0])
+            assert code == 202
+            assert server.services.inbox.tracked_keys == 1
+            status_code, _ = await server.api("DELETE", f"/api/v1/endpoints/{endpoints[0]['id']}")
+            assert status_code == 204
+            await asyncio.sleep(0.3)
+            code, _ = await server.post_message(endpoints[1], body, key=keys[1])
+            assert code == 202
+            assert server.services.inbox.tracked_keys == 1
+    finally:
+        await hook.stop()
