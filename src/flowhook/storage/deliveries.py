@@ -233,7 +233,8 @@ class DeliveryStore:
 
         A loose index scan: one index seek per endpoint, whatever the number of pending
         outputs, so a large backlog of one endpoint costs the others nothing here."""
-        return await self._read(lambda c: {str(r[0]): float(r[1]) for r in c.execute(_ENDPOINTS)})
+        query = _ENDPOINTS[self._engine.dialect.name]
+        return await self._read(lambda c: {str(r[0]): float(r[1]) for r in c.execute(query)})
 
     async def due_ids(
         self,
@@ -305,25 +306,29 @@ class DeliveryStore:
         )
 
 
-# Each step finds the next endpoint with pending outputs (index seek past the previous
-# one) and its earliest due time; the same text on SQLite and PostgreSQL.
-_ENDPOINTS = text(
-    """
+# Each step finds the next endpoint with pending outputs (an index seek past the previous
+# one) and its earliest due time. SQLite is told the index: with an equality on status it
+# would otherwise pick ix_outbox_pending (status, id) and scan every pending row per step.
+_ENDPOINTS_SQL = """
     WITH RECURSIVE eps(e) AS (
-        SELECT (SELECT MIN(endpoint_id) FROM outbox WHERE status = 'pending')
+        SELECT (SELECT MIN(endpoint_id) FROM outbox {hint} WHERE status = 'pending')
         UNION ALL
         SELECT (
-            SELECT MIN(o.endpoint_id) FROM outbox o
+            SELECT MIN(o.endpoint_id) FROM outbox o {hint}
             WHERE o.status = 'pending' AND o.endpoint_id > eps.e
         )
         FROM eps WHERE eps.e IS NOT NULL
     )
     SELECT e, (
-        SELECT MIN(o.not_before) FROM outbox o WHERE o.status = 'pending' AND o.endpoint_id = eps.e
+        SELECT MIN(o.not_before) FROM outbox o {hint}
+        WHERE o.status = 'pending' AND o.endpoint_id = eps.e
     )
     FROM eps WHERE e IS NOT NULL
-    """
-)
+"""
+_ENDPOINTS = {
+    "sqlite": text(_ENDPOINTS_SQL.format(hint="INDEXED BY ix_outbox_pending_due")),
+    "postgresql": text(_ENDPOINTS_SQL.format(hint="")),
+}
 
 
 # -- batch write functions (run on the writer thread) -----------------------------------------
