@@ -60,6 +60,7 @@ class Options:
     recovery_timeout_s: float = 600.0
     backend: str = "sqlite"
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    flowhook_src: Path | None = None  # another checkout's src/ (to compare versions)
 
 
 @dataclass
@@ -220,6 +221,10 @@ def flowhook(opts: Options, workdir: Path) -> Iterator[tuple[Any, int]]:
             "FLOWHOOK_DELIVERY_RETRY_SCHEDULE": orjson.dumps(RETRY_SCHEDULE).decode(),
             "FLOWHOOK_MAX_BODY_BYTES": str(opts.kib * 1024 + 65536),
         }
+        flows_dir = procs.REPO / "flows"
+        if opts.flowhook_src is not None:
+            env["PYTHONPATH"] = str(opts.flowhook_src)
+            flows_dir = opts.flowhook_src.parent / "flows"
         log = stack.enter_context((workdir / "flowhook.log").open("a"))
         proc = procs.spawn(
             [
@@ -229,7 +234,7 @@ def flowhook(opts: Options, workdir: Path) -> Iterator[tuple[Any, int]]:
                 "--data-dir",
                 str(workdir / "data"),
                 "--flows-dir",
-                str(procs.REPO / "flows"),
+                str(flows_dir),
                 *db_args,
                 "serve",
                 "--port",
@@ -359,6 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kib", type=int, default=100, help="message text size")
     p.add_argument("--sessions", type=int, default=50, help="sessions per endpoint")
     p.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
+    p.add_argument("--flowhook-src", type=Path, default=None, help="bench this src/ dir")
     args = p.parse_args(argv)
     opts = Options(
         minutes=args.minutes,
@@ -369,6 +375,7 @@ def main(argv: list[str] | None = None) -> None:
         kib=args.kib,
         sessions=args.sessions,
         backend=args.backend,
+        flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
     )
     result = asyncio.run(run(opts))
     RESULTS.mkdir(parents=True, exist_ok=True)
