@@ -191,6 +191,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
             else max(1.0, 2 * settings.delivery_sweep_seconds)
         ),
         on_backlog=control.on_backlog,
+        on_arrival=control.on_arrival,
         cold=True,
         on_gone=control.on_gone,
         owns=ownership.owns if shared else None,

@@ -23,12 +23,16 @@ class Backlog:
         on_change: Callable[[], None],
         *,
         cold: bool,
+        on_arrival: Callable[[str], None] | None = None,
     ) -> None:
         """``on_backlog(endpoint_id)``: read the endpoint from the outbox (it became
         backlogged, or has room again). ``None``: there is no outbox to read from, and
         nothing is ever left there on purpose. ``cold``: until ``warm``, every endpoint
-        counts as backlogged (start-up, before the outbox was looked at)."""
+        counts as backlogged (start-up, before the outbox was looked at).
+        ``on_arrival(endpoint_id)``: a new output of an endpoint already backlogged was
+        left in the outbox (the reader may want to look soon)."""
         self._on_backlog = on_backlog
+        self._on_arrival = on_arrival
         self._on_change = on_change
         self.cold = cold and on_backlog is not None
         self._generation: dict[str, int] = {}
@@ -63,6 +67,14 @@ class Backlog:
         self._quiet.discard(endpoint_id)
         if new:
             self._on_backlog(endpoint_id)
+
+    def arrived(self, endpoint_id: str) -> None:
+        """A new output of the endpoint was left in the outbox (it is backlogged, or the
+        start-up has not looked at the outbox yet)."""
+        known = endpoint_id in self._generation
+        self.spill(endpoint_id)
+        if known and self._on_arrival is not None:
+            self._on_arrival(endpoint_id)
 
     def room(self, endpoint_id: str) -> None:
         """Memory has room again for the endpoint: read more of it, if it is backlogged."""

@@ -40,6 +40,9 @@ log = structlog.get_logger(__name__)
 
 # Items one read hands over when the window is unbounded.
 PAGE = 5_000
+# New outputs of a backlogged endpoint are read after at most this long (batched: one
+# read for many outputs, and a failing endpoint's backlog is not scanned per output).
+ARRIVAL_DELAY = 0.05
 
 
 class DeliveryControl:
@@ -64,6 +67,8 @@ class DeliveryControl:
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # endpoints being refilled now
         self._again: set[str] = set()  # ... and asked for again meanwhile
+        self._arrived: set[str] = set()  # new outputs left in the outbox, not read yet
+        self._arrival_timer: asyncio.TimerHandle | None = None
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -97,6 +102,9 @@ class DeliveryControl:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._refiller = None
+        if self._arrival_timer is not None:
+            self._arrival_timer.cancel()
+            self._arrival_timer = None
         await self._deliveries.drain()
 
     async def _sweep_forever(self) -> None:
@@ -132,6 +140,19 @@ class DeliveryControl:
     def on_backlog(self, endpoint_id: str) -> None:
         """The dispatcher has room for an endpoint's outputs waiting in the outbox."""
         self._wanted.add(endpoint_id)
+        self._wake.set()
+
+    def on_arrival(self, endpoint_id: str) -> None:
+        """A new output of a backlogged endpoint waits in the outbox: read it soon."""
+        self._arrived.add(endpoint_id)
+        if self._arrival_timer is None:
+            loop = asyncio.get_running_loop()
+            self._arrival_timer = loop.call_later(ARRIVAL_DELAY, self._take_arrivals)
+
+    def _take_arrivals(self) -> None:
+        self._arrival_timer = None
+        self._wanted |= self._arrived
+        self._arrived.clear()
         self._wake.set()
 
     async def on_gone(self, endpoint_id: str, reason: str) -> None:

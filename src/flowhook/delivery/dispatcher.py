@@ -99,6 +99,7 @@ class Dispatcher:
         window_total: int | None = None,
         park_limit: float = math.inf,
         on_backlog: Callable[[str], None] | None = None,
+        on_arrival: Callable[[str], None] | None = None,
         cold: bool = False,
         clock: Callable[[], float] = time.time,
         header_factory: HeaderFactory | None = None,
@@ -112,7 +113,8 @@ class Dispatcher:
         ``window_*``: outputs held in memory (``None``: unbounded, for a dispatcher with
         no outbox to refill from). ``park_limit``: retries due later than this many
         seconds let their lane go to the outbox. ``on_backlog(endpoint_id)``: the
-        endpoint has outputs in the outbox that memory does not hold, and room for them.
+        endpoint has outputs in the outbox that memory does not hold, and room for them;
+        ``on_arrival(endpoint_id)``: a new output of a backlogged endpoint was left there.
         ``cold``: until ``warm()``, nothing is taken from the session runner (the outbox
         may hold older outputs of the same sessions)."""
         if max_per_endpoint < 1:
@@ -124,7 +126,7 @@ class Dispatcher:
         self._slots = ConnectionSlots(max_per_endpoint, max_connections)
         self._window = FairShare(window_per_endpoint, window_total)
         self._park_limit = park_limit
-        self.backlog = Backlog(on_backlog, self._notify_idle, cold=cold)
+        self.backlog = Backlog(on_backlog, self._notify_idle, cold=cold, on_arrival=on_arrival)
         self._clock = clock
         self._header_factory = header_factory
         self._on_gone = on_gone
@@ -215,11 +217,13 @@ class Dispatcher:
                 or not owns(endpoint_id, item.session_id)
             ):
                 continue
-            if (not from_outbox and not self.backlog.takes_direct(endpoint_id)) or (
-                not window.take(endpoint_id)
-            ):
+            if not from_outbox and not self.backlog.takes_direct(endpoint_id):
                 full.add(endpoint_id)  # later items of it must not overtake this one
-                self.backlog.spill(endpoint_id)
+                self.backlog.arrived(endpoint_id)
+                continue
+            if not window.take(endpoint_id):
+                full.add(endpoint_id)
+                self.backlog.spill(endpoint_id)  # read back as the window drains
                 continue
             held.add(item.outbox_id)
             key = (endpoint_id, item.session_id)
