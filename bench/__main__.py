@@ -9,6 +9,13 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["failing"]:
+        # Receivers down for long: its own options (``python -m bench failing -h``).
+        from bench.failing import main as failing_main
+
+        failing_main(args_in[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench")
     sub = parser.add_subparsers(dest="cmd", required=True)
 

@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         description=(
             "Concurrent POSTs in all. Past it an endpoint gets a slot only below its fair "
             "share (this divided by the endpoints sending), so busy endpoints never starve "
-            "the others; the total stays below twice this."
+            "the others; the total never exceeds twice this."
         ),
     )
     delivery_window_per_endpoint: int = Field(
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         ge=1,
         description=(
             "Outputs held in memory in all; past it an endpoint takes more only below its "
-            "fair share (so the total stays below twice this)."
+            "fair share (the total never exceeds twice this)."
         ),
     )
     delivery_retry_schedule: list[float] = Field(

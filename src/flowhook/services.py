@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import socket
 import time
@@ -198,9 +199,15 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         max_connections=settings.delivery_max_connections,
         window_per_endpoint=settings.delivery_window_per_endpoint,
         window_total=settings.delivery_window_total,
-        # A retry due later than the next sweep or two waits in the outbox, not in memory.
-        park_limit=max(1.0, 2 * settings.delivery_sweep_seconds),
+        # A retry due later than the next sweep or two waits in the outbox, not in memory
+        # (without a sweep, nothing would read it back: it waits in memory then).
+        park_limit=(
+            math.inf
+            if settings.delivery_sweep_seconds == 0
+            else max(1.0, 2 * settings.delivery_sweep_seconds)
+        ),
         on_backlog=control.on_backlog,
+        on_arrival=control.on_arrival,
         cold=True,
         on_gone=control.on_gone,
         owns=ownership.owns if shared else None,
@@ -310,7 +317,7 @@ def _expose_delivery_metrics(metrics: Metrics, dispatcher: Dispatcher) -> None:
     metrics.expose(
         "flowhook_delivery_backlogged_endpoints",
         "Endpoints with outputs waiting in the outbox beyond what memory holds.",
-        lambda: len(dispatcher.backlogged()),
+        lambda: len(dispatcher.backlog.endpoints()),
         counter=False,
     )
 

@@ -40,6 +40,9 @@ log = structlog.get_logger(__name__)
 
 # Items one read hands over when the window is unbounded.
 PAGE = 5_000
+# New outputs of a backlogged endpoint are read after at most this long (batched: one
+# read for many outputs, and a failing endpoint's backlog is not scanned per output).
+ARRIVAL_DELAY = 0.05
 
 
 class DeliveryControl:
@@ -64,6 +67,8 @@ class DeliveryControl:
         self._wake = asyncio.Event()
         self._busy: set[str] = set()  # endpoints being refilled now
         self._again: set[str] = set()  # ... and asked for again meanwhile
+        self._arrived: set[str] = set()  # new outputs left in the outbox, not read yet
+        self._arrival_timer: asyncio.TimerHandle | None = None
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -97,6 +102,10 @@ class DeliveryControl:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._task = self._refiller = None
+        if self._arrival_timer is not None:
+            self._arrival_timer.cancel()
+            self._arrival_timer = None
+        await self._deliveries.drain()
 
     async def _sweep_forever(self) -> None:
         first = True
@@ -133,6 +142,19 @@ class DeliveryControl:
         self._wanted.add(endpoint_id)
         self._wake.set()
 
+    def on_arrival(self, endpoint_id: str) -> None:
+        """A new output of a backlogged endpoint waits in the outbox: read it soon."""
+        self._arrived.add(endpoint_id)
+        if self._arrival_timer is None:
+            loop = asyncio.get_running_loop()
+            self._arrival_timer = loop.call_later(ARRIVAL_DELAY, self._take_arrivals)
+
+    def _take_arrivals(self) -> None:
+        self._arrival_timer = None
+        self._wanted |= self._arrived
+        self._arrived.clear()
+        self._wake.set()
+
     async def on_gone(self, endpoint_id: str, reason: str) -> None:
         """The dispatcher switched an endpoint off after a 410: store it."""
         await self._deliveries.set_delivery_disabled(endpoint_id, reason, time.time())
@@ -157,7 +179,7 @@ class DeliveryControl:
     async def resume(self, endpoint_id: str) -> int:
         """Take the endpoint's pending outputs from the outbox, in order, as the window
         allows (the rest follows as it drains)."""
-        self.dispatcher.mark_backlogged(endpoint_id)
+        self.dispatcher.backlog.spill(endpoint_id)
         return await self.refill(endpoint_id)
 
     async def take_partitions(self, partitions: list[int]) -> int:
@@ -166,7 +188,7 @@ class DeliveryControl:
         del partitions  # ownership already lists them
         endpoints = await self._deliveries.endpoints_pending()
         for endpoint_id in endpoints:
-            self.dispatcher.mark_backlogged(endpoint_id)
+            self.dispatcher.backlog.spill(endpoint_id)
         taken = await asyncio.gather(*(self.refill(e) for e in endpoints))
         return sum(taken)
 
@@ -192,12 +214,12 @@ class DeliveryControl:
 
     async def _refill_once(self, endpoint_id: str) -> int:
         dispatcher = self.dispatcher
-        generation = dispatcher.backlog_generation(endpoint_id)
+        generation = dispatcher.backlog.generation(endpoint_id)
         partitions = None if self._owned is None else self._owned()
         if endpoint_id in dispatcher.disabled_endpoints or partitions == []:
             # Nothing of it is taken now anyway; switching on (or owning) marks it again.
             if generation is not None:
-                dispatcher.caught_up(endpoint_id, generation)
+                dispatcher.backlog.caught_up(endpoint_id, generation)
             return 0
         held = dispatcher.held_of(endpoint_id)
         room = dispatcher.room_for(endpoint_id, PAGE)
@@ -221,9 +243,9 @@ class DeliveryControl:
         known = dispatcher.held_of(endpoint_id)
         ids = await self._deliveries.some_pending_ids(endpoint_id, known + 1, partitions)
         if len(ids) <= known and all(dispatcher.holds(i) for i in ids):
-            dispatcher.caught_up(endpoint_id, generation)
+            dispatcher.backlog.caught_up(endpoint_id, generation)
         elif not taken:
-            dispatcher.mark_quiet(endpoint_id, generation)
+            dispatcher.backlog.mark_quiet(endpoint_id, generation)
         return taken
 
     # -- the sweep ------------------------------------------------------------------------
@@ -235,13 +257,13 @@ class DeliveryControl:
         if switches:
             await self._apply_switches()
         pending = await self._deliveries.endpoints_pending()
-        dispatcher.warm(pending)  # the first sweep ends the cold start
+        dispatcher.backlog.warm(pending)  # the first sweep ends the cold start
         now = time.time()
         due = [
             e for e, at in pending.items() if at <= now and e not in dispatcher.disabled_endpoints
         ]
         # Backlogged with nothing pending at all: a refill finds that out and catches up.
-        due += [e for e in dispatcher.backlogged() if e not in pending]
+        due += [e for e in dispatcher.backlog.endpoints() if e not in pending]
         taken = sum(await asyncio.gather(*(self.refill(e) for e in due)))
         if taken:
             log.info("outbox sweep took deliveries", count=taken)

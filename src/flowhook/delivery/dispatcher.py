@@ -8,7 +8,7 @@ Shape (chosen for the hot path):
 - The head of a lane blocks the rest of that lane until it is delivered or given
   up: that is the per-session order guarantee.
 - A head waiting for a retry *parks* its lane on a loop timer: no task, no
-  semaphore slot, nothing polled. So a backlog of retries never starves first
+  connection slot, nothing polled. So a backlog of retries never starves first
   attempts, and a session waiting for a retry never holds up any other session.
 - Connection slots are taken around the POST only, under a per-endpoint cap and a fair
   global cap (``flowhook.delivery.window``): a hanging receiver uses up the slots of its
@@ -48,7 +48,9 @@ from datetime import UTC, datetime
 
 import structlog
 
+from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.lanes import Lane, insert_in_order
+from flowhook.delivery.recording import record, record_final
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.signing import signature_headers
 from flowhook.delivery.types import (
@@ -74,9 +76,6 @@ GONE_ERROR = (
 )
 # What _attempt returns when the endpoint was switched off before the POST: no attempt.
 _HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
-# Backoff of a ledger write that must succeed before the lane moves on.
-_RECORD_RETRY_FIRST = 0.05
-_RECORD_RETRY_MAX = 5.0
 
 
 class Dispatcher:
@@ -100,6 +99,7 @@ class Dispatcher:
         window_total: int | None = None,
         park_limit: float = math.inf,
         on_backlog: Callable[[str], None] | None = None,
+        on_arrival: Callable[[str], None] | None = None,
         cold: bool = False,
         clock: Callable[[], float] = time.time,
         header_factory: HeaderFactory | None = None,
@@ -113,7 +113,8 @@ class Dispatcher:
         ``window_*``: outputs held in memory (``None``: unbounded, for a dispatcher with
         no outbox to refill from). ``park_limit``: retries due later than this many
         seconds let their lane go to the outbox. ``on_backlog(endpoint_id)``: the
-        endpoint has outputs in the outbox that memory does not hold, and room for them.
+        endpoint has outputs in the outbox that memory does not hold, and room for them;
+        ``on_arrival(endpoint_id)``: a new output of a backlogged endpoint was left there.
         ``cold``: until ``warm()``, nothing is taken from the session runner (the outbox
         may hold older outputs of the same sessions)."""
         if max_per_endpoint < 1:
@@ -125,11 +126,7 @@ class Dispatcher:
         self._slots = ConnectionSlots(max_per_endpoint, max_connections)
         self._window = FairShare(window_per_endpoint, window_total)
         self._park_limit = park_limit
-        self._on_backlog = on_backlog
-        self._cold = cold
-        # endpoint id -> generation, bumped whenever an output of it is left in the outbox
-        self._backlog: dict[str, int] = {}
-        self._quiet: set[str] = set()  # backlogged, but nothing was due at the last read
+        self.backlog = Backlog(on_backlog, self._notify_idle, cold=cold, on_arrival=on_arrival)
         self._clock = clock
         self._header_factory = header_factory
         self._on_gone = on_gone
@@ -176,7 +173,9 @@ class Dispatcher:
     def tracked_endpoints(self) -> set[str]:
         """Endpoints this dispatcher keeps any state for (held items, slots, backlog);
         an idle or deleted endpoint is not among them."""
-        return self._window.endpoint_ids() | set(self._backlog) | self._slots.endpoint_ids()
+        return (
+            self._window.endpoint_ids() | set(self.backlog.endpoints()) | self._slots.endpoint_ids()
+        )
 
     def queued_per_endpoint(self) -> dict[str, int]:
         """Items held in memory, per endpoint (for metrics)."""
@@ -218,11 +217,13 @@ class Dispatcher:
                 or not owns(endpoint_id, item.session_id)
             ):
                 continue
-            if (not from_outbox and (self._cold or endpoint_id in self._backlog)) or (
-                not window.take(endpoint_id)
-            ):
+            if not from_outbox and not self.backlog.takes_direct(endpoint_id):
                 full.add(endpoint_id)  # later items of it must not overtake this one
-                self._spill(endpoint_id)
+                self.backlog.arrived(endpoint_id)
+                continue
+            if not window.take(endpoint_id):
+                full.add(endpoint_id)
+                self.backlog.spill(endpoint_id)  # read back as the window drains
                 continue
             held.add(item.outbox_id)
             key = (endpoint_id, item.session_id)
@@ -268,61 +269,6 @@ class Dispatcher:
         self.submit(fresh, from_outbox=True)
         return len(self._held) - before
 
-    # -- the window and the outbox backlog -------------------------------------------------
-
-    def backlog_generation(self, endpoint_id: str) -> int | None:
-        """The endpoint's backlog generation (``None``: not backlogged). It changes each
-        time one of its outputs is left in the outbox."""
-        return self._backlog.get(endpoint_id)
-
-    def backlogged(self) -> list[str]:
-        return list(self._backlog)
-
-    def mark_backlogged(self, endpoint_id: str) -> None:
-        """The outbox may hold outputs of the endpoint that memory does not: take new
-        ones from the outbox only, in order, until ``caught_up``."""
-        self._spill(endpoint_id)
-
-    def caught_up(self, endpoint_id: str, generation: int) -> bool:
-        """The outbox holds nothing of the endpoint beyond what memory holds, as read while
-        the backlog was at ``generation``; if nothing was left in the outbox since, take
-        its outputs from the session runner again. Returns whether it did."""
-        if self._backlog.get(endpoint_id) != generation:
-            return False
-        del self._backlog[endpoint_id]
-        self._quiet.discard(endpoint_id)
-        self._notify_idle()
-        return True
-
-    def mark_quiet(self, endpoint_id: str, generation: int) -> None:
-        """Nothing of the (backlogged) endpoint was due in the outbox at the last read."""
-        if self._backlog.get(endpoint_id) == generation:
-            self._quiet.add(endpoint_id)
-            self._notify_idle()
-
-    def warm(self, backlogged: Iterable[str]) -> None:
-        """End the cold start: ``backlogged`` endpoints have outputs in the outbox."""
-        if not self._cold:
-            return
-        for endpoint_id in backlogged:
-            self._spill(endpoint_id)
-        self._cold = False
-        self._notify_idle()
-
-    def _spill(self, endpoint_id: str) -> None:
-        if self._on_backlog is None:
-            return  # no outbox to refill from: nothing is left there on purpose
-        new = endpoint_id not in self._backlog
-        self._backlog[endpoint_id] = self._backlog.get(endpoint_id, 0) + 1
-        self._quiet.discard(endpoint_id)
-        if new:
-            self._on_backlog(endpoint_id)
-
-    def _room(self, endpoint_id: str) -> None:
-        """Room appeared in the window: a backlogged endpoint may take from the outbox."""
-        if endpoint_id in self._backlog and self._on_backlog is not None:
-            self._on_backlog(endpoint_id)
-
     async def let_go(self, timeout: float) -> None:
         """Let go of the sessions this process no longer owns: lanes waiting for a retry at
         once, lanes sending after their POST in flight (awaited, up to ``timeout``). Their
@@ -359,7 +305,7 @@ class Dispatcher:
         self.endpoint_state_version += 1
         was = self._disabled.pop(endpoint_id, None) is not None
         if was:
-            self._spill(endpoint_id)  # its outputs wait in the outbox
+            self.backlog.spill(endpoint_id)  # its outputs wait in the outbox
         return was
 
     async def run_until_idle(
@@ -405,7 +351,7 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
         self._held.clear()
-        self._backlog.clear()
+        self.backlog.clear()
         self._parked = 0
         self._notify_idle()
         await self._transport.close()
@@ -424,8 +370,8 @@ class Dispatcher:
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
-            self._spill(endpoint_id)
-            self._room(endpoint_id)
+            self.backlog.spill(endpoint_id)
+            self.backlog.room(endpoint_id)
 
     def _forget(self, item: PendingDelivery) -> None:
         """Memory no longer holds the item. An outbox read already running may have seen
@@ -449,7 +395,7 @@ class Dispatcher:
 
     def _settled(self, item: PendingDelivery) -> None:
         self._forget(item)
-        self._room(item.endpoint_id)
+        self.backlog.room(item.endpoint_id)
 
     def _spawn(self, lane: Lane) -> None:
         assert self._loop is not None
@@ -520,13 +466,11 @@ class Dispatcher:
                 error=ENDPOINT_DELETED,
             )
             gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
-            await self._record_final(
-                "failed", lambda: self._ledger.failed(item, gone, item.attempts)
-            )
+            await record_final("failed", lambda: self._ledger.failed(item, gone, item.attempts))
             return None
         attempts = item.attempts + 1
         if result.ok:
-            await self._record_final("delivered", lambda: self._ledger.delivered(item, result))
+            await record_final("delivered", lambda: self._ledger.delivered(item, result))
             return None
         if result.status == GONE_STATUS:
             await self._gone(item, result, attempts)
@@ -542,12 +486,12 @@ class Dispatcher:
             retry_in=None if delay is None else round(delay, 3),
         )
         if delay is None:
-            await self._record_final("failed", lambda: self._ledger.failed(item, result, attempts))
+            await record_final("failed", lambda: self._ledger.failed(item, result, attempts))
             return None
         not_before = self._clock() + delay
         # If the outbox did not get the due time, the lane keeps the retry in memory: let
         # go, the outbox would hand it over at once, without the wait.
-        lane.pinned = not await self._record(
+        lane.pinned = not await record(
             "retry_later", self._ledger.retry_later(item, result, attempts, not_before)
         )
         return replace(item, attempts=attempts, not_before=not_before)
@@ -555,7 +499,7 @@ class Dispatcher:
     async def _gone(self, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
         """410: this output fails, and the endpoint's delivery is switched off."""
         gone = replace(result, error=GONE_ERROR)
-        await self._record_final("failed", lambda: self._ledger.failed(item, gone, attempts))
+        await record_final("failed", lambda: self._ledger.failed(item, gone, attempts))
         if item.endpoint_id in self._disabled:
             return  # another lane of the endpoint got its 410 first
         at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
@@ -610,38 +554,14 @@ class Dispatcher:
         except Exception as exc:  # a transport must not raise, but one bug must not stall
             return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
 
-    async def _record(self, what: str, call: Awaitable[None]) -> bool:
-        """Record a retry; returns whether the ledger took it. If not, the outbox still
-        holds the item pending and it is attempted again (at least once)."""
-        try:
-            await call
-        except Exception as exc:
-            _log_ledger_error(what, exc)
-            return False
-        return True
-
-    async def _record_final(self, what: str, call: Callable[[], Awaitable[None]]) -> None:
-        """Record a final outcome, retrying until the ledger takes it. The lane waits
-        meanwhile: moving on would let the outbox resend this output after the session's
-        later ones (same webhook-id, out of order). A crash meanwhile resends it first."""
-        delay = _RECORD_RETRY_FIRST
-        while True:
-            try:
-                await call()
-                return
-            except Exception as exc:
-                _log_ledger_error(what, exc, retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, _RECORD_RETRY_MAX)
-
     # -- idleness --------------------------------------------------------------------
 
     def _is_idle(self, include_scheduled: bool) -> bool:
-        if self._cold:
+        if self.backlog.cold:
             return False
         if include_scheduled:
-            return not self._lanes and not self._backlog
-        return len(self._lanes) == self._parked and self._quiet.issuperset(self._backlog)
+            return not self._lanes and not self.backlog
+        return len(self._lanes) == self._parked and self.backlog.all_quiet()
 
     def _notify_idle(self) -> None:
         if not self._idle_waiters:
@@ -653,14 +573,3 @@ class Dispatcher:
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
-
-
-def _log_ledger_error(what: str, exc: Exception, retry_in: float | None = None) -> None:
-    first_line = (str(exc).splitlines() or [""])[0][:200]
-    log.error(
-        "delivery ledger error",
-        outcome=what,
-        error_type=type(exc).__name__,
-        error=first_line,
-        retry_in=retry_in,
-    )

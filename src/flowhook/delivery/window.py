@@ -6,7 +6,8 @@ its own cap *and* either the total is under the global cap or the endpoint is un
 fair share (the global cap divided by the endpoints using the resource now). So endpoints
 that hang or fail can fill the shared part, but never the share of an endpoint that needs
 only a little: isolation holds by construction, whatever the number of bad endpoints. The
-total stays below twice the global cap.
+total never exceeds twice the global cap (a hard ceiling: only when very many endpoints
+each took their share past the cap can a newcomer have to wait for a unit to be freed).
 
 Counts are kept per endpoint only while non-zero: an idle (or deleted) endpoint leaves
 nothing behind.
@@ -47,6 +48,8 @@ class FairShare:
             return False
         if self._total is None or self.in_use < self._total:
             return True
+        if self.in_use >= 2 * self._total:
+            return False  # the hard ceiling: many newcomers' shares add up
         users = len(self._in_use) + (0 if mine else 1)
         return mine < max(1, self._total // users)
 
@@ -57,7 +60,7 @@ class FairShare:
         if self._total is None:
             return max(0, own)
         users = len(self._in_use) + (0 if mine else 1)
-        share = max(1, self._total // users) - mine
+        share = min(max(1, self._total // users) - mine, 2 * self._total - self.in_use)
         return max(0, min(own, max(self._total - self.in_use, share)))
 
     def take(self, endpoint_id: str) -> bool:

@@ -77,7 +77,22 @@ class Inbox:
         self._endpoints = endpoints
         self._runner = runner
         self._key_touched: dict[str, float] = {}
+        self._touches_pruned = 0.0
         self._limiter = RateLimiter()
+
+    @property
+    def tracked_keys(self) -> int:
+        """API keys whose last use is remembered (to write it at most once a minute)."""
+        return len(self._key_touched)
+
+    def _forget_old_touches(self, now: float) -> None:
+        # Once an interval: a key unused that long (deleted, or its endpoint) is dropped,
+        # so the map holds the keys of the last minute only.
+        if now - self._touches_pruned < KEY_TOUCH_INTERVAL:
+            return
+        self._touches_pruned = now
+        for key_id in [k for k, at in self._key_touched.items() if now - at >= KEY_TOUCH_INTERVAL]:
+            del self._key_touched[key_id]
 
     async def accept(
         self,
@@ -213,5 +228,6 @@ class Inbox:
         key_id = key_ids[matched]
         now = time.time()
         if now - self._key_touched.get(key_id, 0.0) >= KEY_TOUCH_INTERVAL:
+            self._forget_old_touches(now)
             self._key_touched[key_id] = now
             self._store.touch_api_key_soon(key_id, now)

@@ -80,6 +80,7 @@ class DeliveryStore:
     def __init__(self, store: SqlStore) -> None:
         self._engine = store.engine
         self._writer = store.writer
+        self._running: set[asyncio.Future[Any]] = set()
 
     async def _read(self, fn: Callable[[Connection], R]) -> R:
         def run() -> R:
@@ -89,7 +90,16 @@ class DeliveryStore:
             except SQLAlchemyError as exc:
                 raise StorageError(f"storage read failed: {type(exc).__name__}") from exc
 
-        return await asyncio.get_running_loop().run_in_executor(None, run)
+        fut = asyncio.get_running_loop().run_in_executor(None, run)
+        self._running.add(fut)
+        fut.add_done_callback(self._running.discard)
+        return await fut
+
+    async def drain(self) -> None:
+        """Wait for reads still running on their threads (their callers may have been
+        cancelled): the engine must not be disposed under them."""
+        if self._running:
+            await asyncio.wait(list(self._running))
 
     # -- dead letters and the attempt log -----------------------------------------------------
 
@@ -223,7 +233,8 @@ class DeliveryStore:
 
         A loose index scan: one index seek per endpoint, whatever the number of pending
         outputs, so a large backlog of one endpoint costs the others nothing here."""
-        return await self._read(lambda c: {str(r[0]): float(r[1]) for r in c.execute(_ENDPOINTS)})
+        query = _ENDPOINTS[self._engine.dialect.name]
+        return await self._read(lambda c: {str(r[0]): float(r[1]) for r in c.execute(query)})
 
     async def due_ids(
         self,
@@ -295,25 +306,29 @@ class DeliveryStore:
         )
 
 
-# Each step finds the next endpoint with pending outputs (index seek past the previous
-# one) and its earliest due time; the same text on SQLite and PostgreSQL.
-_ENDPOINTS = text(
-    """
+# Each step finds the next endpoint with pending outputs (an index seek past the previous
+# one) and its earliest due time. SQLite is told the index: with an equality on status it
+# would otherwise pick ix_outbox_pending (status, id) and scan every pending row per step.
+_ENDPOINTS_SQL = """
     WITH RECURSIVE eps(e) AS (
-        SELECT (SELECT MIN(endpoint_id) FROM outbox WHERE status = 'pending')
+        SELECT (SELECT MIN(endpoint_id) FROM outbox {hint} WHERE status = 'pending')
         UNION ALL
         SELECT (
-            SELECT MIN(o.endpoint_id) FROM outbox o
+            SELECT MIN(o.endpoint_id) FROM outbox o {hint}
             WHERE o.status = 'pending' AND o.endpoint_id > eps.e
         )
         FROM eps WHERE eps.e IS NOT NULL
     )
     SELECT e, (
-        SELECT MIN(o.not_before) FROM outbox o WHERE o.status = 'pending' AND o.endpoint_id = eps.e
+        SELECT MIN(o.not_before) FROM outbox o {hint}
+        WHERE o.status = 'pending' AND o.endpoint_id = eps.e
     )
     FROM eps WHERE e IS NOT NULL
-    """
-)
+"""
+_ENDPOINTS = {
+    "sqlite": text(_ENDPOINTS_SQL.format(hint="INDEXED BY ix_outbox_pending_due")),
+    "postgresql": text(_ENDPOINTS_SQL.format(hint="")),
+}
 
 
 # -- batch write functions (run on the writer thread) -----------------------------------------
