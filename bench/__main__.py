@@ -17,6 +17,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--warmup", type=float, default=2.0, help="seconds before each phase")
     run.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     run.add_argument("--flows", default="echo,order-help", help="comma-separated flow names")
+    run.add_argument(
+        "--flows-dir",
+        type=Path,
+        default=None,
+        help="flows dir of the server (default: the repository's flows/); "
+        "bench/flows holds code-echo, a code node's cost",
+    )
     run.add_argument("--sessions", type=int, default=1000)
     run.add_argument("--connections", type=int, default=64, help="closed-loop connections")
     run.add_argument("--open-connections", type=int, default=256, help="open-loop max")
@@ -144,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
                 profile=args.profile,
                 pg_url=args.pg_url,
                 flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
+                flows_dir=None if args.flows_dir is None else args.flows_dir.resolve(),
                 command=command,
                 memory=MemoryOptions() if args.memory else None,
             )
