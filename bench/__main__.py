@@ -67,6 +67,11 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--flowhook-src", type=Path, default=None)
         p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
 
+    code = sub.add_parser("code-call", help="cost of one code call in a worker process")
+    code.add_argument("--calls", type=int, default=5000)
+    code.add_argument("--concurrency", type=int, default=8)
+    code.add_argument("--workers", type=int, default=2)
+
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
 
@@ -156,6 +161,10 @@ def main(argv: list[str] | None = None) -> None:
                 memory=MemoryOptions() if args.memory else None,
             )
         )
+    elif args.cmd == "code-call":
+        from bench.isolation import main as code_call_main
+
+        code_call_main(args.calls, args.concurrency, args.workers)
     elif args.cmd == "receiver":
         from bench.receiver import main as receiver_main
 
