@@ -34,7 +34,8 @@ def _children_cpu() -> float:
 
 def _direct(calls: int) -> float:
     spec = importlib.util.spec_from_file_location("code_echo", FLOWS / "code_echo.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     started = time.perf_counter()
