@@ -36,11 +36,9 @@ class IsolationLimits:
     memory_mb: int = 512
     # Whether ``package.module:function`` (from sys.path) may run, not only flows-dir files.
     allow_modules: bool = False
-
-
-# How long a new worker may take to start (exec, imports) before its first call is
-# timed; generous because a loaded machine can be slow to start a Python.
-STARTUP_TIMEOUT = 30.0
+    # How long a new worker may take to start (exec, imports) before its first call is
+    # timed; generous because a loaded machine can be slow to start a Python.
+    start_timeout: float = 30.0
 
 
 class CodeCallFailed(Exception):
@@ -141,12 +139,15 @@ class CodeWorkers:
         request = self._request(ref, args)
         limit = self.limits.timeout if timeout is None else timeout
         slots = self._slot()
-        try:  # waiting for a free worker counts too: a busy pool fails calls, not turns
-            await asyncio.wait_for(slots.acquire(), limit)
+        # Waiting for a free worker is bounded too (by what one call ahead may take,
+        # its worker's start included): a pool kept busy fails calls, it never hangs.
+        wait = self.limits.start_timeout + limit
+        try:
+            await asyncio.wait_for(slots.acquire(), wait)
         except TimeoutError:
             raise CodeTimeout(
                 f"code '{ref.spec}': all {self.limits.workers} code workers stayed busy "
-                f"for {limit:g} s"
+                f"for {wait:g} s"
             ) from None
         try:
             worker = await self._ready_worker(ref)
@@ -192,7 +193,7 @@ class CodeWorkers:
     def _ready_worker_blocking(self, ref: CodeRef) -> _Worker:
         worker = self._take()
         if not worker.ready:
-            self._check_started(worker, self._wait_blocking(worker, STARTUP_TIMEOUT, ref))
+            self._check_started(worker, self._wait_blocking(worker, self.limits.start_timeout, ref))
         return worker
 
     async def _ready_worker(self, ref: CodeRef) -> _Worker:
@@ -200,7 +201,9 @@ class CodeWorkers:
         against the call)."""
         worker = self._take()
         if not worker.ready:
-            self._check_started(worker, await self._await_answer(worker, STARTUP_TIMEOUT, ref))
+            self._check_started(
+                worker, await self._await_answer(worker, self.limits.start_timeout, ref)
+            )
         return worker
 
     def _check_started(self, worker: _Worker, answer: dict[str, Any] | None) -> None:
