@@ -106,7 +106,9 @@ class SessionRunner:
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
         self._tasks: dict[SessionKey, asyncio.Task[None]] = {}
         self._held: set[int] = set()  # ids of messages queued or in their turn
-        self._local: dict[int, None] = {}  # accepted here, not yet run (insertion order)
+        # Messages whose runs this process has counted (0: accepted here, nothing to
+        # count), by id, until settled; insertion order, bounded.
+        self._local: dict[int, int] = {}
         self._scans: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._idle = asyncio.Event()
         self._idle.set()
@@ -161,7 +163,7 @@ class SessionRunner:
     def accepted_here(self, message_id: int) -> None:
         """This process accepted the message: no other process can have started its turn,
         so when it comes back through the inbox its first run needs no counting."""
-        self._local[message_id] = None
+        self._local[message_id] = 0
         if len(self._local) > LOCAL_IDS_MAX:
             del self._local[next(iter(self._local))]
 
@@ -294,13 +296,18 @@ class SessionRunner:
         failed. Raises only StorageError from reads before the turn ran (it is tried again
         as a whole) and TurnRefused."""
         started = time.perf_counter()
-        if msg.read_back and msg.id not in self._local:
-            # Another process may have died in this turn: count the run, committed before
-            # it starts, so a message that kills every process running it ends failed.
-            counts = await self._store.count_attempts([msg.id])
-            if msg.id not in counts:
-                raise TurnRefused(Refusal.ALREADY_PROCESSED)
-            msg = dataclasses.replace(msg, attempts=counts[msg.id])
+        if msg.read_back:
+            counted = self._local.get(msg.id)
+            if counted is None:
+                # Another process may have died in this turn: count the run, committed
+                # before it starts, so a message that kills every process running it
+                # ends failed. Counted once here: a retry of the same turn in this
+                # process (storage away, a profile race) is not another run.
+                counts = await self._store.count_attempts([msg.id])
+                if msg.id not in counts:
+                    raise TurnRefused(Refusal.ALREADY_PROCESSED)
+                counted = self._local[msg.id] = counts[msg.id]
+            msg = dataclasses.replace(msg, attempts=max(counted, msg.attempts))
         cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
             failure = Failure(FailureKind.ENDPOINT_DELETED, "the endpoint was deleted")
