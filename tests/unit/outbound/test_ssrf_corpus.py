@@ -124,7 +124,7 @@ async def via_http_node(url: str, tmp: Path) -> str:
     resources = EngineResources(http_policy=policy("http node"))
     engine = Engine(FlowRegistry.load(tmp), resources=resources)
     try:
-        return " ".join(await Conversation(engine).texts(url))
+        return " ".join(str(text) for text in await Conversation(engine).texts(url))
     finally:
         await engine.aclose()
 
@@ -144,7 +144,7 @@ async def via_llm_node(url: str, tmp: Path) -> str:
     )
     engine = Engine(FlowRegistry.load(tmp), resources=resources)
     try:
-        return " ".join(await Conversation(engine).texts("hi"))
+        return " ".join(str(text) for text in await Conversation(engine).texts("hi"))
     finally:
         await engine.aclose()
 
