@@ -127,6 +127,17 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
             f"role {settings.role!r} needs PostgreSQL (FLOWHOOK_DATABASE_URL=postgresql://...): "
             "with SQLite, one process does everything (role both)"
         )
+    registry = FlowRegistry.load(settings.flows_dir)
+    if not settings.code_allow_modules:
+        refused = [
+            problem
+            for name in registry.names()
+            for problem in module_code_problems(
+                registry[name].source, registry[name].nodes.values()
+            )
+        ]
+        if refused:
+            raise ConfigError("\n".join(refused))
     migrate.upgrade(url)
     worker = Worker.new(
         f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}", settings.role
@@ -139,26 +150,19 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         prepare=settings.database_prepare,
         owner=worker.id if shared else None,
     )
+    security = EndpointSecurity.from_settings(settings)
+    try:
+        verify_master_key(store.engine, security.box)
+    except BaseException:
+        store.engine.dispose()  # nothing started yet: only the pool's connections to close
+        raise
     ownership = Ownership(everything=not shared)
     replies = Replies(store)
-    registry = FlowRegistry.load(settings.flows_dir)
-    if not settings.code_allow_modules:
-        refused = [
-            problem
-            for name in registry.names()
-            for problem in module_code_problems(
-                registry[name].source, registry[name].nodes.values()
-            )
-        ]
-        if refused:
-            raise ConfigError("\n".join(refused))
     code_workers = code_workers_from_settings(settings)
     engine = engine_from_settings(registry, settings, code_workers)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
     metrics = Metrics()
     generation = ConfigGeneration(store, cache, on_removed=metrics.forget_endpoint)
-    security = EndpointSecurity.from_settings(settings)
-    verify_master_key(store.engine, security.box)
     transformers = Transformers(
         settings.flows_dir, code_workers, allow_modules=settings.code_allow_modules
     )

@@ -1,12 +1,15 @@
-"""A message that kills the process running it is retried a bounded number of times,
-then failed: restarts never loop on the same poison, and the session's next message is
-delivered after it. A real `flowhook serve` process on SQLite, really killed (SIGKILL
-from inside the turn) and restarted."""
+"""A message whose turn is running whenever its process dies is retried a bounded number
+of times, then failed: restarts never loop on the same poison, and the session's next
+message is delivered after it. A real `flowhook serve` process on SQLite, really killed
+(SIGKILL to its process group, code workers included, while the message's code node runs)
+and restarted. Code nodes run in worker processes, so flow code cannot kill the server
+itself: the test does it at the moment the code node says it started."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,14 +38,24 @@ nodes:
 """
 KILL = """
 import asyncio
-import os
-import signal
 
 
 async def die(input, context, profile):
-    await asyncio.sleep(1.0)  # the test's next message is accepted meanwhile
-    os.kill(os.getpid(), signal.SIGKILL)
+    with open({marks!r}, "a") as marks:
+        marks.write("started\\n")
+    await asyncio.sleep(20)  # the test kills the server meanwhile
 """
+
+
+def runs_started(marks: Path) -> int:
+    return len(marks.read_text().splitlines()) if marks.exists() else 0
+
+
+async def wait_for_runs(marks: Path, count: int, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while runs_started(marks) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"run {count} never started"
+        await asyncio.sleep(0.05)
 
 
 def serve(tmp_path: Path, port: int) -> Proc:
@@ -67,7 +80,8 @@ async def test_a_message_that_kills_its_process_is_failed_after_bounded_retries(
     and the next message of its session is delivered, after the earlier one."""
     (tmp_path / "flows").mkdir()
     (tmp_path / "flows" / "crasher.yaml").write_text(FLOW)
-    (tmp_path / "flows" / "kill.py").write_text(KILL)
+    marks = tmp_path / "runs-started"
+    (tmp_path / "flows" / "kill.py").write_text(KILL.format(marks=str(marks)))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     admin = {"Authorization": f"Bearer {ADMIN}"}
@@ -88,6 +102,11 @@ async def test_a_message_that_kills_its_process_is_failed_after_bounded_retries(
                 async with http.post(url, json=body) as resp:
                     assert resp.status == 202
             for _ in range(6):
+                try:
+                    await wait_for_runs(marks, deaths + 1, timeout=10)
+                except AssertionError:
+                    break  # no new run: the message was failed instead
+                os.killpg(proc.popen.pid, signal.SIGKILL)
                 exit_code = await asyncio.to_thread(proc.popen.wait, 30)
                 assert exit_code == -9, proc.output()
                 deaths += 1
@@ -95,7 +114,7 @@ async def test_a_message_that_kills_its_process_is_failed_after_bounded_retries(
                 proc = serve(tmp_path, port)
                 await asyncio.to_thread(wait_for_line, proc, "flowhook is running", 60)
                 try:
-                    await receiver.wait_for(2, timeout=8)
+                    await receiver.wait_for(2, timeout=3)
                     break
                 except TimeoutError:
                     continue

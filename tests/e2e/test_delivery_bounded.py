@@ -309,7 +309,7 @@ async def test_per_endpoint_state_goes_with_the_endpoint(tmp_path: Path, db_url:
             await ok_hook.wait_until(lambda: len(ok_hook.accepted) == 10)
             await bad_hook.wait_until(lambda: len(bad_hook.hits) >= 5)
             assert bad["id"] in dispatcher.tracked_endpoints()
-            status_code, _ = await server.api("DELETE", f"/api/v1/endpoints/{bad['id']}")
+            status_code, _ = await server.api("DELETE", f"/api/v1/endpoints/{bad['id']}?force=true")
             assert status_code == 204
             await server.services.run_until_idle(15)
             assert dispatcher.tracked_endpoints() == set()
@@ -344,7 +344,9 @@ async def test_remembered_api_key_uses_are_dropped_after_their_interval(
             code, _ = await server.post_message(endpoints[0], body, key=keys[0])
             assert code == 202
             assert server.services.inbox.tracked_keys == 1
-            status_code, _ = await server.api("DELETE", f"/api/v1/endpoints/{endpoints[0]['id']}")
+            status_code, _ = await server.api(
+                "DELETE", f"/api/v1/endpoints/{endpoints[0]['id']}?force=true"
+            )
             assert status_code == 204
             await asyncio.sleep(0.3)
             code, _ = await server.post_message(endpoints[1], body, key=keys[1])

@@ -96,7 +96,11 @@ async def running_server(
         },
         **settings,
     )
-    services = build_services(cfg)
+    try:
+        services = build_services(cfg)
+    except BaseException:
+        sock.close()
+        raise
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), log_level="warning", access_log=False, lifespan="on")
     )
