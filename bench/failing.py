@@ -28,6 +28,7 @@ import itertools
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -262,10 +263,33 @@ def create_endpoint(port: int, name: str, url: str) -> str:
     return str(body["endpointUrl"])
 
 
-async def sample_rss(pid: int, every: float, start: float, out: list[dict[str, Any]]) -> None:
+def server_gauges(port: int) -> dict[str, float]:
+    """Outputs in memory, and messages accepted but not yet run (the turn backlog)."""
+    wanted = {
+        "flowhook_delivery_in_memory": "in_memory",
+        "flowhook_messages_accepted_total": "accepted",
+        "flowhook_turns_total": "turns",
+    }
+    out: dict[str, float] = {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name in wanted:
+                out[wanted[name]] = float(value)
+    out["turn_backlog"] = out.get("accepted", 0.0) - out.get("turns", 0.0)
+    return out
+
+
+async def sample_rss(
+    pid: int, port: int, every: float, start: float, out: list[dict[str, Any]]
+) -> None:
     while True:
         mem = procs.memory_kib(pid)
-        out.append({"t_s": round(time.time() - start, 1), **mem})
+        try:
+            gauges = await asyncio.to_thread(server_gauges, port)
+        except OSError:
+            gauges = {}
+        out.append({"t_s": round(time.time() - start, 1), **mem, **gauges})
         await asyncio.sleep(every)
 
 
@@ -285,7 +309,7 @@ async def run(opts: Options) -> dict[str, Any]:
         bad_urls = [create_endpoint(port, f"bad{i}", r.url) for i, r in enumerate(bad)]
         rss: list[dict[str, Any]] = []
         t0 = time.time()
-        sampler = asyncio.create_task(sample_rss(proc.pid, opts.sample_s, t0, rss))
+        sampler = asyncio.create_task(sample_rss(proc.pid, port, opts.sample_s, t0, rss))
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector) as http:
             base_start = time.time()
@@ -343,7 +367,15 @@ async def run(opts: Options) -> dict[str, Any]:
                 ),
                 "peak": round(max(s.get("peak_rss_kib", 0) for s in rss) / 1024, 1),
             },
-            "rss_series": [(s["t_s"], round(s["rss_kib"] / 1024, 1)) for s in rss],
+            "series": [
+                {
+                    "t_s": s["t_s"],
+                    "rss_mib": round(s["rss_kib"] / 1024, 1),
+                    "in_memory": s.get("in_memory"),
+                    "turn_backlog": s.get("turn_backlog"),
+                }
+                for s in rss
+            ],
             "refused_messages": sent.refused,
             "recovery_s": recovered_s,
             "delivery": check_delivery(receivers, sent),
@@ -382,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = RESULTS / f"failing-{stamp}-{uuid.uuid4().hex[:4]}.json"
     path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
-    brief = {k: v for k, v in result.items() if k != "rss_series"}
+    brief = {k: v for k, v in result.items() if k != "series"}
     print(orjson.dumps(brief, option=orjson.OPT_INDENT_2).decode())
     print(f"written: {path}")
 
