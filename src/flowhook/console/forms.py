@@ -138,6 +138,8 @@ def read_endpoint_form(
     if not editing:
         doc["signing"] = "signing" in form
         shown.values["signing"] = doc["signing"]
+        # Creating: an empty box means the default, as when the JSON body leaves it out.
+        doc = {k: v for k, v in doc.items() if v is not None}
     return doc, shown
 
 

@@ -54,12 +54,14 @@ async def create_endpoint(pg: Page) -> Response:
     services = pg.services
     flows = services.engine.flow_names()
     doc, shown = read_endpoint_form(pg.form, editing=False)
-    if not shown.errors:
-        try:
-            created = await services.endpoints.create(EndpointCreate.model_validate(doc))
-        except (ValidationError, FlowhookError) as exc:
-            shown.fail(exc)
-        else:
+    try:
+        # Checked even when a JSON box did not parse, so every problem shows at once.
+        request = EndpointCreate.model_validate(doc)
+        created = None if shown.errors else await services.endpoints.create(request)
+    except (ValidationError, FlowhookError) as exc:
+        shown.fail(exc)
+    else:
+        if created is not None:
             if created.signing_secret:
                 return pg.render(
                     "secret_once.html",
@@ -97,15 +99,15 @@ async def save_endpoint(pg: Page) -> Response:
     services = pg.services
     view = await services.endpoints.get(pg.param("endpoint_id"))
     doc, shown = read_endpoint_form(pg.form, editing=True)
-    if not shown.errors:
-        try:
-            update = changes_from(doc, view, EndpointUpdate)
-            assert isinstance(update, EndpointUpdate)
+    try:
+        update = changes_from(doc, view, EndpointUpdate)
+        assert isinstance(update, EndpointUpdate)
+        if not shown.errors:
             await services.endpoints.update(view.id, update)
-        except (ValidationError, FlowhookError) as exc:
-            shown.fail(exc)
-        else:
-            return pg.redirect(f"/console/endpoints/{view.id}", "saved")
+    except (ValidationError, FlowhookError) as exc:
+        shown.fail(exc)
+    if not shown.errors and shown.problem is None:
+        return pg.redirect(f"/console/endpoints/{view.id}", "saved")
     return pg.render(
         "endpoint_form.html",
         status=400,
