@@ -38,7 +38,8 @@ def _unavailable(reason: str) -> None:
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+async def browser(server: RunningServer) -> AsyncIterator[Any]:
+    """Chromium, closed before the server stops (its open event streams end with it)."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
