@@ -36,7 +36,8 @@ async def test_try_it_conversation_appears_live_in_the_transcript(
     hook = page.locator("#hook-log .hook").first
     await hook.locator(".badge.delivered").wait_for()
     shown = await hook.inner_text()
-    assert "provide your order number" in shown and '"source": "bot"' in shown
+    assert "provide your order number" in shown
+    assert '"source": "bot"' in shown
     assert "200" in shown
     (delivered,) = await receiver.wait_for(1)
     assert delivered.body["AIOutput"]["text"] in shown
@@ -44,7 +45,8 @@ async def test_try_it_conversation_appears_live_in_the_transcript(
     bubbles = watcher.page.locator("#transcript .msg")
     await watcher.page.locator("#transcript .msg.bot").wait_for()
     texts = await bubbles.all_inner_texts()
-    assert "Hello, I need help with my order" in texts[0] and "USER" in texts[0].upper()
+    assert "Hello, I need help with my order" in texts[0]
+    assert "USER" in texts[0].upper()
     assert "provide your order number" in texts[1]
     await chat.check_source()
     await watcher.check_source()

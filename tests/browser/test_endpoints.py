@@ -52,8 +52,10 @@ async def test_create_an_endpoint_with_errors_shown_next_to_their_fields(
     await console.check_source()
     (made,) = await server.services.endpoints.list_all()
     assert (made.name, made.flow, made.webhook_url) == ("support-bot", "order-help", receiver.url)
-    assert made.rate_limit_per_second == 25 and made.mask_ip_addresses is True
-    assert made.has_webhook_password and made.webhook_user == "hookuser"
+    assert made.rate_limit_per_second == 25
+    assert made.mask_ip_addresses is True
+    assert made.has_webhook_password
+    assert made.webhook_user == "hookuser"
 
     # Editing: a bad value is refused next to its field; a good one saved; the password kept.
     await page.get_by_label("Session timeout (seconds)").fill("soon")
@@ -64,8 +66,10 @@ async def test_create_an_endpoint_with_errors_shown_next_to_their_fields(
     await page.get_by_role("button", name="Save changes").click()
     await page.wait_for_url("**?notice=saved")
     edited = await server.services.endpoints.get(made.id)
-    assert edited.session_timeout_seconds == 600 and edited.locale == "en-GB"
-    assert edited.has_webhook_password and edited.rate_limit_per_second == 25
+    assert edited.session_timeout_seconds == 600
+    assert edited.locale == "en-GB"
+    assert edited.has_webhook_password
+    assert edited.rate_limit_per_second == 25
 
     await console.visit("/?q=support")
     assert await page.get_by_role("link", name="support-bot").count() == 1
@@ -94,7 +98,9 @@ async def test_api_key_is_shown_once_and_can_be_revoked(
     console.secrets.add(key)
     await console.check_source(allow=key)
 
-    status, _ = await server.post_message(ep, {"userId": "u", "sessionId": "s", "text": "hi"}, key=key)
+    status, _ = await server.post_message(
+        ep, {"userId": "u", "sessionId": "s", "text": "hi"}, key=key
+    )
     assert status == 202
     await receiver.wait_for(1)
     await console.visit(f"/console/endpoints/{ep['id']}/keys")  # the key is not shown again
@@ -104,7 +110,9 @@ async def test_api_key_is_shown_once_and_can_be_revoked(
     page.once("dialog", lambda dialog: dialog.accept())
     await row.get_by_role("button", name="Revoke").click()
     await page.wait_for_url("**?notice=revoked")
-    status, _ = await server.post_message(ep, {"userId": "u", "sessionId": "s", "text": "hi"}, key=key)
+    status, _ = await server.post_message(
+        ep, {"userId": "u", "sessionId": "s", "text": "hi"}, key=key
+    )
     assert status == 401
 
     await page.get_by_role("button", name="Enable signing").click()

@@ -18,7 +18,8 @@ async def test_wrong_token_gets_a_clear_page_and_the_right_one_a_strict_cookie(
     context = await browser.new_context()
     page = await context.new_page()
     answer = await page.goto(server.base_url + "/console/flows")
-    assert answer.status == 200 and "/login?next=/console/flows" in page.url
+    assert answer.status == 200
+    assert "/login?next=/console/flows" in page.url
     await page.get_by_label("Admin token").fill("not-the-token")
     async with page.expect_response(lambda r: r.url.endswith("/login")) as wrong:
         await page.get_by_role("button", name="Sign in").click()

@@ -38,7 +38,7 @@ def daily_bars(
     title: str, days: Sequence[float], series: Sequence[tuple[str, Sequence[int]]]
 ) -> Markup:
     """Grouped vertical bars, one group per UTC day."""
-    width, height, left, bottom, top = 720, 260, 44, 40, 16
+    width, height, left, bottom, top = 960, 280, 44, 40, 16
     plot_w, plot_h = width - left - 12, height - bottom - top
     top_value = _nice_max(max((v for _, vals in series for v in vals), default=0))
     parts = []
@@ -47,7 +47,7 @@ def daily_bars(
         label = f"{top_value * i / 4:g}"
         parts.append(
             f'<line x1="{left}" x2="{width - 12}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
+            f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="12" '
             f'fill="{MUTED}">{label}</text>'
         )
     groups = max(1, len(days))
@@ -67,14 +67,14 @@ def daily_bars(
         if g % label_every == 0:
             parts.append(
                 f'<text x="{left + g * group_w + group_w / 2:.1f}" y="{height - bottom + 16}" '
-                f'text-anchor="middle" font-size="11" fill="{MUTED}">{_day(day)[5:]}</text>'
+                f'text-anchor="middle" font-size="12" fill="{MUTED}">{_day(day)[5:]}</text>'
             )
     for s, (name, _) in enumerate(series):
         x = left + s * 120
         parts.append(
             f'<rect x="{x}" y="{height - 14}" width="10" height="10" '
             f'fill="{SERIES[s % len(SERIES)]}"/>'
-            f'<text x="{x + 14}" y="{height - 5}" font-size="11" fill="{INK}">{escape(name)}</text>'
+            f'<text x="{x + 14}" y="{height - 5}" font-size="12" fill="{INK}">{escape(name)}</text>'
         )
     desc = "; ".join(
         f"{name}: " + ", ".join(f"{_day(d)} {v}" for d, v in zip(days, values, strict=False))
@@ -87,23 +87,23 @@ def horizontal_bars(
     title: str, rows: Sequence[tuple[str, float]], unit: str = "", empty: str = "No data yet"
 ) -> Markup:
     """One labelled bar per row, largest first as given."""
-    row_h, left, width = 28, 170, 720
+    row_h, left, width = 30, 150, 460
     height = max(1, len(rows)) * row_h + 8
     if not rows:
-        body = f'<text x="8" y="20" font-size="13" fill="{MUTED}">{escape(empty)}</text>'
+        body = f'<text x="0" y="20" font-size="14" fill="{MUTED}">{escape(empty)}</text>'
         return _svg(width, 32, title, empty, body)
     top_value = max(v for _, v in rows) or 1
     parts = []
     for i, (label, value) in enumerate(rows):
         y = 4 + i * row_h
-        w = (width - left - 80) * value / top_value
+        w = (width - left - 70) * value / top_value
         shown = label if len(label) <= 24 else label[:23] + "…"
         parts.append(
-            f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" font-size="12" '
+            f'<text x="{left - 8}" y="{y + 17}" text-anchor="end" font-size="13" '
             f'fill="{INK}">{escape(shown)}</text>'
             f'<rect x="{left}" y="{y + 4}" width="{max(w, 1):.1f}" height="18" rx="3" '
             f'fill="{SERIES[0]}"/>'
-            f'<text x="{left + max(w, 1) + 6:.1f}" y="{y + 17}" font-size="12" '
+            f'<text x="{left + max(w, 1) + 6:.1f}" y="{y + 17}" font-size="13" '
             f'fill="{INK}">{value:g}{escape(unit)}</text>'
         )
     desc = "; ".join(f"{label}: {value:g}{unit}" for label, value in rows)
@@ -112,7 +112,7 @@ def horizontal_bars(
 
 def meter(title: str, fraction: float | None, good_high: bool = True) -> Markup:
     """A 0-100 % meter; green when good, amber or red when not."""
-    width, height = 320, 56
+    width, height = 460, 56
     if fraction is None:
         body = f'<text x="0" y="30" font-size="13" fill="{MUTED}">No data yet</text>'
         return _svg(width, height, title, "no data", body)

@@ -61,7 +61,7 @@ def percent(value: Any) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def as_options(names: list[str], current: str | None = None) -> list[tuple[str, str]]:

@@ -93,6 +93,10 @@ def blank_form(flows: list[str]) -> EndpointForm:
 def form_of_view(view: EndpointView) -> EndpointForm:
     doc = view.model_dump(mode="json", by_alias=True)
     values = {name: doc.get(name) for name in FORM_FIELDS if name != "webhookPassword"}
+    for name in NUMBERS:  # 30.0 reads better as 30
+        number = values[name]
+        if isinstance(number, float) and number.is_integer():
+            values[name] = int(number)
     for name in JSON_DOCS:
         values[name] = "" if doc.get(name) is None else _json_text(doc[name])
     return EndpointForm(values=values)

@@ -97,7 +97,14 @@ def flow_svg(flow: LoadedFlow) -> Markup:
             mid = (y1 + y2) / 2
             d = f"M{x1:.0f},{y1:.0f} C{x1:.0f},{mid:.0f} {x2:.0f},{mid:.0f} {x2:.0f},{y2:.0f}"
             lx, ly = (x1 + x2) / 2, mid - 4
-        else:  # back or sideways (a loop): around the right-hand side
+        elif b.y == a.y:  # the same row: side to side
+            forward = b.x > a.x
+            x1 = a.x + NODE_W if forward else a.x
+            x2 = b.x if forward else b.x + NODE_W
+            y1 = y2 = a.y + NODE_H / 2
+            d = f"M{x1:.0f},{y1:.0f} L{x2:.0f},{y2:.0f}"
+            lx, ly = (x1 + x2) / 2, y1 - 6
+        else:  # back up (a loop): around the right-hand side
             x1, y1 = a.x + NODE_W, a.y + NODE_H / 2
             x2, y2 = b.x + NODE_W, b.y + NODE_H / 2
             bulge = max(x1, x2) + 40 + 8 * (abs(a.y - b.y) / (NODE_H + GAP_Y))
