@@ -102,7 +102,8 @@ class Page:
         return str(self.request.path_params[name])
 
     def query(self, name: str, default: str = "") -> str:
-        return self.request.query_params.get(name, default)
+        # NUL cannot be stored in any text column (PostgreSQL refuses it): no id has one.
+        return self.request.query_params.get(name, default).replace("\x00", "")
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         notice = NOTICES.get(self.query("notice"))
