@@ -66,3 +66,40 @@ def test_after_sign_in_only_local_paths_are_followed() -> None:
     assert safe_next("/console/flows?x=1") == "/console/flows?x=1"
     for target in (None, "", "https://evil.example/", "//evil.example/", "/\\evil", "/login"):
         assert safe_next(target) == "/", target
+
+
+def test_the_cookie_is_secure_behind_tls_only() -> None:
+    """The session cookie is HttpOnly and SameSite=Strict always, Secure when the console
+    is reached over TLS or its public URL is https."""
+    from starlette.responses import Response
+
+    from flowhook.console.auth import behind_tls, set_session_cookie
+
+    plain = Request(
+        {
+            "type": "http",
+            "scheme": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [(b"host", b"h")],
+        }
+    )
+    tls = Request(
+        {
+            "type": "http",
+            "scheme": "https",
+            "method": "GET",
+            "path": "/",
+            "headers": [(b"host", b"h")],
+        }
+    )
+    assert not behind_tls(plain, "http://127.0.0.1:8080")
+    assert behind_tls(tls, "http://127.0.0.1:8080")
+    assert behind_tls(plain, "https://bots.example.com")
+    for secure in (False, True):
+        response = Response()
+        set_session_cookie(response, "v", secure)
+        header = response.headers["set-cookie"].lower()
+        assert "httponly" in header
+        assert "samesite=strict" in header
+        assert ("secure" in header.replace("samesite", "")) is secure
