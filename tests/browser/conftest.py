@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.receiver import Receiver
-from tests.support.server import RunningServer, running_server
+# The real server (on each backend) and webhook receiver of the end-to-end suite.
+from tests.e2e.conftest import receiver, server
+from tests.support.server import RunningServer
 
 REPO = Path(__file__).resolve().parents[2]
+__all__ = ["receiver", "server"]
 CHROMIUM = os.environ.get("FLOWHOOK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -53,20 +55,6 @@ async def browser(server: RunningServer) -> AsyncIterator[Any]:
             yield chromium
         finally:
             await chromium.close()
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
-
-
-@pytest.fixture
-async def server(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
-    async with running_server(tmp_path, db_url, flows_dir=REPO / "flows") as s:
-        yield s
 
 
 @pytest.fixture
