@@ -66,3 +66,30 @@ async def test_try_it_conversation_appears_live_in_the_transcript(
     await watcher.visit(f"/console/endpoints/{ep['id']}/conversations")
     row = watcher.page.get_by_role("row", name="live-1")
     assert "with an agent" in await row.inner_text()
+
+
+async def test_try_it_on_a_rest_endpoint_with_an_api_key(
+    browser: Any, server: RunningServer
+) -> None:
+    """On a rest endpoint that asks for API keys, Try it sends the key typed in (never
+    stored), shows the HTTP answer's outputs, and shows the ingress's 401 for a wrong key."""
+    ep = await server.create_endpoint(name="faq", flow="echo", type="rest", authMethod="apiKey")
+    _, created = await server.api("POST", f"/api/v1/endpoints/{ep['id']}/api-keys", {})
+    console = await open_console(browser, server)
+    console.secrets.add(created["key"])
+    page = console.page
+    await console.visit(f"/console/endpoints/{ep['id']}/try")
+    await page.get_by_label("API key (X-Webhook-Key)").fill("fhk_wrong")
+    await page.get_by_label("Message").fill("anyone there?")
+    await page.get_by_label("Message").press("Enter")
+    error = page.locator("#chat-error")
+    await error.wait_for()
+    assert (await error.inner_text()).startswith("401")
+
+    await page.get_by_label("API key (X-Webhook-Key)").fill(created["key"])
+    await page.get_by_label("Message").fill("anyone there?")
+    await page.get_by_label("Message").press("Enter")
+    answer = page.locator("#hook-log .hook").first
+    await answer.wait_for()
+    assert "You said: anyone there?" in await answer.inner_text()
+    await console.check_source()

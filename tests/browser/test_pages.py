@@ -116,4 +116,6 @@ async def test_every_page_renders_accessibly_at_laptop_and_phone_width(
         await console.visit("/console/endpoints/no-such-endpoint", status=404)
         await console.visit("/console/flows/no-such-flow", status=404)
         await console.visit("/console/deliveries/no-such-delivery", status=404)
+        await console.visit("/console/no/such/page", status=404)
+        await console.visit("/console/static/console.css")
         await console.page.context.close()

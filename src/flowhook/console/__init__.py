@@ -38,3 +38,4 @@ def install(app: FastAPI, services: Services) -> None:
         StaticFiles(packages=[("flowhook.console", "static")]),
         name="console-static",
     )
+    app.router.routes.append(pages_overview.NOT_FOUND)  # after the static files

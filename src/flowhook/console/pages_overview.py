@@ -11,7 +11,7 @@ from flowhook.cluster.status import cluster_view
 from flowhook.console import charts
 from flowhook.console.graph import flow_svg
 from flowhook.console.queries import DAY, ConsoleQueries
-from flowhook.console.web import Page, page
+from flowhook.console.web import ROUTES, Page, page
 from flowhook.errors import NotFound
 from flowhook.flows.loader import validate_path
 
@@ -105,3 +105,12 @@ async def cluster(pg: Page) -> Response:
         lease_seconds=services.settings.lease_seconds,
         title="Cluster",
     )
+
+
+@page("/console/{rest:path}")
+async def not_found(pg: Page) -> Response:
+    raise NotFound(f"the console has no page {pg.request.url.path!r}")
+
+
+# Registered last by flowhook.console.install, so it only answers what nothing else does.
+NOT_FOUND = ROUTES.pop()
