@@ -9,7 +9,7 @@ import sys
 
 from tests.browser.conftest import REPO
 
-TARGET = "tests/browser/test_signin.py::test_changes_without_the_csrf_token_are_refused[sqlite]"
+TARGET = "tests/browser/test_signin.py::test_changes_without_the_csrf_token_are_refused"
 
 
 def run_without_browser(ci: bool) -> subprocess.CompletedProcess[str]:

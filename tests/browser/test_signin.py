@@ -3,10 +3,19 @@ and changes refused without the CSRF token."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.browser.console import open_console
 from tests.support.server import ADMIN_TOKEN, RunningServer
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    """Sign-in and the CSRF check do not depend on the storage backend: SQLite only."""
+    return f"sqlite:///{tmp_path / 'flowhook.db'}"
 
 
 async def test_wrong_token_gets_a_clear_page_and_the_right_one_a_strict_cookie(

@@ -3,8 +3,6 @@
 "use strict";
 
 (function () {
-  const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
   // Confirm destructive forms.
   document.addEventListener("submit", (event) => {
     const form = event.target;
@@ -198,6 +196,5 @@
       error.textContent = message;
       error.hidden = false;
     }
-    void csrf;
   }
 })();
