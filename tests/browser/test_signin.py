@@ -87,3 +87,27 @@ async def test_changes_without_the_csrf_token_are_refused(
     made = await request.post(url, form={**form, "csrf": csrf}, max_redirects=0)
     assert made.status == 303
     assert [e.name for e in await server.services.endpoints.list_all()] == ["forged"]
+
+
+async def test_the_console_works_from_the_keyboard(browser: Any, server: RunningServer) -> None:
+    """Signing in needs only typing and Enter; on every page the first Tab reaches the
+    skip link, which moves focus to the content; the main navigation follows."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(server.base_url + "/")
+    await page.keyboard.type(ADMIN_TOKEN)  # the token field has the focus
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(server.base_url + "/")
+    await page.keyboard.press("Tab")
+    focused = await page.evaluate("document.activeElement.textContent")
+    assert focused == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
+    await page.goto(server.base_url + "/")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Endpoints"
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(server.base_url + "/console/flows")
