@@ -57,9 +57,12 @@ async def analytics(pg: Page) -> Response:
     latency = numbers["turnLatencyMs"]
     figures = {
         "per_day": charts.daily_bars(
-            "Messages per day",
+            "Messages handled and outputs per day",
             [d["day"] for d in daily],
-            [("messages in", [d["in"] for d in daily]), ("outputs", [d["out"] for d in daily])],
+            [
+                ("messages handled", [d["in"] for d in daily]),
+                ("outputs", [d["out"] for d in daily]),
+            ],
         ),
         "intents": charts.horizontal_bars(
             "Top intents",

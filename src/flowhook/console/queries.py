@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Integer, cast, func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
 
 from flowhook.storage import schema as t
 from flowhook.storage.store import SqlStore
@@ -168,41 +167,26 @@ class ConsoleQueries:
         return await self._store._read(run)
 
     async def per_day(self, endpoint_id: str, since: float, until: float) -> list[dict[str, Any]]:
-        """Messages in and outputs out per UTC day in [since, until)."""
-        m, st = t.messages, t.turn_stats
-        postgres = self._store.backend == "postgresql"
+        """Turns (messages handled) and outputs per UTC day in [since, until).
 
-        def day_of(column: Any) -> ColumnElement[Any]:
-            # SQLite truncates a positive REAL cast to INTEGER; PostgreSQL would round.
-            return (
-                cast(func.floor(column / DAY), Integer) if postgres else cast(column / DAY, Integer)
-            )
+        From the turn statistics, which are kept for the analytics retention (90 days by
+        default), not from the inbox, which is pruned after the history retention.
+        """
+        st = t.turn_stats
+        postgres = self._store.backend == "postgresql"
+        # SQLite truncates a positive REAL cast to INTEGER; PostgreSQL would round.
+        day = cast(func.floor(st.c.at / DAY), Integer) if postgres else cast(st.c.at / DAY, Integer)
 
         def run(c: Connection) -> list[dict[str, Any]]:
-            day_in = day_of(m.c.received_at)
-            ins: dict[int, int] = dict(
-                c.execute(
-                    select(day_in, func.count())
-                    .where(
-                        m.c.endpoint_id == endpoint_id,
-                        m.c.kind == "message",
-                        m.c.received_at >= since,
-                        m.c.received_at < until,
-                    )
-                    .group_by(day_in)
-                ).all()
-            )
-            day_out = day_of(st.c.at)
-            outs: dict[int, int] = dict(
-                c.execute(
-                    select(day_out, func.coalesce(func.sum(st.c.outputs), 0))
-                    .where(st.c.endpoint_id == endpoint_id, st.c.at >= since, st.c.at < until)
-                    .group_by(day_out)
-                ).all()
-            )
+            rows = c.execute(
+                select(day, func.count(), func.coalesce(func.sum(st.c.outputs), 0))
+                .where(st.c.endpoint_id == endpoint_id, st.c.at >= since, st.c.at < until)
+                .group_by(day)
+            ).all()
+            counts = {int(d): (int(n), int(out)) for d, n, out in rows}
             first, last = int(since // DAY), int((until - 1e-6) // DAY)
             return [
-                {"day": d * DAY, "in": int(ins.get(d, 0)), "out": int(outs.get(d, 0))}
+                {"day": d * DAY, "in": counts.get(d, (0, 0))[0], "out": counts.get(d, (0, 0))[1]}
                 for d in range(first, last + 1)
             ]
 
