@@ -101,7 +101,10 @@ async def test_every_page_renders_accessibly_at_laptop_and_phone_width(
     for d in shots:
         await login.screenshot(path=str(d / "login.png"))
 
-    for viewport, suffix in ((LAPTOP, ""), (PHONE, "-phone")):
+    widths = [(LAPTOP, "")]
+    if server.services.store.backend == "sqlite":  # the phone layout is the same on both
+        widths.append((PHONE, "-phone"))
+    for viewport, suffix in widths:
         console = await open_console(browser, server, viewport=viewport)
         console.secrets |= {made["key"], made["secret"], "basic-auth-pw-1"}
         for name, path in pages(made["shop"]["id"], failed_id):
