@@ -91,3 +91,37 @@ async def test_hostile_session_ids_and_search_text_are_only_shown(
         await console.visit(path)
     await console.visit(f"{base}/transcript?session=", status=400)
     assert dialogs == []
+
+
+async def test_oversized_and_odd_forms_get_a_4xx_page(browser: Any, server: RunningServer) -> None:
+    """A form over the body limit answers 413, one with too many fields or in another
+    encoding 400, a number box holding text an error next to it: a page, never a 5xx."""
+    console = await open_console(browser, server)
+    csrf = await console.page.locator('meta[name="csrf-token"]').get_attribute("content")
+    request = console.page.request
+    url = server.base_url + "/console/endpoints/new"
+    huge = await request.post(url, form={"csrf": csrf or "", "name": "x" * 300_000})
+    assert huge.status == 413
+    many = "&".join(f"f{i}=1" for i in range(600)) + f"&csrf={csrf}"
+    crowded = await request.post(
+        url, data=many, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert crowded.status == 400
+    as_json = await request.post(url, data={"csrf": csrf, "name": "j"}, max_redirects=0)
+    assert as_json.status == 400
+    odd = await request.post(
+        url,
+        form={
+            "csrf": csrf or "",
+            "name": "n",
+            "flow": "greet",
+            "type": "rest",
+            "rateLimitBurst": "1e999",
+            "transcriptRetentionDays": "NaN",
+        },
+    )
+    assert odd.status == 400
+    text = await odd.text()
+    assert 'id="e-rateLimitBurst"' in text
+    assert 'id="e-transcriptRetentionDays"' in text
+    assert await server.services.endpoints.list_all() == []
