@@ -57,6 +57,7 @@ flowhook is running (role worker: turns and delivery; no ingress, no admin API)
     role = "" if settings.role == "both" else f" (role {settings.role}: no turns, no delivery)"
     return f"""
 flowhook is running{role}
+  console      {base}/   (sign in with the admin token)
   ingress      {base}/endpoint/<urlToken>
   admin API    {base}/api/v1   (docs: {base}/docs)
   admin token  {token}   ({where} {source})

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from flowhook import __version__
+from flowhook import __version__, console
 from flowhook.http import (
     admin,
     cluster,
@@ -63,5 +63,6 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     app.include_router(insights.router)
     app.include_router(handover.router)
     metrics.install(app)  # GET /metrics
+    console.install(app, services)  # the web console at /
     # The hot route is answered ahead of FastAPI; everything else goes through it.
     return IngressFastPath(app, services)
