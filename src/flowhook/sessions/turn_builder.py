@@ -159,8 +159,11 @@ class TurnBuilder:
         bodies = [] if rest else outputs
         replied = [orjson.loads(body)["AIOutput"] for body in outputs] if rest else None
         if bodies and settings.output_transformer is not None:
+            # Awaited: the transformer runs in a code worker; the event loop goes on.
             bodies = [
-                self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
+                await self._transformers.transform_output_async(
+                    settings.output_transformer, b, endpoint.id
+                )
                 for b in bodies
             ]
         commit = TurnCommit(
