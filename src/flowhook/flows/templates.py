@@ -164,6 +164,9 @@ class TemplateCompiler:
             autoescape=False,
         )
         self._known_names = TEMPLATE_VARIABLES | frozenset(TEMPLATE_GLOBALS)
+        # Every variable name the compiled templates refer to; the loader reads it per
+        # flow to tell which flows touch the user's profile (see ``flows.profile_use``).
+        self.names_used: set[str] = set()
 
     def text(self, source: str) -> Value:
         """A text field: renders to a string."""
@@ -207,6 +210,7 @@ class TemplateCompiler:
         return Expression(source, template, _lookup_path(expression))
 
     def _check_names(self, names: set[str]) -> None:
+        self.names_used |= names
         unknown = sorted(names - self._known_names)
         if unknown:
             raise TemplateProblem(f"unknown template variable '{unknown[0]}' ({_VARIABLES_HINT})")
