@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
@@ -27,7 +28,7 @@ import structlog
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.cache import CachedEndpoint, EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
 from flowhook.flows.engine import RESUME_AT_KEY
@@ -47,6 +48,11 @@ from flowhook.wire import output_body
 log = structlog.get_logger(__name__)
 
 STORAGE_RETRY_MAX_SECONDS = 30.0
+
+
+class ProfileNeeded(Exception):
+    """A turn run without the user's profile turned out to need it (the flows were
+    replaced while it ran): it runs again, in order with the user's other turns."""
 
 
 class SessionRunner:
@@ -238,11 +244,23 @@ class SessionRunner:
 
     async def _turn(self, key: SessionKey, msg: InboundMessage, epoch: int) -> None:
         user_key = (msg.endpoint_id, msg.user_id)
+        cached = await self._endpoints.entry_by_id(msg.endpoint_id)
+        if cached is None or not self._engine.reads_profile(cached.record.flow):
+            # The flow never looks at the profile: no order against the user's other
+            # sessions is needed (flows.profile_use).
+            try:
+                await self._locked_turn(
+                    key, user_key, msg, epoch, cached, self._engine.registry_generation
+                )
+                return
+            except ProfileNeeded:
+                pass  # the flows changed while it ran: again, in the user's order
+            cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         lock, users = self._user_locks.get(user_key) or (asyncio.Lock(), 0)
         self._user_locks[user_key] = (lock, users + 1)
         try:
             async with lock:
-                await self._locked_turn(key, user_key, msg, epoch)
+                await self._locked_turn(key, user_key, msg, epoch, cached, None)
         finally:
             lock, users = self._user_locks[user_key]
             if users == 1:
@@ -251,10 +269,17 @@ class SessionRunner:
                 self._user_locks[user_key] = (lock, users - 1)
 
     async def _locked_turn(
-        self, key: SessionKey, user_key: SessionKey, msg: InboundMessage, epoch: int
+        self,
+        key: SessionKey,
+        user_key: SessionKey,
+        msg: InboundMessage,
+        epoch: int,
+        cached: CachedEndpoint | None,
+        profile_skipped_at: int | None,
     ) -> None:
+        """One turn; under the user's lock unless ``profile_skipped_at`` gives the flows'
+        generation under which the turn was found not to touch the profile."""
         started = time.perf_counter()
-        cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
             log.warning("turn.endpoint_gone", endpoint_id=msg.endpoint_id, message_id=msg.id)
             await self._store.commit_turn(
@@ -297,7 +322,7 @@ class SessionRunner:
                 state.extra[RESUME_AT_KEY] = resume_at
                 resumed = dataclasses.replace(msg, text=None, data={})
                 result, failed, profile_version = await self._run_flow(
-                    endpoint, user_key, resumed, state, settings
+                    endpoint, user_key, resumed, state, settings, profile_skipped_at
                 )
             else:
                 result = TurnResult([], state)
@@ -311,7 +336,7 @@ class SessionRunner:
             )
         else:
             result, failed, profile_version = await self._run_flow(
-                endpoint, user_key, msg, state, settings
+                endpoint, user_key, msg, state, settings, profile_skipped_at
             )
         if (
             settings.handover_url is not None
@@ -403,17 +428,22 @@ class SessionRunner:
         msg: InboundMessage,
         state: SessionState,
         settings: EndpointSettings,
-    ) -> tuple[TurnResult, bool, int]:
+        profile_skipped_at: int | None = None,
+    ) -> tuple[TurnResult, bool, int | None]:
         """Run the flow for one message; a crash gives no outputs and keeps the state.
-        Also returns the version of the user's profile the flow read."""
-        cached = self._profiles.get(user_key)
-        if cached is None:
-            profile, version = await self._store.load_profile_versioned(
-                msg.endpoint_id, msg.user_id
-            )
-            cached = {"data": profile, "version": version}
-            self._profiles.put(user_key, cached)
-        profile, version = cached["data"], cached["version"]
+        Also returns the version of the user's profile the flow read (None: it read none,
+        ``profile_skipped_at`` being the flows' generation that made it skip it)."""
+        version: int | None = None
+        profile: dict[str, Any] = {}
+        if profile_skipped_at is None:
+            cached = self._profiles.get(user_key)
+            if cached is None:
+                loaded, loaded_version = await self._store.load_profile_versioned(
+                    msg.endpoint_id, msg.user_id
+                )
+                cached = {"data": loaded, "version": loaded_version}
+                self._profiles.put(user_key, cached)
+            profile, version = cached["data"], cached["version"]
         turn = TurnInput(
             user_id=msg.user_id,
             session_id=msg.session_id,
@@ -430,7 +460,6 @@ class SessionRunner:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
-            return self._pipeline.carry(state.extra, result), False, version
         except Exception as exc:
             log.exception(
                 "turn.crashed",
@@ -443,3 +472,10 @@ class SessionRunner:
                 True,
                 version,
             )
+        if profile_skipped_at is not None and (
+            result.profile is not None or self._engine.registry_generation != profile_skipped_at
+        ):
+            state.extra.clear()
+            state.extra.update(extra_before)
+            raise ProfileNeeded
+        return self._pipeline.carry(state.extra, result), False, version
