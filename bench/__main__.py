@@ -31,6 +31,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     run.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     run.add_argument(
+        "--processes",
+        default="1",
+        help="flowhook processes per target, comma-separated (e.g. 1,2; >1 needs postgres)",
+    )
+    run.add_argument(
+        "--no-one-user", action="store_true", help="skip the one-user saturation phase"
+    )
+    run.add_argument(
         "--memory", action="store_true", help="add the memory measurements (see `memory`)"
     )
 
@@ -78,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--rate", type=float, default=None)
     gen.add_argument("--count", type=int, default=None, help="stop after this many requests")
     gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--users", type=int, default=0, help="0: one user per session")
+    gen.add_argument("--user-tag", default=None)
 
     summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
     summ.add_argument("file", type=Path)
@@ -146,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
                 flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
                 command=command,
                 memory=MemoryOptions() if args.memory else None,
+                processes=[int(n) for n in args.processes.split(",") if n],
+                one_user=not args.no_one_user,
             )
         )
     elif args.cmd == "receiver":
@@ -171,6 +183,8 @@ def main(argv: list[str] | None = None) -> None:
             rate=args.rate,
             out=args.out,
             count=args.count,
+            users=args.users,
+            user_tag=args.user_tag,
         )
     elif args.cmd == "profile-summary":
         from bench.profile import summarise
