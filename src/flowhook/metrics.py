@@ -75,6 +75,8 @@ class Metrics:
             "Messages the ingress accepted (202: committed).",
             registry=r,
         )
+        self._delivery_children: dict[tuple[str, str], Counter] = {}
+        self._attempt_children: dict[str, Histogram] = {}
         self.ingress_rejected = Counter(
             "flowhook_ingress_rejected",
             "Ingress requests answered with an error, by HTTP status.",
@@ -98,9 +100,20 @@ class Metrics:
         self.registry.register(_Callback(name, documentation, value, counter=counter))
 
     def attempt(self, endpoint_id: str, outcome: str, attempt: AttemptResult) -> None:
-        self.deliveries.labels(endpoint_id, outcome).inc()
+        # The labelled children are kept: ``labels()`` costs a lock and a tuple per call,
+        # several times what the increment does (these two series are never removed).
+        key = (endpoint_id, outcome)
+        counter = self._delivery_children.get(key)
+        if counter is None:
+            counter = self._delivery_children[key] = self.deliveries.labels(endpoint_id, outcome)
+        counter.inc()
         if attempt.status is not None or attempt.error != ENDPOINT_DELETED:
-            self.attempt_seconds.labels(endpoint_id).observe(attempt.duration_ms / 1000.0)
+            histogram = self._attempt_children.get(endpoint_id)
+            if histogram is None:
+                histogram = self._attempt_children[endpoint_id] = self.attempt_seconds.labels(
+                    endpoint_id
+                )
+            histogram.observe(attempt.duration_ms / 1000.0)
 
     def ingress(self, status: int) -> None:
         if status == 202:
