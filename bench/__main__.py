@@ -68,6 +68,17 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--flowhook-src", type=Path, default=None)
         p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
 
+    tp = sub.add_parser("turnpath", help="CPU per message of flowhook's own path, no HTTP")
+    tp.add_argument("--messages", type=int, default=20_000)
+    tp.add_argument("--sessions", type=int, default=1000)
+    tp.add_argument("--users", type=int, default=0, help="0: one user per session")
+    tp.add_argument("--clients", type=int, default=64, help="concurrent senders")
+    tp.add_argument("--flow", default="echo")
+    tp.add_argument(
+        "--no-records", action="store_true", help="endpoint without transcripts and statistics"
+    )
+    tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
+
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
 
@@ -159,6 +170,23 @@ def main(argv: list[str] | None = None) -> None:
                 processes=[int(n) for n in args.processes.split(",") if n],
                 one_user=not args.no_one_user,
             )
+        )
+    elif args.cmd == "turnpath":
+        from bench.runner import Options
+        from bench.turnpath import TurnPathOptions
+        from bench.turnpath import main as turnpath_main
+
+        turnpath_main(
+            Options(baseline=False, command=command, flows=[args.flow]),
+            TurnPathOptions(
+                messages=args.messages,
+                sessions=args.sessions,
+                users=args.users,
+                clients=args.clients,
+                flow=args.flow,
+                records=not args.no_records,
+                cprofile=args.cprofile,
+            ),
         )
     elif args.cmd == "receiver":
         from bench.receiver import main as receiver_main
