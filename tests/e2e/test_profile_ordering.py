@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from flowhook.flows.registry import FlowRegistry
 from tests.support.receiver import Receiver
 from tests.support.server import running_server
 
@@ -39,10 +40,12 @@ class Gate:
         self.in_flight = 0
         self.most = 0
         self.all_in = asyncio.Event()
+        self.arrived = asyncio.Event()
         self.url = ""
 
     async def hold(self, request: web.Request) -> web.Response:
         self.in_flight += 1
+        self.arrived.set()
         self.most = max(self.most, self.in_flight)
         if self.in_flight >= SESSIONS:
             self.all_in.set()
@@ -112,3 +115,52 @@ async def test_one_users_sessions_take_turns_when_the_flow_uses_the_profile(
     gate = await run_one_user(tmp_path, db_url, receiver, "with-profile")
     assert gate.most == 1
     assert len(receiver.deliveries) == SESSIONS
+
+
+SWAPPED_FLOW = """
+name: no-profile
+nodes:
+  count:
+    type: set
+    profile:
+      visits: "{{ (profile.visits or 0) + 1 }}"
+    next: tell
+  tell: {type: say, text: "new flow, visit {{ profile.visits }}"}
+"""
+
+
+async def test_a_turn_run_without_the_profile_runs_again_when_the_flows_change_meanwhile(
+    tmp_path: Path, db_url: str, receiver: Receiver
+) -> None:
+    """A turn of a flow that ignores the profile is in its HTTP call when the flows are
+    replaced by ones where the same flow counts visits in the profile: the turn is not
+    committed as it ran, it runs again under the user's order on the new flow and the
+    stored profile (one visit), so no output of a turn that skipped the profile hides
+    a profile the new flows read."""
+    async with gate_server() as gate:
+        flows = tmp_path / "flows"
+        flows.mkdir()
+        (flows / "no-profile.yaml").write_text(NO_PROFILE_FLOW.replace("GATE", gate.url))
+        swapped = tmp_path / "swapped"
+        swapped.mkdir()
+        (swapped / "no-profile.yaml").write_text(SWAPPED_FLOW)
+        async with running_server(tmp_path, db_url, flows_dir=flows) as srv:
+            try:
+                ep = await srv.create_endpoint(
+                    name="ep", flow="no-profile", webhookUrl=receiver.url
+                )
+                new_flows = FlowRegistry.load(swapped)
+                status, _ = await srv.post_message(
+                    ep, {"userId": "one", "sessionId": "s", "text": "hi"}
+                )
+                assert status == 202
+                await asyncio.wait_for(gate.arrived.wait(), 10)
+                srv.services.engine.use_registry(new_flows)
+                gate.all_in.set()  # let the call of the old flow answer now
+                await receiver.wait_for(1)
+                await srv.services.run_until_idle(10)
+                profile = await srv.services.store.load_profile(ep["id"], "one")
+            finally:
+                await srv.services.engine.aclose()
+    assert [d.body["AIOutput"]["text"] for d in receiver.deliveries] == ["new flow, visit 1"]
+    assert profile == {"visits": 1}
