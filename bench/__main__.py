@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     run.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/test")
     run.add_argument(
+        "--processes",
+        default="1",
+        help="flowhook processes per target, comma-separated (e.g. 1,2; >1 needs postgres)",
+    )
+    run.add_argument(
+        "--no-one-user", action="store_true", help="skip the one-user saturation phase"
+    )
+    run.add_argument(
         "--memory", action="store_true", help="add the memory measurements (see `memory`)"
     )
 
@@ -79,6 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     code.add_argument("--concurrency", type=int, default=8)
     code.add_argument("--workers", type=int, default=2)
 
+    tp = sub.add_parser("turnpath", help="CPU per message of flowhook's own path, no HTTP")
+    tp.add_argument("--messages", type=int, default=20_000)
+    tp.add_argument("--sessions", type=int, default=1000)
+    tp.add_argument("--users", type=int, default=0, help="0: one user per session")
+    tp.add_argument("--clients", type=int, default=64, help="concurrent senders")
+    tp.add_argument("--flow", default="echo")
+    tp.add_argument(
+        "--no-records", action="store_true", help="endpoint without transcripts and statistics"
+    )
+    tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
+
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
 
@@ -97,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--rate", type=float, default=None)
     gen.add_argument("--count", type=int, default=None, help="stop after this many requests")
     gen.add_argument("--out", type=Path, required=True)
+    gen.add_argument("--users", type=int, default=0, help="0: one user per session")
+    gen.add_argument("--user-tag", default=None)
 
     summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
     summ.add_argument("file", type=Path)
@@ -166,12 +187,31 @@ def main(argv: list[str] | None = None) -> None:
                 flows_dir=None if args.flows_dir is None else args.flows_dir.resolve(),
                 command=command,
                 memory=MemoryOptions() if args.memory else None,
+                processes=[int(n) for n in args.processes.split(",") if n],
+                one_user=not args.no_one_user,
             )
         )
     elif args.cmd == "code-call":
         from bench.isolation import main as code_call_main
 
         code_call_main(args.calls, args.concurrency, args.workers)
+    elif args.cmd == "turnpath":
+        from bench.runner import Options
+        from bench.turnpath import TurnPathOptions
+        from bench.turnpath import main as turnpath_main
+
+        turnpath_main(
+            Options(baseline=False, command=command, flows=[args.flow]),
+            TurnPathOptions(
+                messages=args.messages,
+                sessions=args.sessions,
+                users=args.users,
+                clients=args.clients,
+                flow=args.flow,
+                records=not args.no_records,
+                cprofile=args.cprofile,
+            ),
+        )
     elif args.cmd == "receiver":
         from bench.receiver import main as receiver_main
 
@@ -195,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
             rate=args.rate,
             out=args.out,
             count=args.count,
+            users=args.users,
+            user_tag=args.user_tag,
         )
     elif args.cmd == "profile-summary":
         from bench.profile import summarise

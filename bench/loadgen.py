@@ -33,13 +33,29 @@ import orjson
 TEXT = "Hello, I need help with my order"
 
 
-def build_requests(host: str, port: int, path: str, sessions: int, tag: str) -> list[bytes]:
-    """One request per session: the reference body with that session's ids."""
+def build_requests(
+    host: str,
+    port: int,
+    path: str,
+    sessions: int,
+    tag: str,
+    *,
+    users: int = 0,
+    user_tag: str | None = None,
+) -> list[bytes]:
+    """One request per session: the reference body with that session's ids.
+
+    ``users`` 0 gives every session a user of its own (as real traffic does); N > 0
+    spreads the sessions over N users (1: every session of one ``userId``).
+    ``user_tag`` names the users (default ``tag``): load generators of one phase that
+    drive different processes share it, so "one user" is one user across them.
+    """
     out = []
     for i in range(sessions):
+        user = i if users <= 0 else i % users
         body = orjson.dumps(
             {
-                "userId": f"user-{tag}-{i}",
+                "userId": f"user-{user_tag or tag}-{user}",
                 "sessionId": f"session-{tag}-{i}",
                 "text": TEXT,
                 "data": {"exampleKey": "exampleValue"},
@@ -248,10 +264,15 @@ def main(
     rate: float | None,
     out: Path,
     count: int | None = None,
+    users: int = 0,
+    user_tag: str | None = None,
 ) -> None:
     import uvloop
 
-    run = Run(build_requests(url_host, url_port, path, sessions, tag), warmup, duration, count)
+    requests = build_requests(
+        url_host, url_port, path, sessions, tag, users=users, user_tag=user_tag
+    )
+    run = Run(requests, warmup, duration, count)
     cpu0 = time.process_time()
 
     async def go() -> None:

@@ -81,8 +81,7 @@ def print_table(doc: dict[str, Any]) -> None:
             f"RSS {t['target']}: {before['rss_kib'] / 1024:.1f} MiB before, "
             f"{after['rss_kib'] / 1024:.1f} MiB after (peak {after['peak_rss_kib'] / 1024:.1f} MiB)"
         )
-    for name, ratio in doc["ratios"].items():
-        print(f"delivered throughput at saturation, {name} / baseline: {ratio:.2f}")
+    print_ratios(doc["ratios"])
     nlu = doc.get("nlu_ms_per_input")
     if nlu is None:
         print(f"NLU time per input: n/a ({doc['nlu_note']})")
@@ -95,6 +94,33 @@ def print_table(doc: dict[str, Any]) -> None:
             print(f"\nprofile of {t['target']} ({prof['file']}):")
             for line in prof["summary"]["text"]:
                 print("  " + line)
+
+
+def print_ratios(ratios: dict[str, Any]) -> None:
+    """Ratios within this run: the only comparisons to trust on a shared machine."""
+    if not ratios or not all(isinstance(r, dict) for r in ratios.values()):
+        return  # result files written before ratios were per target
+    print("\nratios within this run (saturation, one user per session unless said):")
+    for name, r in ratios.items():
+        parts = [
+            f"{r['delivered_per_s']:,.0f} delivered/s",
+            f"server CPU {r['server_ms_per_output']:.3f} ms/output",
+            f"{r['outputs_per_server_cpu_s']:,.0f} outputs per server CPU s",
+        ]
+        if "throughput_over_baseline" in r:
+            parts.append(f"throughput / baseline {r['throughput_over_baseline']:.2f}")
+        if "cpu_per_output_over_baseline" in r:
+            parts.append(f"CPU per output / baseline {r['cpu_per_output_over_baseline']:.2f}")
+        if "one_user_over_many" in r:
+            parts.append(
+                f"one user {r['one_user_delivered_per_s']:,.0f}/s = "
+                f"{r['one_user_over_many']:.2f} x one user per session"
+            )
+        if "throughput_over_one_process" in r:
+            parts.append(f"throughput / one process {r['throughput_over_one_process']:.2f}")
+        if "per_cpu_s_over_one_process" in r:
+            parts.append(f"outputs per CPU s / one process {r['per_cpu_s_over_one_process']:.2f}")
+        print(f"  {name}: " + "; ".join(parts))
 
 
 def _mib(mem: dict[str, int]) -> str:

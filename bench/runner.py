@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import secrets
 import shutil
 import subprocess
@@ -30,6 +32,7 @@ ADMIN_TOKEN = secrets.token_hex(16)  # a fresh admin token for every run
 ALLOW_CIDRS = "127.0.0.0/8,::1/128"
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 RESULTS = procs.REPO / "bench" / "results"
+SATURATION_ONE_USER = "saturation 1 user"
 
 
 @dataclass
@@ -50,6 +53,9 @@ class Options:
     flows_dir: Path | None = None  # default: the repository's flows/
     command: str = ""
     memory: MemoryOptions | None = None  # run --memory: add the memory measurements
+    # flowhook processes per target (one target per count; more than 1: PostgreSQL)
+    processes: list[int] = field(default_factory=lambda: [1])
+    one_user: bool = True  # add a saturation phase with every session of one userId
 
 
 @dataclass
@@ -59,6 +65,20 @@ class Target:
     port: int
     path: str
     workdir: Path
+    # Further processes of the same target (several flowhook processes, one database):
+    # the load is split over all ports, CPU summed over all processes.
+    more: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *(p.pid for p, _ in self.more)]
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port, *(port for _, port in self.more)]
+
+    def cpu_seconds(self) -> float:
+        return sum(procs.cpu_seconds(pid) for pid in self.pids)
 
 
 class Receiver:
@@ -132,6 +152,7 @@ def flowhook_target(
     endpoint_path: str | None = None,
     state_cache_size: int | None = None,
     log_name: str | None = None,
+    processes: int = 1,
 ) -> Iterator[Target]:
     """A ``flowhook serve`` with one endpoint running ``flow``.
 
@@ -140,13 +161,16 @@ def flowhook_target(
     another capacity for the runner's session-state and profile LRU caches
     (``SessionRunner(state_cache_size=...)``, default 100,000, not a setting):
     the default of that keyword argument is replaced before the CLI runs.
+    ``processes`` > 1 starts that many processes on one PostgreSQL database (each its
+    own data dir and port, one secret key) and waits until each holds partitions.
     """
+    if processes > 1 and opts.backend != "postgres":
+        raise ValueError("several processes share one database only on PostgreSQL")
     data_dir = data_dir or workdir / f"data-{flow}"
     with contextlib.ExitStack() as stack:
         db_args: list[str] = []
         if opts.backend == "postgres":
             db_args = ["--database-url", stack.enter_context(postgres_database(opts.pg_url))]
-        port = procs.free_port()
         # The working tree's flowhook by default; with --flowhook-src, another
         # checkout's src/ (e.g. a `git archive` of a commit) put first on the path.
         env = {
@@ -154,6 +178,8 @@ def flowhook_target(
             "FLOWHOOK_LOG_LEVEL": "warning",
             "FLOWHOOK_WEBHOOK_ALLOW_CIDRS": ALLOW_CIDRS,
         }
+        if processes > 1:  # one key for the endpoint secrets all of them read
+            env["FLOWHOOK_SECRET_KEY"] = base64.b64encode(os.urandom(32)).decode()
         exe = [str(Path(sys.executable).parent / "flowhook")]
         flows_dir = procs.REPO / "flows"
         launcher = "from flowhook.cli.main import app; app()"
@@ -170,25 +196,32 @@ def flowhook_target(
             flows_dir = opts.flowhook_src.parent / "flows"
         if opts.flows_dir is not None:
             flows_dir = opts.flows_dir
-        log = stack.enter_context((workdir / (log_name or f"flowhook-{flow}.log")).open("a"))
-        proc = procs.spawn(
-            [
-                *exe,
-                "--data-dir",
-                str(data_dir),
-                "--flows-dir",
-                str(flows_dir),
-                *db_args,
-                "serve",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            log=log,
-        )
-        stack.callback(procs.stop, proc, 60.0)
+        started: list[tuple[subprocess.Popen[bytes], int]] = []
+        for i in range(processes):
+            name = log_name or f"flowhook-{flow}.log"
+            log = stack.enter_context((workdir / (name if i == 0 else f"{name}.{i + 1}")).open("a"))
+            port = procs.free_port()
+            proc = procs.spawn(
+                [
+                    *exe,
+                    "--data-dir",
+                    str(data_dir if i == 0 else data_dir.with_name(f"{data_dir.name}-{i + 1}")),
+                    "--flows-dir",
+                    str(flows_dir),
+                    *db_args,
+                    "serve",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                log=log,
+            )
+            stack.callback(procs.stop, proc, 60.0)
+            started.append((proc, port))
+        for proc, port in started:
+            procs.wait_http(f"http://127.0.0.1:{port}/healthz", proc, timeout=120.0)
+        proc, port = started[0]
         base = f"http://127.0.0.1:{port}"
-        procs.wait_http(f"{base}/healthz", proc, timeout=120.0)
         if endpoint_path is None:
             status, doc = procs.http_json(
                 "POST",
@@ -199,7 +232,29 @@ def flowhook_target(
             if status != 201:
                 raise RuntimeError(f"creating the endpoint failed: {status} {doc}")
             endpoint_path = "/" + str(doc["endpointUrl"]).split("/", 3)[3]
-        yield Target(f"flowhook/{flow}", proc, port, endpoint_path, workdir)
+        if processes > 1:
+            wait_for_partitions(base, processes)
+        suffix = "" if processes == 1 else f" x{processes}"
+        yield Target(f"flowhook/{flow}{suffix}", proc, port, endpoint_path, workdir, started[1:])
+
+
+def wait_for_partitions(base: str, processes: int, timeout: float = 120.0) -> None:
+    """Wait until every process holds a share of the partitions and none is unowned."""
+    deadline = time.monotonic() + timeout
+    view: Any = None
+    while time.monotonic() < deadline:
+        _, view = procs.http_json(
+            "GET", f"{base}/api/v1/cluster", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        workers = view.get("workers", []) if isinstance(view, dict) else []
+        if (
+            len(workers) == processes
+            and view.get("unownedPartitions") == 0
+            and all(w["partitions"] > 0 for w in workers)
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the partitions were not shared out within {timeout}s: {view}")
 
 
 # -- phases ---------------------------------------------------------------------------------
@@ -216,11 +271,17 @@ def loadgen_args(
     count: int | None = None,
     warmup: float | None = None,
     duration: float | None = None,
+    users: int = 0,
+    port: int | None = None,
+    connections: int | None = None,
+    user_tag: str | None = None,
 ) -> list[str]:
+    if connections is None:
+        connections = opts.connections if rate is None else opts.open_connections
     args = [
         "loadgen",
         "--port",
-        str(target.port),
+        str(target.port if port is None else port),
         "--path",
         target.path,
         "--sessions",
@@ -232,14 +293,18 @@ def loadgen_args(
         "--duration",
         str(opts.duration if duration is None else duration),
         "--connections",
-        str(opts.connections if rate is None else opts.open_connections),
+        str(connections),
         "--out",
         str(out),
+        "--users",
+        str(users),
     ]
     if rate is not None:
         args += ["--rate", f"{rate:.1f}"]
     if count is not None:
         args += ["--count", str(count)]
+    if user_tag is not None:
+        args += ["--user-tag", user_tag]
     return procs.bench_cmd(*args)
 
 
@@ -254,22 +319,54 @@ def run_loadgen(
     count: int | None = None,
     warmup: float | None = None,
     duration: float | None = None,
+    users: int = 0,
 ) -> dict[str, Any]:
-    cmd = loadgen_args(
-        target,
-        opts,
-        tag,
-        rate,
-        out,
-        sessions=sessions,
-        count=count,
-        warmup=warmup,
-        duration=duration,
-    )
-    subprocess.run(cmd, cwd=procs.REPO, check=True)
-    doc: dict[str, Any] = orjson.loads(out.read_bytes())
-    out.unlink()
-    return doc
+    """One load generator per port of the target, at once; their records merged.
+
+    With several ports, connections, rate and count are split evenly, each generator
+    drives sessions of its own (tag suffix) and the users are shared (one user is
+    one user across processes)."""
+    ports = target.ports
+    n = len(ports)
+    connections = opts.connections if rate is None else opts.open_connections
+    outs = [out if n == 1 else out.with_suffix(f".{i}.json") for i in range(n)]
+    children = [
+        subprocess.Popen(
+            loadgen_args(
+                target,
+                opts,
+                tag if n == 1 else f"{tag}-p{i}",
+                None if rate is None else rate / n,
+                outs[i],
+                sessions=sessions,
+                count=None if count is None else max(1, count // n),
+                warmup=warmup,
+                duration=duration,
+                users=users,
+                port=port,
+                connections=max(1, -(-connections // n)),
+                user_tag=tag,
+            ),
+            cwd=procs.REPO,
+        )
+        for i, port in enumerate(ports)
+    ]
+    for child in children:
+        if child.wait() != 0:
+            raise RuntimeError(f"load generator exited with {child.returncode}")
+    docs: list[dict[str, Any]] = []
+    for path in outs:
+        docs.append(orjson.loads(path.read_bytes()))
+        path.unlink()
+    if n == 1:
+        return docs[0]
+    return {
+        "window": [min(d["window"][0] for d in docs), max(d["window"][1] for d in docs)],
+        "errors": sum(d["errors"] for d in docs),
+        "cpu_seconds": round(sum(d["cpu_seconds"] for d in docs), 3),
+        "max_rss_kib": max(d["max_rss_kib"] for d in docs),
+        "records": [r for d in docs for r in d["records"]],
+    }
 
 
 def drain(receiver: Receiver, timeout: float, quiet: float = 1.5) -> float:
@@ -288,18 +385,25 @@ def drain(receiver: Receiver, timeout: float, quiet: float = 1.5) -> float:
 
 
 def run_phase(
-    target: Target, receiver: Receiver, opts: Options, phase: str, rate: float | None
+    target: Target,
+    receiver: Receiver,
+    opts: Options,
+    phase: str,
+    rate: float | None,
+    *,
+    users: int = 0,
 ) -> dict[str, Any]:
+    """``users``: 0 gives each session its own user, 1 puts every session on one user."""
     receiver.collect()  # start from an empty record
-    tag = f"{phase}-{uuid.uuid4().hex[:6]}"
-    cpu_srv, cpu_rcv = procs.cpu_seconds(target.proc.pid), procs.cpu_seconds(receiver.proc.pid)
+    tag = f"{phase.split()[0]}-{uuid.uuid4().hex[:6]}"
+    cpu_srv, cpu_rcv = target.cpu_seconds(), procs.cpu_seconds(receiver.proc.pid)
     names = procs.python_thread_names(target.proc.pid)
     threads = procs.thread_cpu_seconds(target.proc.pid, names)
     busy, wall = procs.machine_busy_seconds(), time.monotonic()
-    load = run_loadgen(target, opts, tag, rate, target.workdir / f"{tag}.json")
+    load = run_loadgen(target, opts, tag, rate, target.workdir / f"{tag}.json", users=users)
     drained = drain(receiver, opts.drain_timeout)
     busy, wall = procs.machine_busy_seconds() - busy, time.monotonic() - wall
-    cpu_srv = procs.cpu_seconds(target.proc.pid) - cpu_srv
+    cpu_srv = target.cpu_seconds() - cpu_srv
     cpu_rcv = procs.cpu_seconds(receiver.proc.pid) - cpu_rcv
     threads = {
         name: round(cpu - threads.get(name, 0.0), 2)
@@ -307,6 +411,8 @@ def run_phase(
     }
     deliveries = receiver.collect()
     result = analyse(phase, rate, opts, load, deliveries, drained, cpu_srv, cpu_rcv)
+    result["users"] = "one per session" if users == 0 else users
+    result["server_processes"] = len(target.pids)
     result["cpu_s"]["server_threads"] = {k: v for k, v in threads.items() if v > 0}
     other = busy - cpu_srv - cpu_rcv - load["cpu_seconds"]
     result["cpu_s"]["other_processes"] = round(max(0.0, other), 2)
@@ -409,12 +515,19 @@ def bench_target(target: Target, receiver: Receiver, opts: Options, stamp: str) 
     rss_before = procs.rss_kib(target.proc.pid)
     saturation = run_phase(target, receiver, opts, "saturation", None)
     print(f"   saturation: {_brief(saturation)}", file=sys.stderr, flush=True)
+    phases = [saturation]
+    if opts.one_user:
+        # The same load, every session of one userId (a bridge, a voice gateway).
+        one_user = run_phase(target, receiver, opts, SATURATION_ONE_USER, None, users=1)
+        print(f"   saturation, one user: {_brief(one_user)}", file=sys.stderr, flush=True)
+        phases.append(one_user)
     rate = opts.open_fraction * min(saturation["accepted_per_s"], saturation["delivered_per_s"])
     fixed = run_phase(target, receiver, opts, "fixed", max(rate, 1.0))
     print(f"   fixed load: {_brief(fixed)}", file=sys.stderr, flush=True)
+    phases.append(fixed)
     result: dict[str, Any] = {
         "target": target.name,
-        "phases": [saturation, fixed],
+        "phases": phases,
         "rss_before": rss_before,
         "rss_after": procs.rss_kib(target.proc.pid),
     }
@@ -481,8 +594,9 @@ def run(opts: Options) -> dict[str, Any]:
                 with baseline_target(receiver, workdir) as target:
                     doc["targets"].append(bench_target(target, receiver, opts, stamp))
             for flow in opts.flows:
-                with flowhook_target(flow, receiver, workdir, opts) as target:
-                    doc["targets"].append(bench_target(target, receiver, opts, stamp))
+                for count in opts.processes:
+                    with flowhook_target(flow, receiver, workdir, opts, processes=count) as target:
+                        doc["targets"].append(bench_target(target, receiver, opts, stamp))
             if opts.memory is not None:
                 from bench.memory import measure
 
@@ -499,14 +613,48 @@ def run(opts: Options) -> dict[str, Any]:
     return doc
 
 
-def ratios(targets: list[dict[str, Any]]) -> dict[str, float]:
+def ratios(targets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Figures only comparable within one run (the machine is shared and noisy):
+    throughput and server CPU per delivered output against the baseline, one user
+    against one user per session, and several processes against one."""
     by_name = {t["target"]: t for t in targets}
+    out: dict[str, Any] = {}
     base = by_name.get("baseline")
-    if base is None:
-        return {}
-    base_rate = base["phases"][0]["delivered_per_s"]
-    return {
-        name: round(t["phases"][0]["delivered_per_s"] / base_rate, 3)
-        for name, t in by_name.items()
-        if name != "baseline" and base_rate
-    }
+    for name, t in by_name.items():
+        sat = t["phases"][0]
+        row: dict[str, Any] = {
+            "delivered_per_s": sat["delivered_per_s"],
+            "server_ms_per_output": sat["cpu_ms_per_delivery"]["server"],
+            "outputs_per_server_cpu_s": _per_cpu_s(sat),
+        }
+        one = next((p for p in t["phases"] if p["phase"] == SATURATION_ONE_USER), None)
+        if one is not None and sat["delivered_per_s"]:
+            row["one_user_delivered_per_s"] = one["delivered_per_s"]
+            row["one_user_over_many"] = round(one["delivered_per_s"] / sat["delivered_per_s"], 3)
+        if base is not None and name != "baseline":
+            b = base["phases"][0]
+            if b["delivered_per_s"]:
+                row["throughput_over_baseline"] = round(
+                    sat["delivered_per_s"] / b["delivered_per_s"], 3
+                )
+            if b["cpu_ms_per_delivery"]["server"]:
+                row["cpu_per_output_over_baseline"] = round(
+                    sat["cpu_ms_per_delivery"]["server"] / b["cpu_ms_per_delivery"]["server"], 3
+                )
+        single = by_name.get(name.split(" x")[0]) if " x" in name else None
+        if single is not None:
+            s1 = single["phases"][0]
+            if s1["delivered_per_s"]:
+                row["throughput_over_one_process"] = round(
+                    sat["delivered_per_s"] / s1["delivered_per_s"], 3
+                )
+            if _per_cpu_s(s1):
+                row["per_cpu_s_over_one_process"] = round(_per_cpu_s(sat) / _per_cpu_s(s1), 3)
+        out[name] = row
+    return out
+
+
+def _per_cpu_s(phase: dict[str, Any]) -> float:
+    """Outputs delivered per second of server CPU (all server processes)."""
+    cpu = phase["cpu_s"]["server"]
+    return round(phase["deliveries_total"] / cpu, 1) if cpu else 0.0

@@ -33,6 +33,7 @@ from jinja2 import TemplateError
 from flowhook.flows.errors import FlowRuntimeError
 from flowhook.flows.model import LoadedFlow
 from flowhook.flows.nodes import AwaitsAnswer
+from flowhook.flows.profile_use import profile_flows
 from flowhook.flows.registry import FlowRegistry
 from flowhook.flows.resources import EngineResources
 from flowhook.flows.run import Frame, TurnRun
@@ -91,6 +92,7 @@ class Engine:
         self.resources = resources or EngineResources()
         self._clock = clock
         self._rng = rng or random.Random()
+        self.registry_generation = 0
         self.use_registry(registry)
 
     def use_registry(self, registry: FlowRegistry) -> None:
@@ -102,6 +104,15 @@ class Engine:
             for name in registry.names()
             for node in registry[name].nodes.values()
         )
+        self._profile_flows = profile_flows({name: registry[name] for name in registry.names()})
+        # Bumped on every swap: a turn that skipped the user's profile under the old
+        # flows runs again if the flows changed while it ran.
+        self.registry_generation += 1
+
+    def reads_profile(self, flow_name: str) -> bool:
+        """Whether a turn entered through ``flow_name`` may read or write the user's
+        profile (``flows.profile_use``); an unknown flow counts as one that does."""
+        return flow_name in self._profile_flows or flow_name not in self.registry
 
     def has_flow(self, flow_name: str) -> bool:
         return flow_name in self.registry

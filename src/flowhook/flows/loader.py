@@ -163,6 +163,7 @@ def parse_flow(source: FlowSource, node_types: NodeTypes, compiler: TemplateComp
         return ParsedFile(None, name, name_line, log.problems)
 
     intents = frozenset(intent.name for intent in nlu.intents) if nlu else frozenset()
+    compiler.names_used = set()
     nodes, node_lines, complete = _parse_nodes(
         nodes_fields, log, node_types, compiler, intents, source.path
     )
@@ -175,7 +176,15 @@ def parse_flow(source: FlowSource, node_types: NodeTypes, compiler: TemplateComp
         _check_reachable(nodes, start_id, log)
     if log or start_id is None:
         return ParsedFile(None, name, name_line, log.problems, refs)
-    flow = LoadedFlow(name, start_id, nodes, source.label, description, nlu)
+    flow = LoadedFlow(
+        name,
+        start_id,
+        nodes,
+        source.label,
+        description,
+        nlu,
+        template_names=frozenset(compiler.names_used),
+    )
     return ParsedFile(flow, name, name_line, [], refs)
 
 

@@ -23,3 +23,6 @@ class LoadedFlow:
     source: str
     description: str | None = None
     nlu: IntentModel | None = None
+    # The variables the flow's own templates and expressions refer to (``input``,
+    # ``context``, ``profile``, ``config``); None: not known, so taken as all of them.
+    template_names: frozenset[str] | None = None

@@ -40,7 +40,7 @@ from jinja2.utils import missing
 
 from flowhook.flows.template_bounds import MAX_OUTPUT_CHARS, bounded, check_arguments
 from flowhook.flows.types import TurnInput
-from flowhook.flows.values import Constant, Expression, Text, Value
+from flowhook.flows.values import Constant, Expression, Text, TextParts, Value
 
 TEMPLATE_VARIABLES = frozenset({"input", "context", "profile", "config"})
 _VARIABLES_HINT = "templates see: input, context, profile, config"
@@ -97,6 +97,43 @@ def _lookup_path(expression: nodes.Expr) -> tuple[str, ...] | None:
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+def _none_test(expression: nodes.Expr) -> tuple[tuple[str, ...], bool] | None:
+    """``(path, negated)`` for ``path is none`` / ``path is not none``; else None."""
+    negated = isinstance(expression, nodes.Not)
+    if isinstance(expression, nodes.Not):
+        expression = expression.node
+    if (
+        not isinstance(expression, nodes.Test)
+        or expression.name != "none"
+        or expression.args
+        or expression.kwargs
+        or expression.dyn_args is not None
+        or expression.dyn_kwargs is not None
+    ):
+        return None
+    path = _lookup_path(expression.node)
+    return None if path is None else (path, negated)
+
+
+def _text_parts(template: nodes.Template) -> TextParts | None:
+    """Literal text and lookups only (``Hi {{ context.name }}!``): the parts; else None."""
+    if not template.body:
+        return None
+    parts: list[str | tuple[str, ...]] = []
+    for statement in template.body:
+        if not isinstance(statement, nodes.Output):
+            return None
+        for node in statement.nodes:
+            if isinstance(node, nodes.TemplateData):
+                parts.append(node.data)
+                continue
+            path = _lookup_path(node)
+            if path is None:
+                return None
+            parts.append(path)
+    return tuple(parts)
 
 
 _NO_INTENT: Mapping[str, Any] = MappingProxyType({"intent": None, "intentScore": 0.0, "slots": {}})
@@ -254,6 +291,9 @@ class TemplateCompiler:
             autoescape=False,
         )
         self._known_names = TEMPLATE_VARIABLES | frozenset(TEMPLATE_GLOBALS)
+        # Every variable name the compiled templates refer to; the loader reads it per
+        # flow to tell which flows touch the user's profile (see ``flows.profile_use``).
+        self.names_used: set[str] = set()
 
     def text(self, source: str) -> Value:
         """A text field: renders to a string."""
@@ -267,7 +307,7 @@ class TemplateCompiler:
         self._check_names(meta.find_undeclared_variables(parsed))
         if any(True for _ in parsed.find_all(_OTHER_TEMPLATES)):
             raise TemplateProblem("flow templates cannot include, import or extend templates")
-        return Text(source, template)
+        return Text(source, template, _text_parts(parsed))
 
     def value_string(self, source: str) -> Value:
         """A string inside ``data`` or ``set``: one ``{{ expr }}`` keeps its native type."""
@@ -297,9 +337,10 @@ class TemplateCompiler:
         body = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
         tree = nodes.Template([body], lineno=1)
         template = _bound(self.environment.from_string(tree), tree)
-        return Expression(source, template, _lookup_path(expression))
+        return Expression(source, template, _lookup_path(expression), _none_test(expression))
 
     def _check_names(self, names: set[str]) -> None:
+        self.names_used |= names
         unknown = sorted(names - self._known_names)
         if unknown:
             raise TemplateProblem(f"unknown template variable '{unknown[0]}' ({_VARIABLES_HINT})")

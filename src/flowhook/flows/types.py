@@ -135,4 +135,13 @@ class FlowEngine(Protocol):
 
     def has_flow(self, flow_name: str) -> bool: ...
 
+    def reads_profile(self, flow_name: str) -> bool:
+        """Whether a turn entered through this flow may read or write the profile."""
+        ...
+
+    @property
+    def registry_generation(self) -> int:
+        """Changes whenever the flows are replaced."""
+        ...
+
     def flow_names(self) -> list[str]: ...

@@ -37,16 +37,31 @@ class Constant:
         return self.value
 
 
+# A text made only of literal pieces and ``{{ context.a.b }}``-style lookups:
+# each part is either literal text or the path of a lookup.
+TextParts = tuple[str | tuple[str, ...], ...]
+
+
 class Text:
-    """A string with ``{{ }}`` / ``{% %}`` parts; always renders to a string."""
+    """A string with ``{{ }}`` / ``{% %}`` parts; always renders to a string.
 
-    __slots__ = ("source", "template")
+    ``parts`` (when the text is only literals and lookups over plain dicts) renders
+    without a Jinja context: what Jinja would give, a missing value or ``None`` as
+    an empty string, anything but plain dicts on the way through Jinja itself.
+    """
 
-    def __init__(self, source: str, template: Template) -> None:
+    __slots__ = ("parts", "source", "template")
+
+    def __init__(self, source: str, template: Template, parts: TextParts | None = None) -> None:
         self.source = source
         self.template = template
+        self.parts = parts
 
     def evaluate(self, scope: Scope) -> str:
+        if self.parts is not None:
+            rendered = _render_parts(scope, self.parts)
+            if rendered is not None:
+                return rendered
         template = self.template
         return "".join(template.root_render_func(template.new_context(scope, shared=True)))
 
@@ -59,20 +74,32 @@ class Expression:
     shared context for speed.
     """
 
-    __slots__ = ("lookup", "source", "template")
+    __slots__ = ("lookup", "none_test", "source", "template")
 
     def __init__(
-        self, source: str, template: Template, lookup: tuple[str, ...] | None = None
+        self,
+        source: str,
+        template: Template,
+        lookup: tuple[str, ...] | None = None,
+        none_test: tuple[tuple[str, ...], bool] | None = None,
     ) -> None:
+        """``none_test``: ``(path, negated)`` for ``path is none`` / ``path is not none``."""
         self.source = source
         self.template = template
         self.lookup = lookup
+        self.none_test = none_test
 
     def native(self, scope: Scope) -> Any:
         if self.lookup is not None:
             found, value = _lookup(scope, self.lookup)
             if found:
                 return value
+        if self.none_test is not None:
+            path, negated = self.none_test
+            found, value = _walk(scope, path)
+            if found:
+                # Jinja: a missing value is undefined, and undefined is not none.
+                return (value is None) is not negated
         template = self.template
         context = template.new_context(scope, shared=True)
         for _ in template.root_render_func(context):
@@ -132,6 +159,34 @@ def to_plain(value: Any) -> Any:
 
 
 _MISSING = object()
+
+
+def _walk(scope: Scope, path: tuple[str, ...]) -> tuple[bool, Any]:
+    """Like ``_lookup``, but a missing key gives ``_MISSING`` (undefined) instead of None."""
+    value: Any = scope
+    for key in path:
+        if type(value) is not dict:
+            return False, None
+        value = value.get(key, _MISSING)
+        if value is _MISSING:
+            return True, _MISSING
+    return True, value
+
+
+def _render_parts(scope: Scope, parts: TextParts) -> str | None:
+    """The text, or None when a lookup meets something that is not a plain dict."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        found, value = _walk(scope, part)
+        if not found:
+            return None
+        if value is _MISSING or value is None:
+            continue  # undefined and None both render as ""
+        out.append(value if type(value) is str else str(value))
+    return "".join(out)
 
 
 def _lookup(scope: Scope, path: tuple[str, ...]) -> tuple[bool, Any]:

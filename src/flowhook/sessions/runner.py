@@ -26,7 +26,7 @@ import structlog
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.cache import CachedEndpoint, EndpointCache
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import StorageError
 from flowhook.flows.types import FlowEngine
@@ -35,7 +35,7 @@ from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.sessions.transformers import Transformers
-from flowhook.sessions.turn_builder import TurnBuilder
+from flowhook.sessions.turn_builder import ProfileNeeded, TurnBuilder
 from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
@@ -89,6 +89,7 @@ class SessionRunner:
         self._store = store
         self._endpoints = endpoints
         self._deliver = deliver
+        self._engine = engine
         self._states = StateCache(state_cache_size)
         self._profiles = StateCache(state_cache_size)
         self._builder = TurnBuilder(
@@ -100,8 +101,9 @@ class SessionRunner:
             self._base_url,
         )
         # Turns of one user's different sessions would race on the user's profile
-        # (load, change, save): they take this per-user lock. Uncontended, it costs
-        # no await; entries are dropped when the last turn of the user is done.
+        # (load, change, save): those of flows that use it take this per-user lock.
+        # Uncontended, it costs no await; entries are dropped when the last turn of the
+        # user is done.
         self._user_locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
         self._queues: dict[SessionKey, deque[InboundMessage]] = {}
         self._tasks: dict[SessionKey, asyncio.Task[None]] = {}
@@ -277,11 +279,23 @@ class SessionRunner:
 
     async def _turn(self, key: SessionKey, msg: InboundMessage, epoch: int) -> None:
         user_key = (msg.endpoint_id, msg.user_id)
+        cached = await self._endpoints.entry_by_id(msg.endpoint_id)
+        if cached is None or not self._engine.reads_profile(cached.record.flow):
+            # The flow never looks at the profile: no order against the user's other
+            # sessions is needed (flows.profile_use).
+            try:
+                await self._locked_turn(
+                    key, user_key, msg, epoch, cached, self._engine.registry_generation
+                )
+                return
+            except ProfileNeeded:
+                pass  # the flows changed while it ran: again, in the user's order
+            cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         lock, users = self._user_locks.get(user_key) or (asyncio.Lock(), 0)
         self._user_locks[user_key] = (lock, users + 1)
         try:
             async with lock:
-                await self._locked_turn(key, user_key, msg, epoch)
+                await self._locked_turn(key, user_key, msg, epoch, cached, None)
         finally:
             lock, users = self._user_locks[user_key]
             if users == 1:
@@ -290,11 +304,18 @@ class SessionRunner:
                 self._user_locks[user_key] = (lock, users - 1)
 
     async def _locked_turn(
-        self, key: SessionKey, user_key: SessionKey, msg: InboundMessage, epoch: int
+        self,
+        key: SessionKey,
+        user_key: SessionKey,
+        msg: InboundMessage,
+        epoch: int,
+        cached: CachedEndpoint | None,
+        profile_skipped_at: int | None,
     ) -> None:
         """Run one turn and commit it; whatever fails, the message ends processed or
         failed. Raises only StorageError from reads before the turn ran (it is tried again
-        as a whole) and TurnRefused."""
+        as a whole), TurnRefused and ProfileNeeded (``profile_skipped_at``: the flows'
+        generation under which the turn was found not to touch the profile)."""
         started = time.perf_counter()
         if msg.read_back:
             counted = self._local.get(msg.id)
@@ -308,7 +329,6 @@ class SessionRunner:
                     raise TurnRefused(Refusal.ALREADY_PROCESSED)
                 counted = self._local[msg.id] = counts[msg.id]
             msg = dataclasses.replace(msg, attempts=max(counted, msg.attempts))
-        cached = await self._endpoints.entry_by_id(msg.endpoint_id)
         if cached is None:
             failure = Failure(FailureKind.ENDPOINT_DELETED, "the endpoint was deleted")
             await self._fail(msg, epoch, failure, None)
@@ -327,8 +347,10 @@ class SessionRunner:
             raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
         store_reply = self._shared and not self._replies.waits_for(msg.id)
         try:
-            prepared = await self._builder.build(msg, epoch, cached, raw_state, store_reply)
-        except StorageError:
+            prepared = await self._builder.build(
+                msg, epoch, cached, raw_state, store_reply, profile_skipped_at
+            )
+        except (StorageError, ProfileNeeded):
             raise
         except Exception as exc:  # any failure of the turn fails its message
             await self._fail(

@@ -31,6 +31,11 @@ from flowhook.storage.store import SqlStore
 from flowhook.wire import output_body
 
 
+class ProfileNeeded(Exception):
+    """A turn run without the user's profile turned out to need it (the flows were
+    replaced while it ran): it runs again, in order with the user's other turns."""
+
+
 @dataclasses.dataclass(slots=True)
 class PreparedTurn:
     """A turn computed and ready to commit: the commit, and what follows it."""
@@ -71,10 +76,13 @@ class TurnBuilder:
         cached: CachedEndpoint,
         raw_state: dict[str, Any] | None,
         store_reply: bool,
+        profile_skipped_at: int | None = None,
     ) -> PreparedTurn:
         """Everything a turn computes before its commit, from the session's stored
         state: the flow's run, the outputs serialised and transformed. Raises whatever
-        fails. ``store_reply``: a rest request waits in another process."""
+        fails. ``store_reply``: a rest request waits in another process.
+        ``profile_skipped_at``: the flows' generation under which this turn was found not
+        to touch the user's profile (it runs without it; None: it reads it)."""
         endpoint, settings = cached.record, cached.settings
         user_key = (msg.endpoint_id, msg.user_id)
         failure: Failure | None = None
@@ -99,7 +107,7 @@ class TurnBuilder:
                 state.extra[RESUME_AT_KEY] = resume_at
                 resumed = dataclasses.replace(msg, text=None, data={})
                 result, failure, profile_version = await self._run_flow(
-                    endpoint, user_key, resumed, state, settings
+                    endpoint, user_key, resumed, state, settings, profile_skipped_at
                 )
             else:
                 result = TurnResult([], state)
@@ -113,7 +121,7 @@ class TurnBuilder:
             )
         else:
             result, failure, profile_version = await self._run_flow(
-                endpoint, user_key, msg, state, settings
+                endpoint, user_key, msg, state, settings, profile_skipped_at
             )
         if failure is not None and settings.error_reply is not None:
             result = dataclasses.replace(result, outputs=[Output(settings.error_reply, {})])
@@ -208,18 +216,24 @@ class TurnBuilder:
         msg: InboundMessage,
         state: SessionState,
         settings: EndpointSettings,
-    ) -> tuple[TurnResult, Failure | None, int]:
+        profile_skipped_at: int | None = None,
+    ) -> tuple[TurnResult, Failure | None, int | None]:
         """Run the flow for one message: its result, what failed (None: nothing), and the
-        version of the user's profile the flow read. A failure keeps the state as it was
-        (the engine's error output, if any, is the result's)."""
-        cached = self._profiles.get(user_key)
-        if cached is None:
-            profile, version = await self._store.load_profile_versioned(
-                msg.endpoint_id, msg.user_id
-            )
-            cached = {"data": profile, "version": version}
-            self._profiles.put(user_key, cached)
-        profile, version = cached["data"], cached["version"]
+        version of the user's profile the flow read (None: it read none,
+        ``profile_skipped_at`` being the flows' generation that made it skip it). A failure
+        keeps the state as it was (the engine's error output, if any, is the result's).
+        Raises ProfileNeeded when a turn run without the profile turns out to need it."""
+        version: int | None = None
+        profile: dict[str, Any] = {}
+        if profile_skipped_at is None:
+            cached = self._profiles.get(user_key)
+            if cached is None:
+                loaded, loaded_version = await self._store.load_profile_versioned(
+                    msg.endpoint_id, msg.user_id
+                )
+                cached = {"data": loaded, "version": loaded_version}
+                self._profiles.put(user_key, cached)
+            profile, version = cached["data"], cached["version"]
         turn = TurnInput(
             user_id=msg.user_id,
             session_id=msg.session_id,
@@ -242,6 +256,12 @@ class TurnBuilder:
                 Failure.of(FailureKind.TURN, exc),
                 version,
             )
+        if profile_skipped_at is not None and (
+            result.profile is not None or self._engine.registry_generation != profile_skipped_at
+        ):
+            state.extra.clear()
+            state.extra.update(extra_before)
+            raise ProfileNeeded
         failure = None
         if result.failure is not None:
             failure = Failure(FailureKind.FLOW, result.failure, result.failed_node)

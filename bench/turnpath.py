@@ -1,0 +1,155 @@
+"""``python -m bench turnpath``: CPU of flowhook's own path per message, without HTTP.
+
+The full bench (``run``) measures the server with its HTTP server and client, which the
+baseline has too. This measures what flowhook adds: in one process, on SQLite, the
+ingress service (``Inbox.accept``: key check, validation, the commit), the runner
+(state, flow, the turn's transaction) and the dispatcher (lane, ledger, metrics) over a
+transport that answers 200 at once. ``clients`` coroutines send concurrently, like the
+closed loop of ``run``; CPU is the process's (all threads, ``time.process_time``).
+
+``--cprofile`` adds a cProfile of the event-loop thread timed with ``thread_time``
+(CPU, not wall: waits for the GIL held by the writer thread are not charged to the
+function that happened to wait), printed by own time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import pstats
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.runner import Options, base_doc, write_doc
+from flowhook.config import Settings
+from flowhook.delivery.types import AttemptResult, WebhookTarget
+from flowhook.endpoints.models import EndpointCreate
+from flowhook.logs import configure_logging
+from flowhook.services import build_services
+
+TEXT = "Hello, I need help with my order"
+
+
+@dataclass
+class TurnPathOptions:
+    messages: int = 20_000
+    sessions: int = 1000
+    users: int = 0  # 0: one user per session
+    clients: int = 64
+    flow: str = "echo"
+    records: bool = True  # transcripts and turn statistics (endpoint defaults: on)
+    cprofile: bool = False
+
+
+class InstantTransport:
+    """A receiver that takes every POST at once."""
+
+    async def post(
+        self, target: WebhookTarget, body: bytes, headers: dict[str, str]
+    ) -> AttemptResult:
+        return AttemptResult(200, 0.1)
+
+    async def close(self) -> None:
+        return None
+
+
+FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+
+
+async def measure(topts: TurnPathOptions, data_dir: Path) -> dict[str, Any]:
+    settings = Settings(
+        data_dir=data_dir,
+        flows_dir=FLOWS_DIR,
+        admin_token=secrets.token_hex(16),
+        webhook_allow_cidrs=["127.0.0.0/8"],  # the transport never connects anyway
+    )
+    services = build_services(settings, transport=InstantTransport())
+    await services.start()
+    try:
+        created = await services.endpoints.create(
+            EndpointCreate(
+                name="turnpath",
+                flow=topts.flow,
+                webhook_url="http://127.0.0.1:9/hook",
+                store_transcripts=topts.records,
+                collect_analytics=topts.records,
+            )
+        )
+        bodies = [
+            orjson.dumps(
+                {
+                    "userId": f"user-{i if topts.users <= 0 else i % topts.users}",
+                    "sessionId": f"session-{i}",
+                    "text": TEXT,
+                    "data": {"exampleKey": "exampleValue"},
+                }
+            )
+            for i in range(topts.sessions)
+        ]
+        per_client = max(1, topts.messages // topts.clients)
+
+        async def client(k: int, count: int) -> None:
+            for j in range(count):
+                body = bodies[(k + j * topts.clients) % len(bodies)]
+                await services.inbox.accept(created.url_token, body, None)
+
+        async def drive(count: int) -> None:
+            await asyncio.gather(*(client(k, count) for k in range(topts.clients)))
+            await services.run_until_idle(120)
+
+        await drive(max(1, 2 * topts.sessions // topts.clients))  # every session once, warm
+        writer = services.store.writer
+        commits, writes = writer.commits, writer.writes
+        profiler = cProfile.Profile(time.thread_time) if topts.cprofile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        await drive(per_client)
+        if profiler is not None:
+            profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sent = per_client * topts.clients
+        result: dict[str, Any] = {
+            "messages": sent,
+            "cpu_us_per_message": round(1e6 * cpu / sent, 1),
+            "messages_per_s": round(sent / wall, 1),
+            "writes_per_commit": round(
+                (writer.writes - writes) / max(1, writer.commits - commits), 1
+            ),
+        }
+        if profiler is not None:
+            out = io.StringIO()
+            stats = pstats.Stats(profiler, stream=out)
+            stats.sort_stats("tottime").print_stats(30)
+            result["cprofile"] = out.getvalue().splitlines()
+        return result
+    finally:
+        await services.stop()
+
+
+def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
+    configure_logging("warning")
+    doc = base_doc(opts)
+    doc["turnpath"] = {"options": topts.__dict__}
+    with tempfile.TemporaryDirectory(prefix="flowhook-turnpath-") as tmp:
+        doc["turnpath"].update(asyncio.run(measure(topts, Path(tmp))))
+    out = write_doc(doc, "-turnpath")
+    r = doc["turnpath"]
+    print(
+        f"flowhook turn path without HTTP ({topts.flow}, {r['messages']} messages, "
+        f"{topts.clients} concurrent, users: {topts.users or 'one per session'}, "
+        f"transcripts/statistics {'on' if topts.records else 'off'}): "
+        f"{r['cpu_us_per_message']} µs CPU per message (all threads), "
+        f"{r['messages_per_s']:,.0f} messages/s, {r['writes_per_commit']} writes per commit"
+    )
+    for line in r.get("cprofile", []):
+        print(line)
+    print(f"results: {out.name}")
+    return doc
