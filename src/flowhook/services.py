@@ -149,7 +149,11 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     metrics = Metrics()
     generation = ConfigGeneration(store, cache, on_removed=metrics.forget_endpoint)
     security = EndpointSecurity.from_settings(settings)
-    verify_master_key(store.engine, security.box)
+    try:
+        verify_master_key(store.engine, security.box)
+    except BaseException:
+        store.close()  # its pooled connections, before the process reports and exits
+        raise
     transformers = Transformers(settings.flows_dir)
     control = DeliveryControl(
         DeliveryStore(store),

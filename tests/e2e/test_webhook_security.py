@@ -22,6 +22,7 @@ from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from structlog.testing import capture_logs
 
+from flowhook.errors import ConfigError
 from flowhook.storage import schema as t
 from flowhook.tools.listen import serve_listener
 from tests.support.server import RunningServer, running_server
@@ -357,19 +358,19 @@ async def test_secrets_are_encrypted_at_rest_and_never_shown_or_logged(
 async def test_a_different_master_key_cannot_open_stored_secrets(
     tmp_path: Path, db_url: str, raw: RawReceiver
 ) -> None:
-    """With FLOWHOOK_SECRET_KEY set to another key, stored secrets do not decrypt: the
-    delivery fails with a clear error (never the password), and no key file is written."""
+    """With FLOWHOOK_SECRET_KEY set to another key, stored secrets would not decrypt: the
+    server refuses to start with a clear error (never a key or the password), nothing is
+    delivered, and no key file is written."""
     async with running_server(tmp_path, db_url, FLOWS, secret_key="A" * 43 + "=") as server:
-        ep = await server.create_endpoint(
+        await server.create_endpoint(
             name="k", flow="echo", webhookUrl=raw.url, webhookUser="bot", webhookPassword="pw-x1"
         )
     assert not (tmp_path / "data" / "secret-key").exists()
-    async with running_server(tmp_path, db_url, FLOWS, secret_key="B" * 43 + "=") as server:
-        _, ep = await server.api("GET", f"/api/v1/endpoints/{ep['id']}")
-        await send(server, ep, "hi")
-        await server.services.run_until_idle(timeout=20)
-        errors = attempt_errors(server)
+    with pytest.raises(ConfigError) as info:
+        async with running_server(tmp_path, db_url, FLOWS, secret_key="B" * 43 + "="):
+            pass
+    assert "cannot read this database's stored secrets" in info.value.message
+    assert "pw-x1" not in info.value.message
+    assert "BBBB" not in info.value.message
     assert raw.hits == []
-    assert errors
-    assert all("UnreadableSecret" in e for e in errors)
-    assert not any("pw-x1" in e for e in errors)
+    assert not (tmp_path / "data" / "secret-key").exists()

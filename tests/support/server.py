@@ -86,7 +86,11 @@ async def running_server(
         webhook_allow_cidrs=settings.pop("webhook_allow_cidrs", ["127.0.0.0/8", "::1/128"]),
         **settings,
     )
-    services = build_services(cfg)
+    try:
+        services = build_services(cfg)
+    except BaseException:
+        sock.close()
+        raise
     server = uvicorn.Server(
         uvicorn.Config(create_app(services), log_level="warning", access_log=False, lifespan="on")
     )
