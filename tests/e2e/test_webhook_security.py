@@ -358,18 +358,19 @@ async def test_secrets_are_encrypted_at_rest_and_never_shown_or_logged(
 async def test_a_different_master_key_cannot_open_stored_secrets(
     tmp_path: Path, db_url: str, raw: RawReceiver
 ) -> None:
-    """With FLOWHOOK_SECRET_KEY set to another key than the database's, the server refuses
-    to start with a clear error (never the password), writes no key file and sends
-    nothing: stored secrets are never half readable."""
+    """With FLOWHOOK_SECRET_KEY set to another key, stored secrets would not decrypt: the
+    server refuses to start with a clear error (never a key or the password), nothing is
+    delivered, and no key file is written."""
     async with running_server(tmp_path, db_url, FLOWS, secret_key="A" * 43 + "=") as server:
         await server.create_endpoint(
             name="k", flow="echo", webhookUrl=raw.url, webhookUser="bot", webhookPassword="pw-x1"
         )
     assert not (tmp_path / "data" / "secret-key").exists()
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(ConfigError) as info:
         async with running_server(tmp_path, db_url, FLOWS, secret_key="B" * 43 + "="):
             pass
-    assert "master key" in str(refused.value)
-    assert "pw-x1" not in str(refused.value)
-    assert not (tmp_path / "data" / "secret-key").exists()
+    assert "cannot read this database's stored secrets" in info.value.message
+    assert "pw-x1" not in info.value.message
+    assert "BBBB" not in info.value.message
     assert raw.hits == []
+    assert not (tmp_path / "data" / "secret-key").exists()
