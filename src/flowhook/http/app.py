@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, cluster, errors, handover, health, ingress, insights, metrics
+from flowhook.http import (
+    admin,
+    cluster,
+    copilot,
+    errors,
+    handover,
+    health,
+    ingress,
+    insights,
+    metrics,
+)
 from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.http.snapshots import router as snapshot_router
 from flowhook.services import Services
@@ -50,6 +60,7 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     app.include_router(health.router)
     app.include_router(insights.router)
     app.include_router(handover.router)
+    app.include_router(copilot.router)
     metrics.install(app)  # GET /metrics
     # The hot route is answered ahead of FastAPI; everything else goes through it.
     return IngressFastPath(app, services)

@@ -23,10 +23,12 @@ from flowhook.errors import (
     Unauthorized,
     Unprocessable,
 )
+from flowhook.sessions.attachments import split_attachments
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.records import stored_ip
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.sanitize import sanitize_data, sanitize_text
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
@@ -110,7 +112,17 @@ class Inbox:
         settings = cached.settings
         if settings.input_transformer is not None:
             body = self._transformers.transform_input(settings.input_transformer, body, endpoint.id)
+        attachments = None
+        if kind == "notify":
+            body, attachments = split_attachments(body)
         parsed = parse_inbound(body)
+        data = parsed.data
+        text = parsed.text
+        if attachments is not None:
+            data = {**(data or {}), "attachments": attachments}
+        elif kind == "message" and settings.input_sanitization:
+            text = None if text is None else sanitize_text(text)
+            data = None if data is None else sanitize_data(data)
         if settings.rate_limit_per_second is not None and not injected:
             wait = self._limiter.take(
                 endpoint.id, settings.rate_limit_per_second, settings.rate_limit_burst
@@ -133,8 +145,8 @@ class Inbox:
             session_id=parsed.session_id,
             user_id=parsed.user_id,
             trace_id=new_trace_id(),
-            text=parsed.text,
-            data=parsed.data,
+            text=text,
+            data=data,
             received_at=time.time(),
             kind=kind,
             client_ip=stored_ip(client_ip, settings),

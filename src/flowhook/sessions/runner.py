@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import structlog
@@ -33,6 +34,7 @@ from flowhook.errors import StorageError
 from flowhook.flows.engine import RESUME_AT_KEY
 from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
 from flowhook.sessions import handover
+from flowhook.sessions.copilot import Copilot
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.replies import Replies
@@ -75,6 +77,7 @@ class SessionRunner:
         self._insights = Insights(store)
         self._transformers = transformers or Transformers(Path.cwd())
         self._pipeline = pipeline or TurnPipeline()
+        self._copilot = Copilot(engine, self._base_url)
         self._store = store
         self._engine = engine
         self._endpoints = endpoints
@@ -335,6 +338,8 @@ class SessionRunner:
                     + current,
                 )
             )
+        if was_handed_over and msg.kind in ("message", handover.AGENT):
+            events.extend(await self._copilot.assist(settings, msg, result.state))
         outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
         result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
@@ -403,17 +408,21 @@ class SessionRunner:
         msg: InboundMessage,
         state: SessionState,
         settings: EndpointSettings,
-    ) -> tuple[TurnResult, bool, int]:
+    ) -> tuple[TurnResult, bool, int | None]:
         """Run the flow for one message; a crash gives no outputs and keeps the state.
-        Also returns the version of the user's profile the flow read."""
-        cached = self._profiles.get(user_key)
-        if cached is None:
-            profile, version = await self._store.load_profile_versioned(
-                msg.endpoint_id, msg.user_id
-            )
-            cached = {"data": profile, "version": version}
-            self._profiles.put(user_key, cached)
-        profile, version = cached["data"], cached["version"]
+        Also returns the version of the user's profile the flow read (None: the endpoint
+        keeps no contact profiles)."""
+        profile: dict[str, Any] = {}
+        version: int | None = None
+        if settings.contact_profiles:
+            cached = self._profiles.get(user_key)
+            if cached is None:
+                stored, stored_version = await self._store.load_profile_versioned(
+                    msg.endpoint_id, msg.user_id
+                )
+                cached = {"data": stored, "version": stored_version}
+                self._profiles.put(user_key, cached)
+            profile, version = cached["data"], cached["version"]
         turn = TurnInput(
             user_id=msg.user_id,
             session_id=msg.session_id,
@@ -430,6 +439,8 @@ class SessionRunner:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
+            if not settings.contact_profiles:
+                result = dataclasses.replace(result, profile=None)  # nothing kept per user
             return self._pipeline.carry(state.extra, result), False, version
         except Exception as exc:
             log.exception(
