@@ -81,6 +81,16 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.transformer_errors = Counter(
+            "flowhook_transformer_errors",
+            "Failures of an endpoint's transformers, by hook (input, inject, notify, output, "
+            "executionFinished).",
+            ["endpoint_id", "hook"],
+            registry=r,
+        )
+
+    def transformer_failed(self, endpoint_id: str, hook: str) -> None:
+        self.transformer_errors.labels(endpoint_id, hook).inc()
 
     def count_turns(self, turns: Callable[[], int]) -> None:
         """Expose a counter kept elsewhere (the session runner's turns)."""

@@ -38,12 +38,14 @@ from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.retention import Retention
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.engine import backend_name
 from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 
 log = structlog.get_logger(__name__)
@@ -198,6 +200,9 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         dispatcher.submit(items)
 
     pipeline = TurnPipeline()
+    transform_steps = TransformSteps(
+        transformers, SessionStorageStore(store), on_error=metrics.transformer_failed
+    )
     runner = SessionRunner(
         store,
         engine,
@@ -205,6 +210,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         deliver,
         pipeline=pipeline,
         transformers=transformers,
+        transform_steps=transform_steps,
         base_url=settings.base_url,
         ownership=ownership if shared else None,
         replies=replies,
@@ -233,6 +239,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         runner,
         max_backlog=settings.max_backlog,
         transformers=transformers,
+        transform_steps=transform_steps,
         replies=replies,
         hand_over=None if cluster is None else cluster.hand_over,
     )

@@ -48,7 +48,7 @@ async def test_upgrade_is_idempotent(db_url: str) -> None:
     """Running the migrations twice leaves the schema at head without error."""
     migrate.upgrade(db_url)
     migrate.upgrade(db_url)
-    assert migrate.current(db_url) == "0008"
+    assert migrate.current(db_url) == "0012"
 
 
 async def test_endpoint_round_trip(store: SqlStore) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,10 @@ from flowhook.sessions.records import stored_ip
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.sanitize import sanitize_data, sanitize_text
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 from flowhook.wire import new_trace_id, parse_inbound
 
@@ -47,6 +50,8 @@ class Accepted:
     session_id: str
     # rest endpoints: resolves to the turn's outputs (AIOutput objects) once committed
     outputs: asyncio.Future[list[dict[str, Any]]] | None = None
+    # rest endpoints with an execution-finished transformer: the answer, reshaped
+    reshape: Callable[[dict[str, Any]], Awaitable[bytes]] | None = None
 
 
 class Inbox:
@@ -60,11 +65,15 @@ class Inbox:
         transformers: Transformers | None = None,
         replies: Replies | None = None,
         hand_over: Callable[[InboundMessage], None] | None = None,
+        transform_steps: TransformSteps | None = None,
     ) -> None:
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
         waiting for their outputs."""
         self._transformers = transformers or Transformers(Path.cwd())
+        self._steps = transform_steps or TransformSteps(
+            self._transformers, SessionStorageStore(store)
+        )
         self._replies = replies or Replies(store)
         self._hand_over = hand_over or runner.submit
         self._store = store
@@ -110,8 +119,7 @@ class Inbox:
                 field="type",
             )
         settings = cached.settings
-        if settings.input_transformer is not None:
-            body = self._transformers.transform_input(settings.input_transformer, body, endpoint.id)
+        body = await self._steps.request(settings, kind, scoped, body, endpoint.id)
         attachments = None
         if kind == "notify":
             body, attachments = split_attachments(body)
@@ -154,7 +162,10 @@ class Inbox:
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
         self._hand_over(dataclasses.replace(msg, id=msg_id))
-        return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
+        reshape = None
+        if waiter is not None and settings.execution_finished_transformer is not None:
+            reshape = functools.partial(self._steps.reply, settings, endpoint_id=endpoint.id)
+        return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter, reshape)
 
     async def accept_for_session(
         self, endpoint_id: str, session_id: str, body: bytes, kind: str

@@ -39,10 +39,12 @@ from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.state_cache import SessionKey, StateCache
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.insights import Insights
 from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 from flowhook.wire import output_body
 
@@ -65,6 +67,7 @@ class SessionRunner:
         base_url: str = "",
         ownership: Ownership | None = None,
         replies: Replies | None = None,
+        transform_steps: TransformSteps | None = None,
     ) -> None:
         """``ownership``: with several processes, the partitions this one may run turns
         for (default: all of them, as the only process)."""
@@ -76,6 +79,9 @@ class SessionRunner:
         self._replies = replies or Replies(store)
         self._insights = Insights(store)
         self._transformers = transformers or Transformers(Path.cwd())
+        self._steps = transform_steps or TransformSteps(
+            self._transformers, SessionStorageStore(store)
+        )
         self._pipeline = pipeline or TurnPipeline()
         self._copilot = Copilot(engine, self._base_url)
         self._store = store
@@ -360,10 +366,8 @@ class SessionRunner:
         bodies = [] if rest else outputs
         replied = [orjson.loads(body)["AIOutput"] for body in outputs] if rest else None
         if bodies and settings.output_transformer is not None:
-            bodies = [
-                self._transformers.transform_output(settings.output_transformer, b, endpoint.id)
-                for b in bodies
-            ]
+            shaped = [await self._steps.output(settings, b, endpoint.id) for b in bodies]
+            bodies = [b for b in shaped if b is not None]  # None: dropped (abort on error)
         deliveries = await self._store.commit_turn(
             TurnCommit(
                 message_id=msg.id,

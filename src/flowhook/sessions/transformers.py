@@ -79,6 +79,10 @@ class Transformers:
             )
             return payload
 
+    def function(self, spec: str) -> Callable[..., Any]:
+        """The function ``spec`` names (imported once); raises ``ValueError``."""
+        return self._get(spec)
+
     def _get(self, spec: str) -> Transformer:
         function = self._functions.get(spec)
         if function is None:
