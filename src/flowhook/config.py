@@ -11,6 +11,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from flowhook.delivery.ssrf import parse_networks
 
+_ALLOWLISTS = (
+    "webhook_allow_cidrs",
+    "http_node_allow_cidrs",
+    "llm_allow_cidrs",
+    "translation_allow_cidrs",
+    "nlu_allow_cidrs",
+)
+
 
 class Settings(BaseSettings):
     """Everything flowhook can be configured with. Built once, then passed in."""
@@ -146,6 +154,53 @@ class Settings(BaseSettings):
         default=False,
         description="Require the admin token (Authorization: Bearer) on GET /metrics.",
     )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "Serve GET /metrics on this port (on metrics_host) instead of the main one; "
+            "the main port then answers 404 for /metrics."
+        ),
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of metrics_port.")
+
+    # Flow authors' code (code nodes, transformers) runs in worker processes.
+    code_workers: int = Field(default=2, ge=1, description="Code worker processes at most.")
+    code_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="A code call running longer is killed (the turn fails)."
+    )
+    code_memory_mb: int = Field(
+        default=512, ge=64, description="Address-space limit of each code worker (MB)."
+    )
+    code_allow_modules: bool = Field(
+        default=False,
+        description=(
+            "Let code nodes and transformers name 'package.module:function' from sys.path; "
+            "by default only files in the flows dir load as code."
+        ),
+    )
+
+    # Templates.
+    template_max_output_chars: int = Field(
+        default=100_000, ge=1, description="A rendered template longer than this fails."
+    )
+    template_max_seconds: float = Field(
+        default=1.0, gt=0, description="A template rendering longer than this fails."
+    )
+
+    # Connections (uvicorn).
+    http_header_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a client has to send a request's headers."
+    )
+    http_keepalive_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds an idle keep-alive connection is kept."
+    )
+    http_max_connections: int = Field(
+        default=2000,
+        ge=1,
+        description="Open connections at most; beyond it new requests get 503.",
+    )
 
     # Webhook security.
     webhook_allow_cidrs: Annotated[list[str], NoDecode] = Field(
@@ -154,6 +209,19 @@ class Settings(BaseSettings):
             "Networks webhooks may reach although the SSRF guard blocks them (loopback, "
             "private, ...). Env: comma-separated or a JSON list, e.g. 127.0.0.0/8,::1/128."
         ),
+    )
+    # Allowlists of the other outbound features (same syntax; docs/security.md).
+    http_node_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Networks http nodes may reach although the SSRF guard blocks them."
+    )
+    llm_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Networks llm nodes may reach (a local model server)."
+    )
+    translation_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Networks translation providers may be reached on."
+    )
+    nlu_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[], description="Networks NLU connectors may reach."
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -165,7 +233,7 @@ class Settings(BaseSettings):
         description="After a rotation, how long the previous signing secret still signs.",
     )
 
-    @field_validator("webhook_allow_cidrs", mode="before")
+    @field_validator(*_ALLOWLISTS, mode="before")
     @classmethod
     def _split_cidrs(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -175,7 +243,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
 
-    @field_validator("webhook_allow_cidrs")
+    @field_validator(*_ALLOWLISTS)
     @classmethod
     def _check_cidrs(cls, value: list[str]) -> list[str]:
         parse_networks(value)  # raises ValueError naming the bad entry

@@ -32,7 +32,9 @@ from flowhook.errors import ConfigError
 from flowhook.flows.engine import Engine
 from flowhook.flows.factory import engine_from_settings
 from flowhook.flows.registry import FlowRegistry
+from flowhook.isolation import CodeWorkers, IsolationLimits
 from flowhook.metrics import MeteredLedger, Metrics
+from flowhook.outbound_http import OutboundPolicy
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
@@ -71,6 +73,7 @@ class Services:
     retention: Retention
     # Several processes on one PostgreSQL database; None: this process is the only one.
     cluster: ClusterNode | None = None
+    code_workers: CodeWorkers | None = None
 
     async def start(self) -> None:
         """Recover owed work from storage, then start delivering."""
@@ -108,6 +111,8 @@ class Services:
         await self.pipeline.aclose()
         await self.engine.aclose()
         await self.dispatcher.stop()
+        if self.code_workers is not None:
+            self.code_workers.close()
         self.store.close()
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
@@ -143,11 +148,14 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     ownership = Ownership(everything=not shared)
     replies = Replies(store)
     registry = FlowRegistry.load(settings.flows_dir)
-    engine = engine_from_settings(registry, settings)
+    code_workers = code_workers_from_settings(settings)
+    engine = engine_from_settings(registry, settings, code_workers)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
     security = EndpointSecurity.from_settings(settings)
     metrics = Metrics()
-    transformers = Transformers(settings.flows_dir)
+    transformers = Transformers(
+        settings.flows_dir, code_workers, allow_modules=settings.code_allow_modules
+    )
     control = DeliveryControl(
         DeliveryStore(store),
         metrics,
@@ -199,7 +207,10 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     def deliver(items: Iterable[PendingDelivery]) -> None:
         dispatcher.submit(items)
 
-    pipeline = TurnPipeline()
+    pipeline = TurnPipeline(
+        translation_policy=OutboundPolicy.from_settings("translation", settings),
+        nlu_policy=OutboundPolicy.from_settings("nlu connector", settings),
+    )
     transform_steps = TransformSteps(
         transformers, SessionStorageStore(store), on_error=metrics.transformer_failed
     )
@@ -269,6 +280,19 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
             settings.analytics_retention_days,
         ),
         cluster=cluster,
+        code_workers=code_workers,
+    )
+
+
+def code_workers_from_settings(settings: Settings) -> CodeWorkers:
+    """The pool code nodes and transformers share (no process starts until first use)."""
+    return CodeWorkers(
+        IsolationLimits(
+            workers=settings.code_workers,
+            timeout=settings.code_timeout_seconds,
+            memory_mb=settings.code_memory_mb,
+            allow_modules=settings.code_allow_modules,
+        )
     )
 
 

@@ -84,6 +84,16 @@ async def running_server(
         delivery_retry_schedule=settings.pop("delivery_retry_schedule", [0.05, 0.1, 0.2]),
         # Tests deliver to receivers on loopback, which the SSRF guard blocks by default.
         webhook_allow_cidrs=settings.pop("webhook_allow_cidrs", ["127.0.0.0/8", "::1/128"]),
+        # The same for the other outbound features, whose fake services are on loopback.
+        **{
+            name: settings.pop(name, ["127.0.0.0/8", "::1/128"])
+            for name in (
+                "http_node_allow_cidrs",
+                "llm_allow_cidrs",
+                "translation_allow_cidrs",
+                "nlu_allow_cidrs",
+            )
+        },
         **settings,
     )
     services = build_services(cfg)

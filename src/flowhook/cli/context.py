@@ -64,7 +64,9 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
             # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
             # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS.
             security=EndpointSecurity.from_settings(settings),
-            transformers=Transformers(settings.flows_dir),
+            transformers=Transformers(
+                settings.flows_dir, allow_modules=settings.code_allow_modules
+            ),
         )
 
 

@@ -1,4 +1,7 @@
-"""The SSRF guard: webhook deliveries never reach internal addresses.
+"""The SSRF guard: nothing flowhook sends reaches internal addresses unless allowed.
+
+Every outbound client uses it (see ``flowhook.outbound_http``): webhook deliveries,
+handover events, the ``http`` and ``llm`` nodes, NLU connectors and translation.
 
 A webhook URL is chosen by whoever configures an endpoint, so without a guard it
 could point flowhook at the cloud metadata service, the database or anything else
@@ -75,7 +78,10 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 class BlockedAddressError(OSError):
     """A webhook host resolved to (or is) an address the guard refuses."""
 
-    def __init__(self, host: str, addresses: Iterable[str]) -> None:
+    def __init__(
+        self, host: str, addresses: Iterable[str], setting: str = ALLOWLIST_SETTING
+    ) -> None:
+        self.setting = setting
         found = sorted(set(addresses))
         if found == [host]:
             what = f"{host} is a blocked address"
@@ -83,7 +89,7 @@ class BlockedAddressError(OSError):
             what = f"{host} resolves to a blocked address ({', '.join(found)})"
         super().__init__(
             errno.EACCES,
-            f"refused by the SSRF guard: {what}; allow it with the {ALLOWLIST_SETTING} setting",
+            f"refused by the SSRF guard: {what}; allow it with the {setting} setting",
         )
 
 
@@ -128,8 +134,12 @@ def effective_address(ip: IPAddress) -> IPAddress:
 class AddressGuard:
     """Decides which addresses webhook deliveries may connect to."""
 
-    def __init__(self, allow_cidrs: Iterable[str] = ()) -> None:
+    def __init__(
+        self, allow_cidrs: Iterable[str] = (), *, setting: str = ALLOWLIST_SETTING
+    ) -> None:
         self.allowed: tuple[IPNetwork, ...] = parse_networks(allow_cidrs)
+        # The allowlist setting named in refusals (each outbound feature has its own).
+        self.setting = setting
 
     def is_allowed(self, ip: IPAddress) -> bool:
         """True for public addresses, and for blocked ones inside the allowlist."""
@@ -146,14 +156,14 @@ class AddressGuard:
         """
         ip = parse_ip(host)
         if ip is not None and not self.is_allowed(ip):
-            raise BlockedAddressError(str(ip), [str(ip)])
+            raise BlockedAddressError(str(ip), [str(ip)], self.setting)
 
     def socket_factory(self, addr_info: Any) -> socket.socket:
         """aiohttp's ``socket_factory``: refuses to create a socket for a blocked address."""
         family, type_, proto, _canonname, sockaddr = addr_info
         ip = _address(str(sockaddr[0]))
         if not self.is_allowed(ip):
-            raise BlockedAddressError(str(ip), [str(ip)])
+            raise BlockedAddressError(str(ip), [str(ip)], self.setting)
         return socket.socket(family=family, type=type_, proto=proto)
 
 
@@ -170,7 +180,9 @@ class GuardedResolver(AbstractResolver):
         answers = await self._inner.resolve(host, port, family)
         allowed = [a for a in answers if self._guard.is_allowed(_address(a["host"]))]
         if not allowed:
-            raise BlockedAddressError(host.rstrip("."), [a["host"] for a in answers])
+            raise BlockedAddressError(
+                host.rstrip("."), [a["host"] for a in answers], self._guard.setting
+            )
         return allowed
 
     async def close(self) -> None:

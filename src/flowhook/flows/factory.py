@@ -7,9 +7,13 @@ from typing import Any
 from flowhook.flows.engine import Engine
 from flowhook.flows.registry import FlowRegistry
 from flowhook.flows.resources import EngineResources, LlmDefaults
+from flowhook.isolation import CodeWorkers
+from flowhook.outbound_http import OutboundPolicy
 
 
-def engine_from_settings(registry: FlowRegistry, settings: Any) -> Engine:
+def engine_from_settings(
+    registry: FlowRegistry, settings: Any, code_workers: CodeWorkers | None = None
+) -> Engine:
     """An engine configured from a ``Settings`` object (missing settings: defaults).
 
     Reads ``flow_session_timeout``, ``flow_http_timeout``, ``flow_config``,
@@ -29,6 +33,9 @@ def engine_from_settings(registry: FlowRegistry, settings: Any) -> Engine:
             api_key_env=get("llm_api_key_env", defaults.api_key_env),
             timeout=float(get("llm_timeout", defaults.timeout)),
         ),
+        code_workers=code_workers,
+        http_policy=OutboundPolicy.from_settings("http node", settings),
+        llm_policy=OutboundPolicy.from_settings("llm node", settings),
     )
     return Engine(
         registry,

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from flowhook.outbound_http import LazySession
+from flowhook.isolation import CodeWorkers
+from flowhook.outbound_http import LazySession, OutboundPolicy
 
 DEFAULT_HTTP_TIMEOUT = 10.0
 DEFAULT_LLM_TIMEOUT = 30.0
@@ -49,15 +50,30 @@ class EngineResources:
         llm: LlmDefaults | None = None,
         environ: Mapping[str, str] | None = None,
         user_agent: str = "flowhook",
+        code_workers: CodeWorkers | None = None,
+        http_policy: OutboundPolicy | None = None,
+        llm_policy: OutboundPolicy | None = None,
     ) -> None:
         self.http_timeout = http_timeout
         self.llm = llm or LlmDefaults()
         self.environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self._http = LazySession(user_agent)
+        # Owned by whoever passed it in (the server shares one with transformers).
+        self._owns_workers = code_workers is None
+        self.code_workers = code_workers or CodeWorkers()
+        # Every http and llm call goes through the outbound policy (SSRF guard).
+        self._http = LazySession(user_agent, policy=http_policy)
+        self._llm = LazySession(user_agent, policy=llm_policy)
 
     def http_session(self) -> aiohttp.ClientSession:
         """The shared session; created on first use, inside the running loop."""
         return self._http.get()
 
+    def llm_session(self) -> aiohttp.ClientSession:
+        """The session of ``llm`` calls (its own allowlist: a local model server)."""
+        return self._llm.get()
+
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._llm.aclose()
+        if self._owns_workers:
+            self.code_workers.close()

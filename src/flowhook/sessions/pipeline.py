@@ -24,7 +24,7 @@ import structlog
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, TurnInput, TurnResult
 from flowhook.nlu.connectors import ExternalServiceError, NluQuery, connector_for
-from flowhook.outbound_http import LazySession
+from flowhook.outbound_http import LazySession, OutboundPolicy
 from flowhook.translation import TranslationSettings, same_language, translator_for
 from flowhook.translation.base import normalise_language
 
@@ -36,17 +36,31 @@ USER_LANGUAGE_KEY = "translation.userLanguage"
 
 class TurnPipeline:
     def __init__(
-        self, *, environ: Mapping[str, str] | None = None, user_agent: str = "flowhook"
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        user_agent: str = "flowhook",
+        translation_policy: OutboundPolicy | None = None,
+        nlu_policy: OutboundPolicy | None = None,
     ) -> None:
         self._environ: Mapping[str, str] = environ if environ is not None else os.environ
-        self._http = LazySession(user_agent)
+        # Each feature its own guarded pool and allowlist (flowhook.outbound_http).
+        self._translation = LazySession(
+            user_agent, policy=translation_policy or OutboundPolicy("translation")
+        )
+        self._nlu = LazySession(user_agent, policy=nlu_policy or OutboundPolicy("nlu connector"))
 
     def http_session(self) -> aiohttp.ClientSession:
-        """The shared session; created on first use, inside the running loop."""
-        return self._http.get()
+        """The translation providers' session; created on first use, inside the loop."""
+        return self._translation.get()
+
+    def nlu_session(self) -> aiohttp.ClientSession:
+        """The NLU connectors' session."""
+        return self._nlu.get()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._translation.aclose()
+        await self._nlu.aclose()
 
     async def before(
         self, settings: EndpointSettings, state_extra: dict[str, Any], turn: TurnInput
@@ -59,7 +73,7 @@ class TurnPipeline:
             connector = connector_for(settings.nlu_connector, self._environ)
             query = NluQuery(turn.text, turn.user_id, turn.session_id, turn.locale)
             try:
-                result = await connector.parse(self.http_session(), query)
+                result = await connector.parse(self.nlu_session(), query)
             except Exception as exc:  # a provider must never fail the turn
                 log.warning(
                     "nlu_connector.failed",

@@ -9,6 +9,7 @@ import pytest
 
 from flowhook.flows import Engine, FlowRegistry, validate_path
 from flowhook.flows.resources import EngineResources, LlmDefaults
+from tests.support.outbound import loopback
 
 from .fakes import FakeServer, serve
 from .helpers import Conversation
@@ -32,7 +33,11 @@ async def servers() -> AsyncIterator[tuple[FakeServer, FakeServer]]:
 async def engine(servers: tuple[FakeServer, FakeServer]) -> AsyncIterator[Engine]:
     orders, openai = servers
     resources = EngineResources(
-        http_timeout=2, llm=LlmDefaults(base_url=openai.url, model="fake", timeout=0.3), environ={}
+        http_timeout=2,
+        llm=LlmDefaults(base_url=openai.url, model="fake", timeout=0.3),
+        environ={},
+        http_policy=loopback("http node"),
+        llm_policy=loopback("llm node"),
     )
     engine = Engine(
         FlowRegistry.load(EXAMPLES), config={"ordersApi": orders.url}, resources=resources

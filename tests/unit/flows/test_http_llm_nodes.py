@@ -9,6 +9,7 @@ import pytest
 
 from flowhook.flows import Engine, FlowRegistry, SessionState
 from flowhook.flows.resources import EngineResources, LlmDefaults
+from tests.support.outbound import loopback
 
 from .fakes import FakeServer, serve
 from .helpers import Conversation, make_input, write_flow
@@ -46,7 +47,8 @@ nodes:
 
 def http_engine(tmp_path: Path, server: FakeServer, flow: str = HTTP_FLOW) -> Engine:
     write_flow(tmp_path, flow)
-    return Engine(FlowRegistry.load(tmp_path), config={"api": server.url})
+    resources = EngineResources(http_policy=loopback("http node"))
+    return Engine(FlowRegistry.load(tmp_path), config={"api": server.url}, resources=resources)
 
 
 async def test_http_stores_the_json_reply(tmp_path: Path, orders: FakeServer) -> None:
@@ -136,6 +138,7 @@ def llm_engine(tmp_path: Path, server: FakeServer, flow: str = LLM_FLOW, **env: 
     resources = EngineResources(
         llm=LlmDefaults(base_url=server.url, model="fake-1", api_key_env="TEST_LLM_KEY"),
         environ=env,
+        llm_policy=loopback("llm node"),
     )
     return Engine(FlowRegistry.load(tmp_path), resources=resources)
 
@@ -171,7 +174,11 @@ async def test_llm_says_the_answer_with_history(tmp_path: Path, openai: FakeServ
 async def test_llm_transcript_is_bounded(tmp_path: Path, openai: FakeServer) -> None:
     """The stored transcript keeps at most ``transcript_limit`` messages."""
     write_flow(tmp_path, LLM_FLOW)
-    resources = EngineResources(llm=LlmDefaults(base_url=openai.url, model="m"), environ={})
+    resources = EngineResources(
+        llm=LlmDefaults(base_url=openai.url, model="m"),
+        environ={},
+        llm_policy=loopback("llm node"),
+    )
     engine = Engine(FlowRegistry.load(tmp_path), resources=resources, transcript_limit=4)
     try:
         conversation = Conversation(engine)

@@ -27,6 +27,7 @@ from flowhook.nlu.connectors import (
 )
 from flowhook.nlu.connectors.generic import fill
 from flowhook.sessions.pipeline import TurnPipeline
+from tests.support.outbound import loopback
 
 from ..flows.helpers import engine_for, make_input
 from ..translation.fakes import fake_api, hang, raw, reply
@@ -212,7 +213,7 @@ async def test_engine_uses_external_result_instead_of_built_in(tmp_path: Path) -
 async def test_pipeline_falls_back_to_built_in_on_failure() -> None:
     """The pipeline puts the connector's result on the turn; when the connector fails it
     logs one line (no text) and leaves the turn for the built-in matcher."""
-    pipeline = TurnPipeline(environ={})
+    pipeline = TurnPipeline(environ={}, nlu_policy=loopback("nlu connector"))
     try:
         async with fake_api(reply(RASA_REPLY)) as api:
             settings = EndpointSettings.model_validate(

@@ -13,6 +13,7 @@ from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, SessionState, TurnInput, TurnResult
 from flowhook.sessions import pipeline as pipeline_module
 from flowhook.sessions.pipeline import USER_LANGUAGE_KEY, TurnPipeline
+from tests.support.outbound import loopback
 
 from .fakes import FakeApi, dictionary_deepl, fake_api, reply
 
@@ -37,7 +38,7 @@ def turn(text: str | None, data: dict[str, Any] | None = None) -> TurnInput:
 
 @pytest.fixture
 async def pipeline() -> AsyncIterator[TurnPipeline]:
-    p = TurnPipeline(environ={"DEEPL_KEY": KEY})
+    p = TurnPipeline(environ={"DEEPL_KEY": KEY}, translation_policy=loopback("translation"))
     yield p
     await p.aclose()
 
@@ -110,7 +111,7 @@ async def test_provider_failure_passes_text_through(pipeline: TurnPipeline) -> N
 
 async def test_missing_key_variable_passes_through() -> None:
     """An unset API key variable is a logged failure (naming the variable), not a crash."""
-    pipeline = TurnPipeline(environ={})
+    pipeline = TurnPipeline(environ={}, translation_policy=loopback("translation"))
     async with fake_api(dictionary_deepl(TABLE)) as api:
         with capture_logs() as logs:
             out = await pipeline.before(settings_for(api), {}, turn("Hallo Welt"))

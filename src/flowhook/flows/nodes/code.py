@@ -1,12 +1,15 @@
-"""``code``: call a Python function of the user's. For trusted code only.
+"""``code``: call a Python function of the flow author's, in a worker process.
 
-``function: "package.module:name"`` names an importable function;
-``function: "helpers.py:name"`` a function in a file next to the flow file.
-The module is imported when the flow is loaded, with the full rights of the
-flowhook process: only name code you trust as much as flowhook itself.
+``function: "helpers.py:name"`` names a function in a file next to the flow file,
+inside the flows dir; ``function: "package.module:name"`` a module from sys.path,
+which runs only when the server setting ``code_allow_modules`` is on. Nothing is
+imported in the server: the name is checked when the flow is loaded and the
+function runs in a worker process (``flowhook.isolation``), with a hard timeout
+(``code_timeout_seconds``) and a memory limit (``code_memory_mb``). A call that
+runs past its timeout is killed and fails the turn, whatever ``error`` says.
 
-The function is called as ``name(input, context, profile)`` with copies of the
-three mappings templates see; it may be ``async``. It returns None or a
+The function is called as ``name(input, context, profile)`` with JSON copies of
+the three mappings templates see; it may be ``async``. It returns None or a
 mapping with any of:
 
 * ``outputs``: a list of texts or ``{"text": ..., "data": {...}}`` to send;
@@ -20,8 +23,8 @@ If it raises, the flow goes on at ``error`` (the message is stored under
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from flowhook.flows.errors import FlowRuntimeError
@@ -30,7 +33,8 @@ from flowhook.flows.nodes.base import Node, ParseContext, optional_targets, targ
 from flowhook.flows.run import TurnRun
 from flowhook.flows.types import Output
 from flowhook.flows.values import to_plain
-from flowhook.trusted_code import import_function
+from flowhook.isolation import CodeCallFailed, CodeRefused, CodeTimeout, CodeWorkers
+from flowhook.trusted_code import CodeRef, resolve_code_ref
 
 ERROR_KEY = "codeError"
 
@@ -55,7 +59,7 @@ class CodeNode(Node):
         node_id: str,
         line: int,
         spec: str,
-        function: Callable[..., Any] | None,
+        function: CodeRef | None,
         next: Target | None,
         error: Target | None,
         branches: tuple[Target, ...] = (),
@@ -77,7 +81,10 @@ class CodeNode(Node):
         function = None
         if spec is not None:
             try:
-                function = import_function(spec, ctx.flow_file)
+                # Modules are refused at run time unless the server allows them: the
+                # flow loader does not know the server's settings.
+                base = Path(ctx.flow_file).parent if ctx.flow_file else None
+                function = resolve_code_ref(spec, base, allow_modules=True)
             except ValueError as exc:
                 fields.problem(str(exc), "function")
         return cls(
@@ -103,17 +110,19 @@ class CodeNode(Node):
     async def execute_async(self, run: TurnRun) -> str | None:
         if self.function is None:
             raise FlowRuntimeError(f"code function '{self.spec}' is not loaded")
+        workers = run.resources.code_workers if run.resources is not None else None
+        if workers is None:  # pragma: no cover - engines always have resources
+            workers = CodeWorkers()
         scope = run.scope
+        args = [dict(scope["input"]), dict(run.context), dict(run.profile)]
         try:
-            result = self.function(dict(scope["input"]), dict(run.context), dict(run.profile))
-            if inspect.isawaitable(result):
-                result = await result
-        except Exception as exc:
+            result = await workers.run_isolated(self.function, args)
+        except (CodeTimeout, CodeRefused) as exc:
+            raise FlowRuntimeError(str(exc)) from None  # fails the turn, never "error"
+        except CodeCallFailed as exc:
             if self.error_id is None:
-                raise FlowRuntimeError(
-                    f"code '{self.spec}' raised {type(exc).__name__}: {exc}"
-                ) from exc
-            run.context[ERROR_KEY] = f"{type(exc).__name__}: {exc}"
+                raise FlowRuntimeError(f"code '{self.spec}' raised {exc}") from None
+            run.context[ERROR_KEY] = str(exc)
             return self.error_id
         return self._apply(run, result)
 

@@ -175,7 +175,7 @@ class LlmNode(Node):
         url = base_url.rstrip("/") + "/chat/completions"
         timeout = self.timeout or defaults.timeout
         try:
-            answer = await _complete(resources.http_session(), url, payload, headers, timeout)
+            answer = await _complete(resources.llm_session(), url, payload, headers, timeout)
         except CallFailed as failure:
             return fail_or_branch(run, self.error_id, ERROR_KEY, f"llm call to {url}", failure)
         if self.store is not None:

@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from flowhook.outbound_http import guard_refusal
+
 # An API answer, not a download: bigger replies fail the call.
 MAX_REPLY_BYTES = 1024 * 1024
 
@@ -49,6 +51,9 @@ async def post_json(
     except TimeoutError:
         raise ExternalServiceError(f"no answer within {timeout:g}s") from None
     except aiohttp.ClientError as exc:
+        refused = guard_refusal(exc)
+        if refused is not None:
+            raise ExternalServiceError(refused) from None
         raise ExternalServiceError(f"connection failed ({type(exc).__name__})") from None
     if not 200 <= status < 300:
         raise ExternalServiceError(f"answered HTTP {status}")
