@@ -292,6 +292,7 @@ class SessionRunner:
         # handover node just marks the session (and the flow keeps answering).
         was_handed_over = state.handover is not None
         forwarding = settings.handover_url is not None and was_handed_over
+        agent_text: str | None = None  # a forwarded message as the agent reads it
         if msg.kind in ("notify", handover.AGENT):
             # Delivered as is, in the session's order; the flow does not run.
             result = TurnResult([Output(msg.text, msg.data or {})], state)
@@ -315,9 +316,9 @@ class SessionRunner:
         elif forwarding:
             # Handed over: the user's message goes to the agent, not to the flow.
             result = TurnResult([], state)
-            events.append(
-                handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
-            )
+            forwarded = await self._pipeline.for_agent(settings, state.extra, msg)
+            agent_text = forwarded["text"]
+            events.append(handover.event("message", msg, self._base_url, **forwarded))
         else:
             result, failed, profile_version = await self._run_flow(
                 endpoint, user_key, msg, state, settings
@@ -345,7 +346,7 @@ class SessionRunner:
                 )
             )
         if was_handed_over and msg.kind in ("message", handover.AGENT):
-            events.extend(await self._copilot.assist(settings, msg, result.state))
+            events.extend(await self._copilot.assist(settings, msg, result.state, text=agent_text))
         outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
         result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
