@@ -3,12 +3,17 @@ a real receiver and both databases."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 
+REPO = Path(__file__).resolve().parents[2]
 HOSTILE = (
     '<script>alert("x")</script>hi <b onclick="steal()">there</b> '
     '<a href=" java\tscript:go()">link</a> 2 < 3 & 4 > 1<iframe src=//evil>'
@@ -145,3 +150,39 @@ async def test_contact_profiles_off_keeps_nothing_per_user(
         await receiver.wait_for(5)
         assert [b["AIOutput"]["text"] for b in receiver.bodies()[3:]] == ["visit 1", "visit 2"]
         assert await srv.services.store.load_profile(ep["id"], "alice") == {"visits": 2}
+
+
+def test_cli_sets_any_setting_by_its_api_name(tmp_path: Path) -> None:
+    """`endpoints create|update --set name=json` sets the new settings from the command
+    line (a bare word is a string); an unknown name exits 2 naming it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWHOOK_")}
+    env.update(
+        FLOWHOOK_DATA_DIR=str(tmp_path / "data"),
+        FLOWHOOK_FLOWS_DIR=str(REPO / "flows"),
+        FLOWHOOK_WEBHOOK_ALLOW_CIDRS="127.0.0.0/8",
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "flowhook", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    created = cli(
+        "endpoints", "create", "--name", "c", "--flow", "echo",
+        "--webhook", "http://127.0.0.1:9/hook",
+        "--set", "inputSanitization=false", "--set", "copilotFlow=echo",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    ep = json.loads(created.stdout)
+    assert (ep["inputSanitization"], ep["copilotFlow"]) == (False, "echo")
+    updated = cli("endpoints", "update", ep["id"], "--set", "maskSensitiveAnalytics=true")
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(updated.stdout)["maskSensitiveAnalytics"] is True
+    unknown = cli("endpoints", "update", ep["id"], "--set", "noSuchSetting=1")
+    assert unknown.returncode == 2
+    assert "noSuchSetting" in unknown.stderr
