@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from typer.testing import CliRunner
+
+from flowhook.cli.main import app
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 
@@ -152,37 +154,32 @@ async def test_contact_profiles_off_keeps_nothing_per_user(
         assert await srv.services.store.load_profile(ep["id"], "alice") == {"visits": 2}
 
 
-def test_cli_sets_any_setting_by_its_api_name(tmp_path: Path) -> None:
+def test_cli_sets_any_setting_by_its_api_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`endpoints create|update --set name=json` sets the new settings from the command
     line (a bare word is a string); an unknown name exits 2 naming it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWHOOK_")}
-    env.update(
-        FLOWHOOK_DATA_DIR=str(tmp_path / "data"),
-        FLOWHOOK_FLOWS_DIR=str(REPO / "flows"),
-        FLOWHOOK_WEBHOOK_ALLOW_CIDRS="127.0.0.0/8",
-    )
+    for name in [k for k in os.environ if k.startswith("FLOWHOOK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FLOWHOOK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FLOWHOOK_FLOWS_DIR", str(REPO / "flows"))
+    monkeypatch.setenv("FLOWHOOK_WEBHOOK_ALLOW_CIDRS", "127.0.0.0/8")
+    runner = CliRunner()
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "flowhook", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+    def cli(*args: str) -> Any:
+        return runner.invoke(app, list(args))
 
     created = cli(
         "endpoints", "create", "--name", "c", "--flow", "echo",
         "--webhook", "http://127.0.0.1:9/hook",
         "--set", "inputSanitization=false", "--set", "copilotFlow=echo",
     )  # fmt: skip
-    assert created.returncode == 0, created.stderr
+    assert created.exit_code == 0, created.output
     ep = json.loads(created.stdout)
     assert (ep["inputSanitization"], ep["copilotFlow"]) == (False, "echo")
     updated = cli("endpoints", "update", ep["id"], "--set", "maskSensitiveAnalytics=true")
-    assert updated.returncode == 0, updated.stderr
+    assert updated.exit_code == 0, updated.output
     assert json.loads(updated.stdout)["maskSensitiveAnalytics"] is True
     unknown = cli("endpoints", "update", ep["id"], "--set", "noSuchSetting=1")
-    assert unknown.returncode == 2
-    assert "noSuchSetting" in unknown.stderr
+    assert unknown.exit_code == 2
+    assert "noSuchSetting" in unknown.output

@@ -7,10 +7,10 @@ content, event-handler attributes (``onclick=...``) and ``javascript:``-like URL
 Everything else, including ordinary text such as ``2 < 3 & 4 > 1`` and harmless
 markup like ``<b>``, is kept as it was.
 
-One pass over the text with a tag pattern that cannot backtrack (``[^<>]*``), and
-one ``find`` per removed element for its end tag: linear in the text's length, so
-a huge or hostile input costs no more than reading it. Data is walked without
-recursion, so deep nesting cannot exhaust the stack.
+Each pass over the text uses a tag pattern that cannot backtrack (``[^<>]*``) and
+one ``find`` per removed element for its end tag: linear in the text's length, and
+the passes are bounded, so a huge or hostile input costs a few readings of it. Data
+is walked without recursion, so deep nesting cannot exhaust the stack.
 """
 
 from __future__ import annotations
@@ -37,10 +37,25 @@ _DANGEROUS_URL = re.compile(r"^\s*(javascript|vbscript|data\s*:\s*text/html)", r
 _CONTROL = re.compile(r"[\x00-\x20]+")
 
 
+# Removing a tag can join its neighbours into a new one (``<scr<script></script>ipt>``):
+# passes repeat until nothing changes; input that still changes after this many passes
+# is built to evade, and has every "<" escaped instead.
+MAX_PASSES = 8
+
+
 def sanitize_text(text: str) -> str:
     """``text`` without harmful HTML (unchanged when it has none)."""
-    if "<" not in text:
-        return text
+    for _ in range(MAX_PASSES):
+        if "<" not in text:
+            return text
+        clean = _one_pass(text)
+        if clean == text:
+            return text
+        text = clean
+    return text.replace("<", "&lt;")
+
+
+def _one_pass(text: str) -> str:
     out: list[str] = []
     pos = 0
     lower: str | None = None
