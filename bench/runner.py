@@ -47,6 +47,7 @@ class Options:
     pg_url: str = PG_ADMIN_URL
     drain_timeout: float = 60.0
     flowhook_src: Path | None = None
+    flows_dir: Path | None = None  # default: the repository's flows/
     command: str = ""
     memory: MemoryOptions | None = None  # run --memory: add the memory measurements
 
@@ -167,6 +168,8 @@ def flowhook_target(
             env["PYTHONPATH"] = str(opts.flowhook_src)
             exe = [sys.executable, "-c", launcher]
             flows_dir = opts.flowhook_src.parent / "flows"
+        if opts.flows_dir is not None:
+            flows_dir = opts.flows_dir
         log = stack.enter_context((workdir / (log_name or f"flowhook-{flow}.log")).open("a"))
         proc = procs.spawn(
             [

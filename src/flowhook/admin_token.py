@@ -16,7 +16,7 @@ def resolve_admin_token(configured: str | None, data_dir: Path) -> tuple[str, bo
     path = data_dir / TOKEN_FILE
     if path.exists():
         return path.read_text().strip(), False
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = "fha_" + secrets.token_urlsafe(32)
     # Create with 0600 from the start: never a moment where others could read it.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

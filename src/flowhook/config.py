@@ -181,14 +181,6 @@ class Settings(BaseSettings):
         ),
     )
 
-    # Templates.
-    template_max_output_chars: int = Field(
-        default=100_000, ge=1, description="A rendered template longer than this fails."
-    )
-    template_max_seconds: float = Field(
-        default=1.0, gt=0, description="A template rendering longer than this fails."
-    )
-
     # Connections (uvicorn).
     http_header_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a client has to send a request's headers."

@@ -35,6 +35,7 @@ from flowhook.flows.registry import FlowRegistry
 from flowhook.isolation import CodeWorkers, IsolationLimits
 from flowhook.metrics import MeteredLedger, Metrics
 from flowhook.outbound_http import OutboundPolicy
+from flowhook.private_files import prepare_data_dir
 from flowhook.sessions.inbox import Inbox
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
@@ -125,8 +126,8 @@ class Services:
 
 
 def build_services(settings: Settings, *, transport: Transport | None = None) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    prepare_data_dir(settings.data_dir, url)
     shared = backend_name(url) == "postgresql"
     if not shared and settings.role != "both":
         raise ConfigError(

@@ -13,8 +13,9 @@ def settings(tmp_path: Path, token: str | None = None) -> Settings:
 
 
 def test_generated_token_is_shown_in_full_with_its_file(tmp_path: Path) -> None:
-    """A token generated at this start is printed whole, with where it is stored."""
-    text = banner(settings(tmp_path), "fha_secret_value", True, ["echo"], on_terminal=False)
+    """On a terminal, a token generated at this start is printed whole, with where it is
+    stored."""
+    text = banner(settings(tmp_path), "fha_secret_value", True, ["echo"], on_terminal=True)
     assert "fha_secret_value" in text
     assert str(tmp_path / "admin-token") in text
     assert "http://127.0.0.1:9123/api/v1" in text
@@ -35,3 +36,12 @@ def test_token_from_the_environment_names_its_source(tmp_path: Path) -> None:
     """When the token comes from FLOWHOOK_ADMIN_TOKEN the banner says so."""
     text = banner(settings(tmp_path, "fha_env"), "fha_env", False, ["echo"], on_terminal=True)
     assert "from FLOWHOOK_ADMIN_TOKEN" in text
+
+
+def test_generated_token_is_masked_when_output_is_not_a_terminal(tmp_path: Path) -> None:
+    """A token generated at this start is not written in full when stderr is not a
+    terminal (it would land in log collectors); the banner names the file to read."""
+    text = banner(settings(tmp_path), "fha_secret_value", True, ["echo"], on_terminal=False)
+    assert "fha_secret_value" not in text
+    assert "fha_secr…" in text
+    assert f"read it in {tmp_path / 'admin-token'}" in text

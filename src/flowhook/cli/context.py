@@ -16,6 +16,7 @@ from flowhook.endpoints.service import EndpointService
 from flowhook.errors import FlowhookError
 from flowhook.flows.registry import FlowRegistry
 from flowhook.logs import configure_logging
+from flowhook.private_files import prepare_data_dir
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
@@ -42,8 +43,8 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
     """The database, migrated and opened, for one CLI command."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    prepare_data_dir(settings.data_dir, url)
     migrate.upgrade(url)
     store = SqlStore(url)
     store.start()

@@ -128,10 +128,11 @@ def send(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context) -> None:
     """Apply schema migrations up to the newest."""
+    from flowhook.private_files import prepare_data_dir
     from flowhook.storage import migrate
 
     settings = make_settings(ctx)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings.data_dir, settings.resolved_database_url)
     migrate.upgrade(settings.resolved_database_url)
     typer.echo(f"schema at {migrate.current(settings.resolved_database_url)}")
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flowhook.config import Settings
 from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
+from flowhook.http.connections import uvicorn_limits
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
 from flowhook.storage.engine import normalise_url
@@ -20,11 +21,12 @@ from flowhook.storage.engine import normalise_url
 def shown_token(token: str, generated: bool, on_terminal: bool) -> str:
     """The admin token as the banner shows it.
 
-    In full when it was just generated (the operator has to learn it) or when a person
-    reads the terminal; otherwise, as when stderr goes to a log collector, only its first
-    characters, so the secret does not end up stored in logs.
+    In full only when a person reads the terminal. When stderr is not a terminal (a
+    log collector, a file, a pipe) only its first characters, even when it was just
+    generated: the banner says which file (mode 0600) holds it, so the operator can
+    read it there, and the secret never ends up stored in logs.
     """
-    if generated or on_terminal:
+    if on_terminal:
         return token
     return token[:8] + "…"
 
@@ -34,6 +36,8 @@ def banner(
 ) -> str:
     base = settings.base_url
     where = "generated now, stored in" if generated else "from"
+    if generated and not on_terminal:
+        where = "generated now; read it in"
     source = (
         "FLOWHOOK_ADMIN_TOKEN" if settings.admin_token else str(settings.data_dir / "admin-token")
     )
@@ -94,6 +98,7 @@ def serve_forever(settings: Settings) -> None:
         log_level="warning",
         access_log=False,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
         timeout_graceful_shutdown=10,
+        # header-read and keep-alive timeouts, a cap on open connections (503 beyond)
+        **uvicorn_limits(settings),
     )

@@ -45,7 +45,12 @@ async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]
             security=security,
         )
         yield SnapshotService(
-            endpoints, store, security, settings.flows_dir, on_flows_changed=flows_changed
+            endpoints,
+            store,
+            security,
+            settings.flows_dir,
+            on_flows_changed=flows_changed,
+            allow_code_modules=settings.code_allow_modules,
         )
 
 

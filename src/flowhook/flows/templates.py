@@ -4,8 +4,12 @@ They are compiled once at load time.
 
 Everything a flow file says in ``{{ }}`` goes through one sandboxed Jinja2
 environment (``ImmutableSandboxedEnvironment``: no file access, no attribute
-tricks, no mutating methods). Flows are compiled when they are loaded; a turn
-only evaluates the compiled objects, so the hot path never parses.
+tricks, no mutating methods, ``range`` of at most 100,000 items), with bounds of
+its own: no argument, repetition or format width that builds more than
+``MAX_OUTPUT_CHARS``, and templates that can loop or call have their output size
+and wall time bounded (``flowhook.flows.template_bounds``). Flows are compiled
+when they are loaded; a turn only evaluates the compiled objects, so the hot
+path never parses.
 
 Missing values are forgiving on purpose: a missing context key (even a chain
 like ``context.order.id``) is *undefined*, renders as an empty string and
@@ -15,8 +19,9 @@ undefined value (``context.missing > 3``) is a run-time error of the flow.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -27,23 +32,36 @@ from jinja2 import (
     meta,
     nodes,
 )
-from jinja2.defaults import DEFAULT_NAMESPACE
+from jinja2.environment import Template
 from jinja2.exceptions import SecurityError, TemplateRuntimeError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from flowhook.flows.template_bounds import MAX_OUTPUT_CHARS, bounded, check_arguments
 from flowhook.flows.types import TurnInput
 from flowhook.flows.values import Constant, Expression, Text, Value
 
 TEMPLATE_VARIABLES = frozenset({"input", "context", "profile", "config"})
 _VARIABLES_HINT = "templates see: input, context, profile, config"
 
-# Jinja's default globals (range, dict, namespace, ...). They are put into each
-# turn's scope once, so templates can render with a *shared* context: Jinja then
-# skips merging globals and variables into a new dict on every render, which is
-# most of the cost of a small template.
-TEMPLATE_GLOBALS: Mapping[str, Any] = MappingProxyType(dict(DEFAULT_NAMESPACE))
+# The sandbox's globals (range, dict, namespace, ...): its own, so ``range`` is the
+# sandbox's bounded one, never Python's. They are put into each turn's scope once,
+# so templates can render with a *shared* context: Jinja then skips merging globals
+# and variables into a new dict on every render, which is most of the cost of a
+# small template.
+TEMPLATE_GLOBALS: Mapping[str, Any] = MappingProxyType(
+    dict(ImmutableSandboxedEnvironment().globals)
+)
+
+# Nodes that can make a rendering long or big; templates with one are bounded.
+_COSTLY_NODES = (nodes.For, nodes.Call, nodes.Filter, nodes.Mul, nodes.Pow, nodes.Mod)
+# str methods and filters whose integer arguments size their result.
+_SIZING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+_FORMAT_METHODS = frozenset({"format", "format_map"})
+_SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "slice", "truncate", "batch"})
+_OTHER_TEMPLATES = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+_NUMBER = re.compile(r"\d+")
 
 # A string that is one ``{{ expr }}`` and nothing else evaluates to the native
 # value of ``expr``; the inner part must not open or close another tag.
@@ -154,11 +172,83 @@ def _render_none_as_empty(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _check_format(text: Any, limit: int) -> None:
+    """A format string's widths (``%099999999d``, ``{:>999999999}``) stay in bounds."""
+    if isinstance(text, str) and any(int(n) > limit for n in _NUMBER.findall(text)):
+        raise SecurityError(f"a width in the format string is over the template limit {limit}")
+
+
+def _sized(name: str, function: Callable[..., Any], limit: int) -> Callable[..., Any]:
+    """A filter whose integer arguments (after the value) stay within ``limit``."""
+
+    @functools.wraps(function)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        check_arguments(args[1:], kwargs, limit)
+        return function(*args, **kwargs)
+
+    return checked
+
+
+class FlowEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox plus limits on what one expression may build."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, max_chars: int = MAX_OUTPUT_CHARS, **options: Any) -> None:
+        super().__init__(**options)
+        self.max_chars = max_chars
+        for name in _SIZING_FILTERS:
+            self.filters[name] = _sized(name, self.filters[name], max_chars)
+        self.filters["format"] = self._format_filter(self.filters["format"])
+
+    def _format_filter(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def checked(value: Any, *args: Any, **kwargs: Any) -> Any:
+            _check_format(value, self.max_chars)
+            return function(value, *args, **kwargs)
+
+        return checked
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        limit = self.max_chars
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > limit:
+                    raise SecurityError(f"repetition builds more than {limit} items")
+        elif operator == "**":
+            big = isinstance(right, int) and isinstance(left, int | float) and abs(right) > 1000
+            if big and abs(left) > 1:
+                raise SecurityError("the exponent is too large for a template")
+        elif operator == "%" and isinstance(left, str):
+            _check_format(left, limit)
+        return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        # The sandbox hands out str.format as a wrapper around the bound method.
+        method = getattr(__obj, "__wrapped__", __obj)
+        owner = getattr(method, "__self__", None)
+        name = getattr(method, "__name__", "")
+        if isinstance(owner, str):
+            if name in _SIZING_METHODS:
+                check_arguments(args, kwargs, __self.max_chars)
+            elif name in _FORMAT_METHODS:
+                _check_format(owner, __self.max_chars)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _bound(template: Template, tree: nodes.Node) -> Template:
+    """Templates that can loop, call or multiply get their rendering bounded."""
+    if any(True for _ in tree.find_all(_COSTLY_NODES)):
+        template.root_render_func = bounded(template.root_render_func)  # type: ignore[assignment]
+    return template
+
+
 class TemplateCompiler:
     """Compiles the strings of flow files; one per loaded registry (no module-level state)."""
 
     def __init__(self) -> None:
-        self.environment = ImmutableSandboxedEnvironment(
+        self.environment = FlowEnvironment(
             undefined=FlowUndefined,
             finalize=_render_none_as_empty,
             autoescape=False,
@@ -171,10 +261,12 @@ class TemplateCompiler:
             return Constant(source)
         try:
             parsed = self.environment.parse(source)
-            template = self.environment.from_string(parsed)
+            template = _bound(self.environment.from_string(parsed), parsed)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"template syntax error: {exc.message}", exc.lineno - 1) from exc
         self._check_names(meta.find_undeclared_variables(parsed))
+        if any(True for _ in parsed.find_all(_OTHER_TEMPLATES)):
+            raise TemplateProblem("flow templates cannot include, import or extend templates")
         return Text(source, template)
 
     def value_string(self, source: str) -> Value:
@@ -203,7 +295,8 @@ class TemplateCompiler:
             ) from exc
         self._check_names({name.name for name in expression.find_all(nodes.Name)})
         body = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
-        template = self.environment.from_string(nodes.Template([body], lineno=1))
+        tree = nodes.Template([body], lineno=1)
+        template = _bound(self.environment.from_string(tree), tree)
         return Expression(source, template, _lookup_path(expression))
 
     def _check_names(self, names: set[str]) -> None:

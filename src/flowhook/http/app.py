@@ -32,7 +32,8 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await services.start()
         try:
-            yield
+            async with metrics.separate_listener(services):  # when metrics_port is set
+                yield
         finally:
             await services.stop()
 

@@ -1,4 +1,10 @@
-"""The agent side of a handover (admin API): start, reply, end."""
+"""The agent side of a handover (admin API): start, reply, end.
+
+Session ids are chosen by chat users and may hold any character: the URLs flowhook
+hands out percent-encode them (``sessions.handover.session_url``), and the routes
+take the decoded id as a ``path`` parameter, so an id with ``/`` still names exactly
+one session of the endpoint in the URL. A reply or an end must name a session the
+endpoint has."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from flowhook.http.deps import accepted_response, request_body, require_admin, s
 from flowhook.sessions import handover
 
 router = APIRouter(
-    prefix="/api/v1/endpoints/{endpoint_id}/sessions/{session_id}/handover",
+    prefix="/api/v1/endpoints/{endpoint_id}/sessions/{session_id:path}/handover",
     tags=["handover"],
     dependencies=[Depends(require_admin)],
 )
@@ -17,7 +23,10 @@ router = APIRouter(
 
 async def _queue(request: Request, endpoint_id: str, session_id: str, kind: str) -> Response:
     body = await request_body(request)
-    inbox = services_of(request).inbox
+    services = services_of(request)
+    if kind != handover.START:
+        await handover.require_session(services.store, endpoint_id, session_id)
+    inbox = services.inbox
     accepted = await inbox.accept_for_session(endpoint_id, session_id, body, kind)
     return accepted_response(accepted.trace_id)
 

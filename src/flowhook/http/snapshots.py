@@ -38,6 +38,7 @@ def snapshot_service(services: Services) -> SnapshotService:
         EndpointSecurity.from_settings(services.settings),
         services.settings.flows_dir,
         on_flows_changed=lambda registry: _use_flows(services, registry),
+        allow_code_modules=services.settings.code_allow_modules,
     )
 
 

@@ -19,10 +19,12 @@ them); the session side stays the same.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import quote
 
 import orjson
 
+from flowhook.errors import NotFound
 from flowhook.storage.records import InboundMessage
 
 # Message kinds the handover API queues in the session's order.
@@ -31,9 +33,19 @@ START = "hand_over"
 END = "hand_back"
 
 
+def session_url(base_url: str, endpoint_id: str, session_id: str) -> str:
+    """The admin API URL of one session. Ids are percent-encoded as whole path segments
+    (``/``, ``..``, ``?`` and ``#`` included): a chat user chooses the session id, and
+    must not be able to point the URL at another endpoint's session."""
+    return (
+        f"{base_url}/api/v1/endpoints/{quote(endpoint_id, safe='')}"
+        f"/sessions/{quote(session_id, safe='')}"
+    )
+
+
 def event(name: str, msg: InboundMessage, base_url: str, **fields: Any) -> bytes:
     """One event for the provider, about ``msg``'s session."""
-    session_url = f"{base_url}/api/v1/endpoints/{msg.endpoint_id}/sessions/{msg.session_id}"
+    url = session_url(base_url, msg.endpoint_id, msg.session_id)
     return orjson.dumps(
         {
             "event": name,
@@ -43,7 +55,21 @@ def event(name: str, msg: InboundMessage, base_url: str, **fields: Any) -> bytes
             "traceId": msg.trace_id,
             "at": time.time(),
             **fields,
-            "replyUrl": f"{session_url}/handover/messages",
-            "endUrl": f"{session_url}/handover/end",
+            "replyUrl": f"{url}/handover/messages",
+            "endUrl": f"{url}/handover/end",
         }
     )
+
+
+class SessionLookup(Protocol):
+    async def load_session(self, endpoint_id: str, session_id: str) -> dict[str, Any] | None: ...
+
+
+async def require_session(store: SessionLookup, endpoint_id: str, session_id: str) -> None:
+    """An agent's reply or end names a session of *this* endpoint that exists (the agent
+    side learns its URLs from ``handover.started``, sent once the session is stored)."""
+    if await store.load_session(endpoint_id, session_id) is None:
+        raise NotFound(
+            f"endpoint {endpoint_id!r} has no session {session_id!r}",
+            id=session_id,
+        )

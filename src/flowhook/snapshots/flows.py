@@ -3,6 +3,11 @@
 Built-in flows ship with flowhook and are never exported. On import the incoming files
 are checked with the flow loader together with the built-ins and the files the flows
 dir keeps, exactly as the server would load them, before anything is written.
+
+A snapshot carries flow files only, never Python: an imported flow's ``code`` nodes can
+name functions in ``.py`` files the flows dir already has, and ``module:function``
+names only when the server allows them (``code_allow_modules``), exactly as for flows
+the operator puts there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flowhook.flows.loader import (
     FlowSource,
@@ -20,10 +26,12 @@ from flowhook.flows.loader import (
     path_sources,
 )
 from flowhook.flows.nodes import DEFAULT_NODE_TYPES
+from flowhook.flows.nodes.code import CodeNode
 from flowhook.flows.templates import TemplateCompiler
 from flowhook.snapshots.errors import SnapshotInvalid
 from flowhook.snapshots.format import FLOW_FILE, SnapshotFlow
 from flowhook.snapshots.models import FlowImported, OnConflict
+from flowhook.trusted_code import MODULES_SETTING
 
 SNAPSHOT_LABEL = "snapshot:"
 
@@ -49,7 +57,13 @@ class FlowPlan:
     problems: list[str] = field(default_factory=list)
 
 
-def plan_flows(flows_dir: Path, incoming: list[SnapshotFlow], on_conflict: OnConflict) -> FlowPlan:
+def plan_flows(
+    flows_dir: Path,
+    incoming: list[SnapshotFlow],
+    on_conflict: OnConflict,
+    *,
+    allow_modules: bool = False,
+) -> FlowPlan:
     plan = FlowPlan()
     if flows_dir.exists() and not flows_dir.is_dir():
         plan.problems.append(f"the flows dir {flows_dir} is a file: flows cannot be imported")
@@ -106,7 +120,20 @@ def plan_flows(flows_dir: Path, incoming: list[SnapshotFlow], on_conflict: OnCon
         parsed = parse_flow(source, DEFAULT_NODE_TYPES, compiler)
         if parsed.name is not None:
             plan.names.add(parsed.name)
+        if parsed.flow is not None and not allow_modules:
+            plan.problems += _module_code(source.label, parsed.flow.nodes.values())
     return plan
+
+
+def _module_code(label: str, nodes: Any) -> list[str]:
+    """Problems for code nodes naming a sys.path module while the server does not allow it."""
+    return [
+        f"{label}:{node.line}: node '{node.node_id}': function '{node.spec}' names a module "
+        f"from sys.path; only files in the flows dir load as code unless {MODULES_SETTING} "
+        "is on"
+        for node in nodes
+        if isinstance(node, CodeNode) and node.function is not None and node.function.module
+    ]
 
 
 def write_flows(flows_dir: Path, writes: dict[str, str]) -> None:

@@ -103,7 +103,9 @@ class SnapshotService:
         flows_dir: Path,
         *,
         on_flows_changed: FlowsChanged | None = None,
+        allow_code_modules: bool = False,
     ) -> None:
+        self._allow_code_modules = allow_code_modules
         self._endpoints = endpoints
         self._store = store
         self._security = security
@@ -183,7 +185,9 @@ class SnapshotService:
         """Check everything, then write; any problem rejects the whole import
         (``SnapshotInvalid`` lists every problem) and nothing is written."""
         secrets = {} if snapshot.secrets is None else open_secrets(snapshot.secrets, passphrase)
-        plan = plan_flows(self._flows_dir, snapshot.flows, on_conflict)
+        plan = plan_flows(
+            self._flows_dir, snapshot.flows, on_conflict, allow_modules=self._allow_code_modules
+        )
         problems = list(plan.problems)
         steps = await self._plan_endpoints(snapshot, secrets, plan.names, on_conflict, problems)
         if problems:
