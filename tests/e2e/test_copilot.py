@@ -179,14 +179,18 @@ async def test_copilot_without_provider_and_a_failing_copilot(
     )
     await srv.post_message(broken, {**user, "text": "human please"})
     await srv.post_message(broken, {**user, "text": "hello?"})
-    await srv.api(
+    await srv.services.run_until_idle()  # the agent answers a session that exists
+    status, _ = await srv.api(
         "POST",
         f"/api/v1/endpoints/{broken['id']}/sessions/s1/handover/messages",
         {"userId": "u1", "text": "Hi"},
     )
-    events = await provider.wait_for(4)
+    assert status == 202
+    await receiver.wait_for(4)
     await srv.services.run_until_idle()
-    assert [e.body["event"] for e in events][:2] == ["handover.started", "message"]
+    events = [d.body["event"] for d in provider.deliveries]
+    assert events[:2] == ["handover.started", "message"]
+    assert set(events[2:]) <= {"copilot"}  # whatever the broken flow managed to say
     texts = [b["AIOutput"]["text"] for b in receiver.bodies()]
     assert texts[2:] == ["Connecting you to a person.", "Hi"]
 

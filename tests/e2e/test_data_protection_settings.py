@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flowhook.cli.main import app
+from flowhook.logs import configure_logging
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 
@@ -183,3 +185,11 @@ def test_cli_sets_any_setting_by_its_api_name(
     unknown = cli("endpoints", "update", ep["id"], "--set", "noSuchSetting=1")
     assert unknown.exit_code == 2
     assert "noSuchSetting" in unknown.output
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """The CLI configures logging onto the runner's captured stream, closed afterwards:
+    point logging back at the real one for the tests that follow."""
+    yield
+    configure_logging("warning")
