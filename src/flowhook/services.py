@@ -31,6 +31,7 @@ from flowhook.endpoints.service import EndpointService
 from flowhook.errors import ConfigError
 from flowhook.flows.engine import Engine
 from flowhook.flows.factory import engine_from_settings
+from flowhook.flows.nodes.code import module_code_problems
 from flowhook.flows.registry import FlowRegistry
 from flowhook.isolation import CodeWorkers, IsolationLimits
 from flowhook.metrics import MeteredLedger, Metrics
@@ -149,6 +150,16 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     ownership = Ownership(everything=not shared)
     replies = Replies(store)
     registry = FlowRegistry.load(settings.flows_dir)
+    if not settings.code_allow_modules:
+        refused = [
+            problem
+            for name in registry.names()
+            for problem in module_code_problems(
+                registry[name].source, registry[name].nodes.values()
+            )
+        ]
+        if refused:
+            raise ConfigError("\n".join(refused))
     code_workers = code_workers_from_settings(settings)
     engine = engine_from_settings(registry, settings, code_workers)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)

@@ -55,8 +55,6 @@ async def test_session_id_cannot_redirect_the_reply_url(
     await srv.post_message(attacker, {"userId": "u1", "sessionId": evil, "text": "human please"})
     (started,) = await provider.wait_for(1)
     reply_url = started.body["replyUrl"]
-    assert victim["id"] not in reply_url.split("/sessions/")[0]
-    assert "?" not in reply_url
 
     async with srv.http.post(
         reply_url, json={"userId": "u1", "text": "agent here"}, headers=srv.admin
@@ -64,6 +62,8 @@ async def test_session_id_cannot_redirect_the_reply_url(
         assert resp.status == 202
     await srv.services.run_until_idle()
     assert len(victim_receiver.deliveries) == 1  # only the bot's own answer to "hi"
+    assert victim["id"] not in reply_url.split("/sessions/")[0]
+    assert "?" not in reply_url
     agent = [d for d in receiver.deliveries if d.body["AIOutput"].get("source") == "agent"]
     assert [(d.body["sessionId"], d.body["AIOutput"]["text"]) for d in agent] == [
         (evil, "agent here")

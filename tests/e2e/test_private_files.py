@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from flowhook.admin_token import resolve_admin_token
-from flowhook.private_files import prepare_data_dir
 from tests.support.receiver import Receiver
 from tests.support.server import running_server
 
@@ -51,6 +50,8 @@ async def test_server_files_are_private(tmp_path: Path, receiver: Receiver) -> N
 def test_admin_token_file_and_existing_files_are_tightened(tmp_path: Path) -> None:
     """A generated admin token is stored 0600; files an older version left readable
     (and the data dir) are tightened on the next start."""
+    from flowhook.private_files import prepare_data_dir
+
     data = tmp_path / "data"
     _token, generated = resolve_admin_token(None, data)
     assert generated

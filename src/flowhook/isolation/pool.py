@@ -36,6 +36,9 @@ class IsolationLimits:
     memory_mb: int = 512
     # Whether ``package.module:function`` (from sys.path) may run, not only flows-dir files.
     allow_modules: bool = False
+    # How long a new worker may take to start (exec, imports) before its first call is
+    # timed; generous because a loaded machine can be slow to start a Python.
+    start_timeout: float = 30.0
 
 
 class CodeCallFailed(Exception):
@@ -65,6 +68,7 @@ class _Worker:
         self.fd = self.proc.stdout.fileno()
         os.set_blocking(self.fd, False)
         self.buffer = bytearray()
+        self.ready = False
 
     def send(self, request: bytes) -> None:
         assert self.proc.stdin is not None
@@ -134,16 +138,29 @@ class CodeWorkers:
         """
         request = self._request(ref, args)
         limit = self.limits.timeout if timeout is None else timeout
-        async with self._slot():
-            worker = self._take()
+        slots = self._slot()
+        # Waiting for a free worker is bounded too (by what one call ahead may take,
+        # its worker's start included): a pool kept busy fails calls, it never hangs.
+        wait = self.limits.start_timeout + limit
+        try:
+            await asyncio.wait_for(slots.acquire(), wait)
+        except TimeoutError:
+            raise CodeTimeout(
+                f"code '{ref.spec}': all {self.limits.workers} code workers stayed busy "
+                f"for {wait:g} s"
+            ) from None
+        try:
+            worker = await self._ready_worker(ref)
             try:
                 worker.send(request)
             except OSError:  # it died while idle (killed from outside): one fresh try
-                worker.kill()
-                worker = self._take()
+                self._discard(worker)
+                worker = await self._ready_worker(ref)
                 worker.send(request)
             answer = await self._await_answer(worker, limit, ref)
             return self._result(worker, answer, ref)
+        finally:
+            slots.release()
 
     def run_blocking(
         self, ref: CodeRef, args: Sequence[Any], *, timeout: float | None = None
@@ -151,23 +168,51 @@ class CodeWorkers:
         """The same for synchronous callers: waits in ``select`` at most ``timeout``."""
         request = self._request(ref, args)
         limit = self.limits.timeout if timeout is None else timeout
-        worker = self._take()
+        worker = self._ready_worker_blocking(ref)
         try:
             worker.send(request)
         except OSError:
-            worker.kill()
-            worker = self._take()
+            self._discard(worker)
+            worker = self._ready_worker_blocking(ref)
             worker.send(request)
+        answer = self._wait_blocking(worker, limit, ref)
+        return self._result(worker, answer, ref)
+
+    def _wait_blocking(self, worker: _Worker, limit: float, ref: CodeRef) -> dict[str, Any] | None:
         deadline = time.monotonic() + limit
         while True:
             answer, open_ = worker.pump()
             if answer is not None or not open_:
-                return self._result(worker, answer, ref)
+                return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._discard(worker)
                 raise CodeTimeout(f"code '{ref.spec}' ran past its {limit:g} s timeout")
             select.select([worker.fd], [], [], remaining)
+
+    def _ready_worker_blocking(self, ref: CodeRef) -> _Worker:
+        worker = self._take()
+        if not worker.ready:
+            self._check_started(worker, self._wait_blocking(worker, self.limits.start_timeout, ref))
+        return worker
+
+    async def _ready_worker(self, ref: CodeRef) -> _Worker:
+        """An idle worker, or a new one once it has started (its start is not timed
+        against the call)."""
+        worker = self._take()
+        if not worker.ready:
+            self._check_started(
+                worker, await self._await_answer(worker, self.limits.start_timeout, ref)
+            )
+        return worker
+
+    def _check_started(self, worker: _Worker, answer: dict[str, Any] | None) -> None:
+        if answer is None or not answer.get("ready"):
+            self._discard(worker)
+            raise CodeCallFailed(
+                f"a code worker did not start (exit status {worker.proc.returncode})"
+            )
+        worker.ready = True
 
     def close(self) -> None:
         """Kill every worker (idle or busy)."""

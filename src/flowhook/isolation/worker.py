@@ -94,6 +94,7 @@ def main() -> None:
     os.dup2(2, 1)  # print() in the user's code must not corrupt the answers
     requests = sys.stdin.buffer
     loop = asyncio.new_event_loop()
+    answers.write(encode({"ready": True}))  # calls are timed from here, not from exec()
     while True:
         header = read_exactly(requests, HEADER.size)
         if header is None:

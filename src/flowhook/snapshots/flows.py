@@ -16,7 +16,6 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flowhook.flows.loader import (
     FlowSource,
@@ -26,12 +25,11 @@ from flowhook.flows.loader import (
     path_sources,
 )
 from flowhook.flows.nodes import DEFAULT_NODE_TYPES
-from flowhook.flows.nodes.code import CodeNode
+from flowhook.flows.nodes.code import module_code_problems
 from flowhook.flows.templates import TemplateCompiler
 from flowhook.snapshots.errors import SnapshotInvalid
 from flowhook.snapshots.format import FLOW_FILE, SnapshotFlow
 from flowhook.snapshots.models import FlowImported, OnConflict
-from flowhook.trusted_code import MODULES_SETTING
 
 SNAPSHOT_LABEL = "snapshot:"
 
@@ -121,19 +119,8 @@ def plan_flows(
         if parsed.name is not None:
             plan.names.add(parsed.name)
         if parsed.flow is not None and not allow_modules:
-            plan.problems += _module_code(source.label, parsed.flow.nodes.values())
+            plan.problems += module_code_problems(source.label, parsed.flow.nodes.values())
     return plan
-
-
-def _module_code(label: str, nodes: Any) -> list[str]:
-    """Problems for code nodes naming a sys.path module while the server does not allow it."""
-    return [
-        f"{label}:{node.line}: node '{node.node_id}': function '{node.spec}' names a module "
-        f"from sys.path; only files in the flows dir load as code unless {MODULES_SETTING} "
-        "is on"
-        for node in nodes
-        if isinstance(node, CodeNode) and node.function is not None and node.function.module
-    ]
 
 
 def write_flows(flows_dir: Path, writes: dict[str, str]) -> None:

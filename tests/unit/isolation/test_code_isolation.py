@@ -172,3 +172,43 @@ def test_loading_a_flow_runs_none_of_its_code(tmp_path: Path) -> None:
     write_flow(tmp_path, 'nodes:\n  c: {type: code, function: "helpers.py:f"}\n')
     FlowRegistry.load(tmp_path)
     assert not marker.exists()
+
+
+async def test_waiting_for_a_busy_pool_is_bounded(tmp_path: Path) -> None:
+    """Calls queued behind a busy pool of one worker each end (a timeout or the time
+    they waited for a worker is bounded): nothing hangs, and the pool still answers."""
+    (tmp_path / "helpers.py").write_text(textwrap.dedent(SLOW), encoding="utf-8")
+    slow = resolve_code_ref("helpers.py:slow", tmp_path)
+    pool = CodeWorkers(IsolationLimits(workers=1, timeout=0.3, start_timeout=10))
+    try:
+        started = time.monotonic()
+        results = await asyncio.wait_for(
+            asyncio.gather(
+                *(pool.run_isolated(slow, [{"text": "5"}, {}, {}]) for _ in range(3)),
+                return_exceptions=True,
+            ),
+            timeout=40,
+        )
+        assert all(isinstance(r, CodeTimeout) for r in results)
+        assert time.monotonic() - started < 40
+        assert await pool.run_isolated(slow, [{"text": "0"}, {}, {}]) == {"outputs": ["woke up"]}
+    finally:
+        pool.close()
+
+
+def test_server_refuses_flows_naming_modules_without_the_setting(tmp_path: Path) -> None:
+    """A flow in the flows dir whose code node names ``os:system`` stops the server from
+    starting (naming file, line and setting) unless code_allow_modules is on."""
+    from flowhook.config import Settings
+    from flowhook.errors import ConfigError
+    from flowhook.services import build_services
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    write_flow(flows, "nodes:\n  run: {type: code, function: 'os:system'}\n")
+    settings = Settings(data_dir=tmp_path / "data", flows_dir=flows, admin_token="t")
+    with pytest.raises(ConfigError, match=r"test\.yaml:2.*code_allow_modules"):
+        build_services(settings)
+    allowed = build_services(settings.model_copy(update={"code_allow_modules": True}))
+    allowed.store.close()
+    assert allowed.engine.has_flow("test")

@@ -23,7 +23,7 @@ If it raises, the flow goes on at ``error`` (the message is stored under
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from flowhook.flows.run import TurnRun
 from flowhook.flows.types import Output
 from flowhook.flows.values import to_plain
 from flowhook.isolation import CodeCallFailed, CodeRefused, CodeTimeout, CodeWorkers
-from flowhook.trusted_code import CodeRef, resolve_code_ref
+from flowhook.trusted_code import MODULES_SETTING, CodeRef, resolve_code_ref
 
 ERROR_KEY = "codeError"
 
@@ -155,3 +155,15 @@ class CodeNode(Node):
         if next_id not in self.branch_ids:
             raise FlowRuntimeError(f"code '{self.spec}' chose 'next' {next_id!r}, not a branch")
         return str(next_id)
+
+
+def module_code_problems(label: str, nodes: Iterable[Node]) -> list[str]:
+    """``file:line`` problems for code nodes naming a sys.path module: what a server
+    without ``code_allow_modules`` refuses to load (at start and on snapshot import)."""
+    return [
+        f"{label}:{node.line}: node '{node.node_id}': function '{node.spec}' names a module "
+        f"from sys.path; only files in the flows dir load as code unless {MODULES_SETTING} "
+        "is on"
+        for node in nodes
+        if isinstance(node, CodeNode) and node.function is not None and node.function.module
+    ]
