@@ -37,6 +37,10 @@ def finished(answer):
 
 def broken(doc):
     raise RuntimeError("this transformer always fails")
+
+def hoard(payload, storage):
+    storage.get(payload["userId"], payload["sessionId"])["blob"] = "x" * 1_100_000
+    return {"hoarded": True}
 """
 
 USER = {"userId": "u1", "sessionId": "s1"}
@@ -69,7 +73,8 @@ async def test_transformers_share_the_session_storage(
 ) -> None:
     """What the input transformer keeps in a session's storage the output transformer
     reads back (the channel a client named on the way in is used on the way out); it is
-    kept per session, across messages, in the database."""
+    kept per session, across messages, in the database; a storage grown over 1 MiB is
+    refused like a failing transformer."""
     ep = await srv.create_endpoint(
         name="st",
         flow="echo",
@@ -92,6 +97,15 @@ async def test_transformers_share_the_session_storage(
     ]
     stored = await SessionStorageStore(srv.services.store).load(ep["id"], "u1", "s1")
     assert stored == {"channel": "C7", "seen": 2}
+
+    # A storage over 1 MiB is a failing transformer: nothing kept, the standard payload.
+    path = f"/api/v1/endpoints/{ep['id']}"
+    assert (await srv.api("PATCH", path, {"outputTransformer": "hooks.py:hoard"}))[0] == 200
+    assert (await srv.post_message(ep, requests[0]))[0] == 202
+    (*_, last) = await receiver.wait_for(4)
+    assert last.body["AIOutput"]["text"] == "You said: hi"
+    stored = await SessionStorageStore(srv.services.store).load(ep["id"], "u1", "s1")
+    assert stored == {"channel": "C7", "seen": 3}
 
 
 async def test_inject_and_notify_have_their_own_transformers(

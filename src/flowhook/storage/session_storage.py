@@ -15,6 +15,8 @@ from flowhook.storage.store import SqlStore
 
 # (user_id, session_id)
 StorageKey = tuple[str, str]
+# One session's storage, as JSON: notes about a conversation, not a file store.
+MAX_STORAGE_BYTES = 1024 * 1024
 
 
 class SessionStorageStore:
@@ -39,18 +41,25 @@ class SessionStorageStore:
         return await self._store._read(run)
 
     async def save(self, endpoint_id: str, items: Mapping[StorageKey, dict[str, Any]]) -> None:
-        """Store each session's whole storage (replacing what was kept)."""
+        """Store each session's whole storage (replacing what was kept); ValueError for
+        one over MAX_STORAGE_BYTES (nothing is stored then)."""
         now = time.time()
-        rows = [
-            {
-                "endpoint_id": endpoint_id,
-                "user_id": user_id,
-                "session_id": session_id,
-                "data": orjson.dumps(data).decode(),
-                "updated_at": now,
-            }
-            for (user_id, session_id), data in items.items()
-        ]
+        rows = []
+        for (user_id, session_id), data in items.items():
+            raw = orjson.dumps(data)
+            if len(raw) > MAX_STORAGE_BYTES:
+                raise ValueError(
+                    f"a session storage of {len(raw)} bytes is over {MAX_STORAGE_BYTES}"
+                )
+            rows.append(
+                {
+                    "endpoint_id": endpoint_id,
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    "data": raw.decode(),
+                    "updated_at": now,
+                }
+            )
         if not rows:
             return
 
