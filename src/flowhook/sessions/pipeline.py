@@ -23,9 +23,9 @@ import structlog
 
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, TurnInput, TurnResult
-from flowhook.nlu.connectors import ExternalServiceError, NluQuery, connector_for
+from flowhook.nlu.connectors import NluQuery, connector_for
 from flowhook.outbound_http import LazySession, OutboundPolicy
-from flowhook.sessions.translate_turn import CARRIED_KEYS, TurnTranslation
+from flowhook.sessions.translate_turn import CARRIED_KEYS, TurnTranslation, safe_reason
 from flowhook.sessions.translate_turn import USER_LANGUAGE_KEY as USER_LANGUAGE_KEY
 from flowhook.storage.records import InboundMessage
 from flowhook.translation import TranslationSettings
@@ -78,7 +78,7 @@ class TurnPipeline:
                 log.warning(
                     "nlu_connector.failed",
                     connector=settings.nlu_connector.type,
-                    reason=_reason(exc),
+                    reason=safe_reason(exc),
                     trace_id=turn.trace_id,
                     fallback="built-in",
                 )
@@ -125,11 +125,3 @@ class TurnPipeline:
         self, cfg: TranslationSettings, state_extra: dict[str, Any], turn: TurnInput
     ) -> TurnInput:
         return await self._turn_translation.incoming(cfg, state_extra, turn, count=True)
-
-
-def _reason(exc: Exception) -> str:
-    """Safe to log: our own messages, or only the type of anything unexpected (whose
-    message might quote the text, a URL or a key)."""
-    if isinstance(exc, ExternalServiceError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}"

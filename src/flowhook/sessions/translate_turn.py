@@ -184,7 +184,7 @@ class TurnTranslation:
                 "translation.failed",
                 direction=direction,
                 provider=cfg.provider,
-                reason=_reason(exc),
+                reason=safe_reason(exc),
             )
             return None
         detected = next((r.detected for r in results if r.detected), None)
@@ -253,7 +253,7 @@ def _given_language(data: Mapping[str, Any], key: str | None) -> str | None:
     return None
 
 
-def _reason(exc: Exception) -> str:
+def safe_reason(exc: Exception) -> str:
     """Safe to log: our own messages, or only the type of anything unexpected (whose
     message might quote the text, a URL or a key)."""
     if isinstance(exc, ExternalServiceError):
