@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from flowhook.cli import context as cli_context
 from flowhook.cli.main import app
-from flowhook.logs import configure_logging
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 
@@ -166,6 +165,9 @@ def test_cli_sets_any_setting_by_its_api_name(
     monkeypatch.setenv("FLOWHOOK_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FLOWHOOK_FLOWS_DIR", str(REPO / "flows"))
     monkeypatch.setenv("FLOWHOOK_WEBHOOK_ALLOW_CIDRS", "127.0.0.0/8")
+    # In process, the CLI must leave the suite's logging set-up alone (loggers already
+    # in use keep the processors they were configured with).
+    monkeypatch.setattr(cli_context, "configure_logging", lambda *_a, **_k: None)
     runner = CliRunner()
 
     def cli(*args: str) -> Any:
@@ -185,11 +187,3 @@ def test_cli_sets_any_setting_by_its_api_name(
     unknown = cli("endpoints", "update", ep["id"], "--set", "noSuchSetting=1")
     assert unknown.exit_code == 2
     assert "noSuchSetting" in unknown.output
-
-
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    """The CLI configures logging onto the runner's captured stream, closed afterwards:
-    point logging back at the real one for the tests that follow."""
-    yield
-    configure_logging("warning")
