@@ -67,16 +67,18 @@ async def test_transformers_must_be_flows_dir_files(srv: RunningServer, receiver
 async def test_input_transformer_os_system_never_runs(
     srv: RunningServer, receiver: Receiver, tmp_path: Path
 ) -> None:
-    """The red-team's path: ``inputTransformer: "os:system"`` then a POST whose body is a
-    shell command. The endpoint is refused, so no command runs."""
+    """The attack path: ``inputTransformer: "os:system"`` then a POST whose body is a
+    JSON string holding a shell command. The endpoint is refused, so no command runs."""
     marker = tmp_path / "pwned"
-    status, _ = await srv.api(
+    status, ep = await srv.api(
         "POST",
         "/api/v1/endpoints",
         {"name": "x", "flow": "echo", "webhookUrl": receiver.url, "inputTransformer": "os:system"},
     )
-    assert status == 400
+    if status == 201:  # what happened before: the command reached os.system
+        await srv.post_message(ep, f"touch {marker}")
     assert not marker.exists()
+    assert status == 400
 
 
 async def test_snapshot_import_cannot_add_module_code(srv: RunningServer) -> None:

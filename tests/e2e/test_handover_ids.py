@@ -4,30 +4,16 @@ the agent side at another endpoint's session."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_handover import FLOW
+from tests.e2e import test_handover
 from tests.support.receiver import Receiver
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer
 
-
-@pytest.fixture
-async def srv(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "support.yaml").write_text(FLOW)
-    async with running_server(tmp_path, db_url, flows_dir=flows) as s:
-        yield s
-
-
-@pytest.fixture
-async def provider() -> AsyncIterator[Receiver]:
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
+# The handover tests' server (flow "support") and provider fixtures.
+srv = test_handover.srv
+provider = test_handover.provider
 
 
 @pytest.fixture

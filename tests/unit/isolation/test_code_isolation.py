@@ -7,6 +7,7 @@ import asyncio
 import os
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,9 @@ def engine_with(tmp_path: Path, function: str, workers: CodeWorkers) -> Engine:
 
 
 @pytest.fixture
-def workers() -> CodeWorkers:
+def workers() -> Iterator[CodeWorkers]:
     pool = CodeWorkers(IsolationLimits(workers=2, timeout=0.5, memory_mb=256))
-    yield pool  # type: ignore[misc]
+    yield pool
     pool.close()
 
 

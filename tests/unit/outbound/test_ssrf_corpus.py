@@ -30,6 +30,7 @@ from flowhook.sessions.pipeline import TurnPipeline
 from ..flows.helpers import Conversation, make_input, write_flow
 
 REDIRECTOR_CIDR = ("127.0.0.2/32",)
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 
 
 @dataclass
@@ -37,6 +38,16 @@ class Services:
     target_port: int
     redirect_url: str
     hits: list[str] = field(default_factory=list)
+
+
+async def _serve(handler: Handler, host: str) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, host, 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
 
 @pytest.fixture
@@ -48,24 +59,12 @@ async def services() -> AsyncIterator[Services]:
         hits.append(request.path)
         return web.json_response({"secret": "internal"})
 
-    target_app = web.Application()
-    target_app.router.add_route("*", "/{tail:.*}", target)
-    target_runner = web.AppRunner(target_app, access_log=None, shutdown_timeout=0.1)
-    await target_runner.setup()
-    target_site = web.TCPSite(target_runner, "127.0.0.1", 0)
-    await target_site.start()
-    port = target_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    target_runner, port = await _serve(target, "127.0.0.1")
 
     async def redirect(_request: web.Request) -> web.Response:
         raise web.HTTPFound(f"http://127.0.0.1:{port}/metadata")
 
-    redirect_app = web.Application()
-    redirect_app.router.add_route("*", "/{tail:.*}", redirect)
-    redirect_runner = web.AppRunner(redirect_app, access_log=None, shutdown_timeout=0.1)
-    await redirect_runner.setup()
-    redirect_site = web.TCPSite(redirect_runner, "127.0.0.2", 0)
-    await redirect_site.start()
-    rport = redirect_site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    redirect_runner, rport = await _serve(redirect, "127.0.0.2")
     try:
         yield Services(port, f"http://127.0.0.2:{rport}", hits)
     finally:
@@ -124,7 +123,7 @@ async def via_http_node(url: str, tmp: Path) -> str:
     resources = EngineResources(http_policy=policy("http node"))
     engine = Engine(FlowRegistry.load(tmp), resources=resources)
     try:
-        return " ".join(await Conversation(engine).texts(url))
+        return " ".join(str(text) for text in await Conversation(engine).texts(url))
     finally:
         await engine.aclose()
 
@@ -144,7 +143,7 @@ async def via_llm_node(url: str, tmp: Path) -> str:
     )
     engine = Engine(FlowRegistry.load(tmp), resources=resources)
     try:
-        return " ".join(await Conversation(engine).texts("hi"))
+        return " ".join(str(text) for text in await Conversation(engine).texts("hi"))
     finally:
         await engine.aclose()
 
