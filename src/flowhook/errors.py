@@ -89,6 +89,13 @@ class TurnTimeout(FlowhookError):
     code = "turn_timeout"
 
 
+class TransformerFailed(FlowhookError):
+    """An endpoint's transformer failed with abortOnTransformerError on; the answer it
+    should have shaped cannot be given."""
+
+    code = "transformer_failed"
+
+
 class StorageError(FlowhookError):
     """The database failed; driver errors are translated to this at the storage boundary."""
 

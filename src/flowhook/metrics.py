@@ -92,6 +92,16 @@ class Metrics:
             ["status"],
             registry=r,
         )
+        self.transformer_errors = Counter(
+            "flowhook_transformer_errors",
+            "Failures of an endpoint's transformers, by hook (input, inject, notify, output, "
+            "executionFinished).",
+            ["endpoint_id", "hook"],
+            registry=r,
+        )
+
+    def transformer_failed(self, endpoint_id: str, hook: str) -> None:
+        self.transformer_errors.labels(endpoint_id, hook).inc()
 
     def message_failed(self, kind: str) -> None:
         """A message ended failed (``kind``: flowhook.sessions.failures.FailureKind)."""

@@ -45,12 +45,14 @@ from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.retention import Retention
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage import migrate
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.engine import backend_name
 from flowhook.storage.insights import Insights
 from flowhook.storage.ledger import StoreLedger
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 from flowhook.wire import InboundLimits
 
@@ -236,6 +238,9 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         translation_policy=OutboundPolicy.from_settings("translation", settings),
         nlu_policy=OutboundPolicy.from_settings("nlu connector", settings),
     )
+    transform_steps = TransformSteps(
+        transformers, SessionStorageStore(store), on_error=metrics.transformer_failed
+    )
     runner = SessionRunner(
         store,
         engine,
@@ -243,6 +248,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         deliver,
         pipeline=pipeline,
         transformers=transformers,
+        transform_steps=transform_steps,
         base_url=settings.base_url,
         ownership=ownership if shared else None,
         replies=replies,
@@ -275,6 +281,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         runner,
         max_backlog=settings.max_backlog,
         transformers=transformers,
+        transform_steps=transform_steps,
         replies=replies,
         hand_over=None if cluster is None else cluster.hand_over,
         limits=InboundLimits(settings.max_json_depth, settings.max_id_length),

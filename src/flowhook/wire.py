@@ -147,13 +147,17 @@ def output_body(
     disable_sensitive_logging: bool = False,
     source: str = "bot",
 ) -> bytes:
-    """The exact JSON POSTed to the webhook for one output (the reference's response)."""
+    """The exact JSON POSTed to the webhook for one output (the reference's response).
+
+    The reference types ``AIOutput.text`` as a string, always: an output with data only
+    (a notify with attachments, a flow's data-only say) carries ``""``, never null, so a
+    receiver that reads the text as a string never meets another type."""
     return orjson.dumps(
         {
             "userId": user_id,
             "sessionId": session_id,
             "AIOutput": {
-                "text": text,
+                "text": "" if text is None else text,
                 "data": data if data is not None else {},
                 "traceId": trace_id,
                 "disableSensitiveLogging": disable_sensitive_logging,

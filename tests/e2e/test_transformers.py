@@ -46,11 +46,16 @@ async def test_slack_like_request_and_payload(
 async def test_transformer_errors_are_clear(
     slack_server: RunningServer, receiver: Receiver
 ) -> None:
-    """A request the input transformer cannot read is a 400 naming the transformer's
-    failure (not a 500); a name that cannot be imported is refused at creation."""
+    """With abortOnTransformerError, a request the input transformer cannot read is a 400
+    naming the transformer's failure (not a 500); a name that cannot be imported is
+    refused at creation."""
     srv = slack_server
     ep = await srv.create_endpoint(
-        name="slack", flow="echo", webhookUrl=receiver.url, inputTransformer="slack.py:from_slack"
+        name="slack",
+        flow="echo",
+        webhookUrl=receiver.url,
+        inputTransformer="slack.py:from_slack",
+        abortOnTransformerError=True,
     )
     status, body = await srv.post_message(ep, {"userId": "u", "sessionId": "s", "text": "x"})
     assert status == 400

@@ -57,6 +57,15 @@ async def test_german_user_talks_to_an_english_flow(
         "model": None,
         "userLanguageDataKey": None,
         "timeout": 5.0,
+        "enabled": True,
+        "userLanguage": None,
+        "setLanguageOnExecution": None,
+        "noTranslationMarker": "**",
+        "alwaysRemoveMarkers": False,
+        "deeplGlossaryInput": None,
+        "deeplGlossaryOutput": None,
+        "deeplFormality": None,
+        "translateData": False,
     }
     assert ep["nluConnector"] is None
     assert KEY not in json.dumps(ep)

@@ -87,6 +87,29 @@ TRANSLATION_OPT = typer.Option(
 )
 
 
+SET_OPT = typer.Option(
+    None,
+    "--set",
+    metavar="NAME=JSON",
+    help="Any setting by its API name, e.g. --set inputSanitization=false "
+    "--set copilotFlow='\"assist\"' (repeatable; null resets it).",
+)
+
+
+def _set_options(values: list[str] | None) -> dict[str, Any]:
+    """``--set name=json`` pairs as model fields (API names, camelCase or snake_case)."""
+    fields: dict[str, Any] = {}
+    for item in values or []:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"expected NAME=JSON, got {item!r}", param_hint="--set")
+        try:
+            fields[name.strip()] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            fields[name.strip()] = raw  # a bare word is a string: --set copilotFlow=assist
+    return fields
+
+
 def _json_setting(value: str | None, flag: str) -> tuple[bool, Any]:
     """(given, parsed) for a JSON-valued flag; bad JSON exits 2 naming the flag."""
     if value is None:
@@ -130,35 +153,36 @@ def create(
     error_reply: str | None = ERROR_REPLY_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Create an endpoint and print it (with its endpointUrl, and signingSecret once)."""
-    req = _model(
-        EndpointCreate,
-        nlu_connector=_json_setting(nlu_connector, "--nlu-connector")[1],
-        translation=_json_setting(translation, "--translation")[1],
-        name=name,
-        flow=flow,
-        type=type_,
-        webhook_url=webhook,
-        session_timeout_seconds=session_timeout,
-        rate_limit_per_second=rate_limit,
-        rate_limit_burst=rate_burst,
-        mask_sensitive_logging=mask_logging,
-        store_transcripts=transcripts,
-        transcript_retention_days=transcript_days,
-        collect_analytics=analytics,
-        mask_ip_addresses=mask_ip,
-        input_transformer=input_transformer,
-        output_transformer=output_transformer,
-        handover_url=handover_url,
-        error_reply=error_reply,
-        webhook_user=user,
-        webhook_password=password,
-        auth_method=_auth(auth),
-        locale=locale,
-        active=not inactive,
-        signing=signing,
-    )
+    fields: dict[str, Any] = {
+        "nlu_connector": _json_setting(nlu_connector, "--nlu-connector")[1],
+        "translation": _json_setting(translation, "--translation")[1],
+        "name": name,
+        "flow": flow,
+        "type": type_,
+        "webhook_url": webhook,
+        "session_timeout_seconds": session_timeout,
+        "rate_limit_per_second": rate_limit,
+        "rate_limit_burst": rate_burst,
+        "mask_sensitive_logging": mask_logging,
+        "store_transcripts": transcripts,
+        "transcript_retention_days": transcript_days,
+        "collect_analytics": analytics,
+        "mask_ip_addresses": mask_ip,
+        "input_transformer": input_transformer,
+        "output_transformer": output_transformer,
+        "handover_url": handover_url,
+        "error_reply": error_reply,
+        "webhook_user": user,
+        "webhook_password": password,
+        "auth_method": _auth(auth),
+        "locale": locale,
+        "active": not inactive,
+        "signing": signing,
+    }
+    req = _model(EndpointCreate, **{**fields, **_set_options(set_)})
     print_json(run(make_settings(ctx), lambda s: s.create(req)))
 
 
@@ -210,6 +234,7 @@ def update(
     error_reply: str | None = ERROR_REPLY_OPT,
     nlu_connector: str | None = NLU_CONNECTOR_OPT,
     translation: str | None = TRANSLATION_OPT,
+    set_: list[str] | None = SET_OPT,
 ) -> None:
     """Change the given fields of an endpoint."""
     # JSON flags may be 'null' (reset), so they are kept apart from the None-filtered ones.
@@ -245,9 +270,8 @@ def update(
         "active": active,
         "signing": False if no_signing else None,
     }
-    req = _model(
-        EndpointUpdate, **{k: v for k, v in fields.items() if v is not None}, **json_fields
-    )
+    given = {k: v for k, v in fields.items() if v is not None}
+    req = _model(EndpointUpdate, **{**given, **json_fields, **_set_options(set_)})
     print_json(run(make_settings(ctx), lambda s: s.update(endpoint_id, req)))
 
 

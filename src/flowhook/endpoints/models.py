@@ -51,14 +51,22 @@ class _SettingFields(_Api):
     transcript_retention_days: float | None = Field(default=None, gt=0)
     collect_analytics: bool | None = None
     mask_ip_addresses: bool | None = None
+    mask_sensitive_analytics: bool | None = None
+    input_sanitization: bool | None = None
+    contact_profiles: bool | None = None
     input_transformer: str | None = Field(default=None, max_length=300)
     output_transformer: str | None = Field(default=None, max_length=300)
+    execution_finished_transformer: str | None = Field(default=None, max_length=300)
+    inject_transformer: str | None = Field(default=None, max_length=300)
+    notify_transformer: str | None = Field(default=None, max_length=300)
+    abort_on_transformer_error: bool | None = None
     handover_url: str | None = Field(default=None, max_length=2000)
     error_reply: str | None = Field(
         default=None,
         max_length=2000,
         description="Sent to the user like any output when a message's turn fails.",
     )
+    copilot_flow: str | None = Field(default=None, min_length=1, max_length=200)
 
     @field_validator("handover_url")
     @classmethod
@@ -150,10 +158,18 @@ class EndpointView(_Api):
     transcript_retention_days: float
     collect_analytics: bool
     mask_ip_addresses: bool
+    mask_sensitive_analytics: bool
+    input_sanitization: bool
+    contact_profiles: bool
     input_transformer: str | None
     output_transformer: str | None
+    execution_finished_transformer: str | None
+    inject_transformer: str | None
+    notify_transformer: str | None
+    abort_on_transformer_error: bool
     handover_url: str | None
     error_reply: str | None = None
+    copilot_flow: str | None
     created_at: datetime
     updated_at: datetime
 

@@ -29,7 +29,7 @@ from flowhook.endpoints.secrets import (
     new_url_token,
 )
 from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
-from flowhook.endpoints.settings import SETTING_FIELDS, EndpointSettings
+from flowhook.endpoints.settings import SETTING_FIELDS, TRANSFORMER_FIELDS, EndpointSettings
 from flowhook.errors import Conflict, InvalidRequest, NotFound, Unprocessable
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.config_writes import PendingWork
@@ -98,14 +98,14 @@ class EndpointService:
         )
 
     def _check_transformers(self, fields: dict[str, Any]) -> None:
-        for name in ("input_transformer", "output_transformer"):
+        for name in TRANSFORMER_FIELDS:
             spec = fields.get(name)
             if spec is not None and self._transformers is not None:
                 self._transformers.check(spec, _camel(name))
 
-    def _check_flow(self, flow: str) -> None:
+    def _check_flow(self, flow: str, field: str = "flow") -> None:
         if not self._flow_exists(flow):
-            raise Unprocessable(f"flow {flow!r} does not exist", field="flow", flow=flow)
+            raise Unprocessable(f"flow {flow!r} does not exist", field=field, flow=flow)
 
     async def create(self, req: EndpointCreate) -> EndpointCreated:
         """Create an endpoint; the answer carries its signing secret (if any) this once."""
@@ -119,9 +119,9 @@ class EndpointService:
             )
         if req.webhook_url:
             security.check_webhook_url(req.webhook_url)
-        self._check_transformers(
-            req.model_dump(include={"input_transformer", "output_transformer"})
-        )
+        self._check_transformers(req.model_dump(include=set(TRANSFORMER_FIELDS)))
+        if req.copilot_flow is not None:
+            self._check_flow(req.copilot_flow, "copilotFlow")
         settings = EndpointSettings().merged(req.model_dump(include=set(SETTING_FIELDS)))
         now = time.time()
         endpoint_id = str(uuid.uuid4())
@@ -180,6 +180,8 @@ class EndpointService:
             self._check_flow(changes["flow"])
         setting_changes = {k: changes.pop(k) for k in SETTING_FIELDS if k in changes}
         self._check_transformers(setting_changes)
+        if setting_changes.get("copilot_flow") is not None:
+            self._check_flow(setting_changes["copilot_flow"], "copilotFlow")
         if setting_changes or changes.get("type") == "webhook":
             current = await self.get_record(endpoint_id)
             if setting_changes:

@@ -69,6 +69,22 @@ class EndpointSettings(BaseModel):
         default=False,
         description="Store client IP addresses truncated (IPv4 /24, IPv6 /48), never whole.",
     )
+    mask_sensitive_analytics: bool = Field(
+        default=False,
+        description="Keep the user's text (as sent and as translated), the message data and "
+        "the client's address out of transcripts and analytics; logs are governed by "
+        "maskSensitiveLogging.",
+    )
+    input_sanitization: bool = Field(
+        default=True,
+        description="Strip harmful HTML (scripts, event handlers, javascript: URLs) from the "
+        "user's text and data strings, after any input transformer.",
+    )
+    contact_profiles: bool = Field(
+        default=True,
+        description="Keep a profile per user across sessions (profile in flows); off: flows "
+        "see an empty profile and nothing is stored.",
+    )
 
     input_transformer: str | None = Field(
         default=None,
@@ -80,6 +96,30 @@ class EndpointSettings(BaseModel):
         default=None,
         max_length=300,
         description="Trusted 'module:function' reshaping each delivered payload.",
+    )
+    execution_finished_transformer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="rest endpoints: trusted 'module:function' reshaping the whole answer "
+        "({userId, sessionId, traceId, outputs}).",
+    )
+    inject_transformer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Trusted 'module:function' reshaping inject requests (default: the "
+        "input transformer).",
+    )
+    notify_transformer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Trusted 'module:function' reshaping notify requests (default: the "
+        "input transformer).",
+    )
+    abort_on_transformer_error: bool = Field(
+        default=False,
+        description="false: when a transformer fails, the untransformed message or output "
+        "goes on and the error is recorded; true: the request is refused (400), the output "
+        "dropped, the rest answer a 502.",
     )
 
     handover_url: str | None = Field(
@@ -95,6 +135,15 @@ class EndpointSettings(BaseModel):
         description="Sent to the user, like any output, when a message's turn fails "
         "(instead of the flow's own error output); null: the flow's error output for flow "
         "errors, nothing for other failures.",
+    )
+
+    copilot_flow: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="A flow that runs on every user and agent message while the session is "
+        "handed over; its outputs go to the handover provider as copilot events and to the "
+        "copilot API, never to the user.",
     )
 
     @classmethod
@@ -113,3 +162,10 @@ class EndpointSettings(BaseModel):
 
 
 SETTING_FIELDS = tuple(EndpointSettings.model_fields)
+TRANSFORMER_FIELDS = (
+    "input_transformer",
+    "output_transformer",
+    "execution_finished_transformer",
+    "inject_transformer",
+    "notify_transformer",
+)

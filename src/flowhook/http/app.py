@@ -11,6 +11,7 @@ from flowhook import __version__, console
 from flowhook.http import (
     admin,
     cluster,
+    copilot,
     errors,
     handover,
     health,
@@ -62,6 +63,7 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     app.include_router(health.router)
     app.include_router(insights.router)
     app.include_router(handover.router)
+    app.include_router(copilot.router)
     metrics.install(app)  # GET /metrics
     console.install(app, services)  # the web console at /
     # The hot route is answered ahead of FastAPI; everything else goes through it.

@@ -27,6 +27,7 @@ STATUS: dict[type[e.FlowhookError], int] = {
     e.Overloaded: 503,
     e.RateLimited: 429,
     e.TurnTimeout: 504,
+    e.TransformerFailed: 502,
 }
 
 

@@ -97,14 +97,15 @@ async def answer_for(accepted: Accepted, rest_timeout: float) -> tuple[int, byte
             "outputs cannot be returned to this request",
             trace_id=accepted.trace_id,
         ) from None
-    return 200, orjson.dumps(
-        {
-            "userId": accepted.user_id,
-            "sessionId": accepted.session_id,
-            "traceId": accepted.trace_id,
-            "outputs": outputs,
-        }
-    )
+    answer = {
+        "userId": accepted.user_id,
+        "sessionId": accepted.session_id,
+        "traceId": accepted.trace_id,
+        "outputs": outputs,
+    }
+    if accepted.reshape is not None:
+        return 200, await accepted.reshape(answer)
+    return 200, orjson.dumps(answer)
 
 
 async def read_limited(receive: Receive, declared: bytes | None, limit: int) -> bytes:

@@ -28,7 +28,7 @@ async def session_transcript(
     limit: int = LIMIT,
 ) -> dict[str, Any]:
     """A session's messages in and out, oldest first (text and data are null for an
-    endpoint that masks sensitive logging)."""
+    endpoint that masks sensitive logging or analytics)."""
     services = services_of(request)
     await services.endpoints.get_record(endpoint_id)  # 404 for an unknown endpoint
     items = await services.insights.transcript(endpoint_id, session_id, after_id=after, limit=limit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,12 +25,16 @@ from flowhook.errors import (
     Unprocessable,
 )
 from flowhook.json_limits import check_document
+from flowhook.sessions.attachments import split_attachments
 from flowhook.sessions.ratelimit import RateLimiter, retry_after_header
 from flowhook.sessions.records import stored_ip
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
+from flowhook.sessions.sanitize import sanitize_data, sanitize_text
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 from flowhook.wire import DEFAULT_LIMITS, InboundLimits, new_trace_id, parse_inbound
 
@@ -46,6 +51,8 @@ class Accepted:
     session_id: str
     # rest endpoints: resolves to the turn's outputs (AIOutput objects) once committed
     outputs: asyncio.Future[list[dict[str, Any]]] | None = None
+    # rest endpoints with an execution-finished transformer: the answer, reshaped
+    reshape: Callable[[dict[str, Any]], Awaitable[bytes]] | None = None
 
 
 class Inbox:
@@ -61,15 +68,18 @@ class Inbox:
         hand_over: Callable[[InboundMessage], None] | None = None,
         limits: InboundLimits = DEFAULT_LIMITS,
         fresh: Callable[[], Awaitable[None]] | None = None,
+        transform_steps: TransformSteps | None = None,
     ) -> None:
-        """``fresh`` (``ConfigGeneration.ensure_fresh``) brings the endpoint cache up to
-        date with changes made anywhere before each request."""
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
-        waiting for their outputs."""
+        waiting for their outputs; ``fresh`` (``ConfigGeneration.ensure_fresh``) brings
+        the endpoint cache up to date with changes made anywhere before each request."""
         self._limits = limits
         self._fresh = fresh
         self._transformers = transformers or Transformers(Path.cwd())
+        self._steps = transform_steps or TransformSteps(
+            self._transformers, SessionStorageStore(store)
+        )
         self._replies = replies or Replies(store)
         self._hand_over = hand_over or runner.submit
         self._store = store
@@ -132,11 +142,18 @@ class Inbox:
                 field="type",
             )
         settings = cached.settings
-        if settings.input_transformer is not None:
-            body = await self._transformers.transform_input(
-                settings.input_transformer, body, endpoint.id
-            )
+        body = await self._steps.request(settings, kind, scoped, body, endpoint.id)
+        attachments = None
+        if kind == "notify":
+            body, attachments = split_attachments(body)
         parsed = parse_inbound(body, self._limits)
+        data = parsed.data
+        text = parsed.text
+        if attachments is not None:
+            data = {**(data or {}), "attachments": attachments}
+        elif kind == "message" and settings.input_sanitization:
+            text = None if text is None else sanitize_text(text)
+            data = None if data is None else sanitize_data(data)
         if settings.rate_limit_per_second is not None and not injected:
             wait = self._limiter.take(
                 endpoint.id, settings.rate_limit_per_second, settings.rate_limit_burst
@@ -159,8 +176,8 @@ class Inbox:
             session_id=parsed.session_id,
             user_id=parsed.user_id,
             trace_id=new_trace_id(),
-            text=parsed.text,
-            data=parsed.data,
+            text=text,
+            data=data,
             received_at=time.time(),
             kind=kind,
             client_ip=stored_ip(client_ip, settings),
@@ -169,7 +186,10 @@ class Inbox:
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
         self._runner.accepted_here(msg_id)
         self._hand_over(dataclasses.replace(msg, id=msg_id))
-        return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
+        reshape = None
+        if waiter is not None and settings.execution_finished_transformer is not None:
+            reshape = functools.partial(self._steps.reply, settings, endpoint_id=endpoint.id)
+        return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter, reshape)
 
     async def accept_for_session(
         self, endpoint_id: str, session_id: str, body: bytes, kind: str

@@ -23,15 +23,14 @@ import structlog
 
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, TurnInput, TurnResult
-from flowhook.nlu.connectors import ExternalServiceError, NluQuery, connector_for
+from flowhook.nlu.connectors import NluQuery, connector_for
 from flowhook.outbound_http import LazySession, OutboundPolicy
-from flowhook.translation import TranslationSettings, same_language, translator_for
-from flowhook.translation.base import normalise_language
+from flowhook.sessions.translate_turn import CARRIED_KEYS, TurnTranslation, safe_reason
+from flowhook.sessions.translate_turn import USER_LANGUAGE_KEY as USER_LANGUAGE_KEY
+from flowhook.storage.records import InboundMessage
+from flowhook.translation import TranslationSettings
 
 log = structlog.get_logger(__name__)
-
-# Where the session remembers the user's language (SessionState.extra).
-USER_LANGUAGE_KEY = "translation.userLanguage"
 
 
 class TurnPipeline:
@@ -49,6 +48,7 @@ class TurnPipeline:
             user_agent, policy=translation_policy or OutboundPolicy("translation")
         )
         self._nlu = LazySession(user_agent, policy=nlu_policy or OutboundPolicy("nlu connector"))
+        self._turn_translation = TurnTranslation(self._environ, self.http_session)
 
     def http_session(self) -> aiohttp.ClientSession:
         """The translation providers' session; created on first use, inside the loop."""
@@ -78,7 +78,7 @@ class TurnPipeline:
                 log.warning(
                     "nlu_connector.failed",
                     connector=settings.nlu_connector.type,
-                    reason=_reason(exc),
+                    reason=safe_reason(exc),
                     trace_id=turn.trace_id,
                     fallback="built-in",
                 )
@@ -90,79 +90,38 @@ class TurnPipeline:
         self, settings: EndpointSettings, state_extra: dict[str, Any], outputs: list[Output]
     ) -> list[Output]:
         """``outputs`` with their texts in the user's language (as remembered)."""
+        if settings.translation is None:
+            return outputs
+        return await self._turn_translation.outgoing(settings.translation, state_extra, outputs)
+
+    async def for_agent(
+        self, settings: EndpointSettings, state_extra: dict[str, Any], msg: InboundMessage
+    ) -> dict[str, Any]:
+        """The ``text`` and ``data`` of a user's message forwarded to a human agent, in
+        the flow's language (the agent's); with ``originalText`` as the user wrote it
+        when it was translated."""
+        fields: dict[str, Any] = {"text": msg.text, "data": msg.data}
         cfg = settings.translation
-        language = state_extra.get(USER_LANGUAGE_KEY)
-        if cfg is None or not isinstance(language, str) or same_language(language, cfg.flow_locale):
-            return outputs
-        texts = [(i, out.text) for i, out in enumerate(outputs) if out.text]
-        if not texts:
-            return outputs
-        try:
-            translator = translator_for(cfg, self._environ)
-            done = await translator.translate(
-                self.http_session(), [text for _, text in texts], language, cfg.flow_locale
-            )
-            translated = list(outputs)
-            for (i, _), result in zip(texts, done, strict=True):
-                translated[i] = dataclasses.replace(outputs[i], text=result.text)
-        except Exception as exc:  # a provider must never fail the turn
-            log.warning(
-                "translation.failed", direction="out", provider=cfg.provider, reason=_reason(exc)
-            )
-            return outputs
-        return translated
+        if cfg is None:
+            return fields
+        turn = TurnInput(msg.user_id, msg.session_id, msg.trace_id, msg.text, msg.data or {})
+        shown = await self._turn_translation.incoming(cfg, state_extra, turn, count=False)
+        if shown.text != msg.text:
+            fields.update(text=shown.text, originalText=msg.text)
+        if msg.data is not None and shown.data != msg.data:
+            fields["data"] = shown.data
+        return fields
 
     def carry(self, before_extra: dict[str, Any], result: TurnResult) -> TurnResult:
         """Keep the user's language in the new state even when the turn started the
         session afresh (idle timeout, ``reset``): the user still speaks it."""
-        language = before_extra.get(USER_LANGUAGE_KEY)
-        if language is not None and USER_LANGUAGE_KEY not in result.state.extra:
-            result.state.extra[USER_LANGUAGE_KEY] = language
+        for key in CARRIED_KEYS:  # the language, and whether it is kept for good
+            value = before_extra.get(key)
+            if value is not None and key not in result.state.extra:
+                result.state.extra[key] = value
         return result
 
     async def _translate_in(
         self, cfg: TranslationSettings, state_extra: dict[str, Any], turn: TurnInput
     ) -> TurnInput:
-        given = _given_language(turn.data, cfg.user_language_data_key)
-        if given is not None:
-            state_extra[USER_LANGUAGE_KEY] = given
-        if not turn.text or (given is not None and same_language(given, cfg.flow_locale)):
-            return turn
-        try:
-            translator = translator_for(cfg, self._environ)
-            (result,) = await translator.translate(
-                self.http_session(), [turn.text], cfg.flow_locale, given
-            )
-        except Exception as exc:  # a provider must never fail the turn
-            log.warning(
-                "translation.failed",
-                direction="in",
-                provider=cfg.provider,
-                reason=_reason(exc),
-                trace_id=turn.trace_id,
-            )
-            return turn
-        language = given or result.detected
-        if language is None:
-            return dataclasses.replace(turn, text=result.text)
-        state_extra[USER_LANGUAGE_KEY] = language
-        if same_language(language, cfg.flow_locale):
-            return turn  # already in the flow's language: the user's words, untouched
-        return dataclasses.replace(turn, text=result.text)
-
-
-def _given_language(data: Mapping[str, Any], key: str | None) -> str | None:
-    if key is None:
-        return None
-    value = data.get(key)
-    if isinstance(value, str) and value.strip():
-        return normalise_language(value)
-    return None
-
-
-def _reason(exc: Exception) -> str:
-    """Safe to log: our own messages, or only the type of anything unexpected (whose
-    message might quote the text, a URL or a key)."""
-    if isinstance(exc, ExternalServiceError):
-        return str(exc)
-    return f"unexpected {type(exc).__name__}"
+        return await self._turn_translation.incoming(cfg, state_extra, turn, count=True)

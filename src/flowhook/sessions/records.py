@@ -31,10 +31,11 @@ def transcript_entries(
     msg: InboundMessage, outputs: list[Output], settings: EndpointSettings
 ) -> list[TranscriptEntry]:
     """The turn's messages in and out; none when the endpoint keeps no transcripts, and
-    without text or data when it masks sensitive logging."""
+    without text or data when it masks sensitive logging or analytics (the latter also
+    keeps the client's address out)."""
     if not settings.store_transcripts:
         return []
-    masked = settings.mask_sensitive_logging
+    masked = settings.mask_sensitive_logging or settings.mask_sensitive_analytics
     entries = []
     if msg.kind == "message":
         entries.append(
@@ -44,7 +45,7 @@ def transcript_entries(
                 None if masked else msg.text,
                 None if masked else msg.data,
                 msg.trace_id,
-                msg.client_ip,
+                None if settings.mask_sensitive_analytics else msg.client_ip,
             )
         )
     source = msg.kind if msg.kind in ("notify", "agent") else "bot"

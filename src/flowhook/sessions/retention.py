@@ -1,5 +1,6 @@
 """Deleting, now and then, transcript entries past each endpoint's retention and the
-finished history (messages, outbox rows, delivery attempts) past the server's."""
+finished history (messages, outbox rows, delivery attempts) and transformers' session
+storage past the server's."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flowhook.endpoints.settings import EndpointSettings
 from flowhook.errors import FlowhookError
 from flowhook.storage.housekeeping import purge_history
 from flowhook.storage.insights import Insights
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 
 log = structlog.get_logger(__name__)
@@ -50,6 +52,10 @@ class Retention:
         )
         if any(history.values()):
             log.info("history.purged", **history)
+        # Transformers' session storage lives as long as the finished history.
+        stored = await SessionStorageStore(self._store).purge(now - self._history_seconds)
+        if stored:
+            log.info("session_storage.purged", sessions=stored)
         return deleted
 
     def start(self) -> None:

@@ -34,10 +34,12 @@ from flowhook.sessions.failures import Failure, FailureKind, failure_commit
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
 from flowhook.sessions.state_cache import SessionKey, StateCache
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.sessions.turn_builder import ProfileNeeded, TurnBuilder
 from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.records import InboundMessage, TurnCommit
+from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore
 
 log = structlog.get_logger(__name__)
@@ -69,6 +71,7 @@ class SessionRunner:
         max_attempts: int = MAX_ATTEMPTS,
         commit_tries: int = COMMIT_TRIES,
         on_failed: Callable[[str], None] | None = None,
+        transform_steps: TransformSteps | None = None,
     ) -> None:
         """``ownership``: with several processes, the partitions this one may run turns
         for (default: all of them, as the only process). ``max_attempts``: runs of a
@@ -85,6 +88,9 @@ class SessionRunner:
         self._shared = ownership is not None
         self._replies = replies or Replies(store)
         self._transformers = transformers or Transformers(Path.cwd())
+        self._steps = transform_steps or TransformSteps(
+            self._transformers, SessionStorageStore(store)
+        )
         self._pipeline = pipeline or TurnPipeline()
         self._store = store
         self._endpoints = endpoints
@@ -96,7 +102,7 @@ class SessionRunner:
             store,
             engine,
             self._pipeline,
-            self._transformers,
+            self._steps,
             self._profiles,
             self._base_url,
         )

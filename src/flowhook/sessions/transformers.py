@@ -85,6 +85,10 @@ class Transformers:
         except Exception as exc:
             return self._output_failed(spec, endpoint_id, exc, payload)
 
+    def ref(self, spec: str) -> CodeRef:
+        """The resolved name (checked once); raises ``ValueError``."""
+        return self._ref(spec)
+
     def _ref(self, spec: str) -> CodeRef:
         ref = self._refs.get(spec)
         if ref is None:
@@ -110,6 +114,11 @@ class Transformers:
             error=_reason(exc),
         )
         return payload
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a transformer failed, safe to show and log."""
+    return _reason(exc)
 
 
 def _reason(exc: Exception) -> str:

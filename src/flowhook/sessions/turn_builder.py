@@ -20,11 +20,12 @@ from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.engine import RESUME_AT_KEY
 from flowhook.flows.types import FlowEngine, Output, SessionState, TurnInput, TurnResult
 from flowhook.sessions import handover
+from flowhook.sessions.copilot import Copilot
 from flowhook.sessions.failures import Failure, FailureKind
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.records import transcript_entries, turn_stats
 from flowhook.sessions.state_cache import SessionKey, StateCache
-from flowhook.sessions.transformers import Transformers
+from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.storage.insights import Insights
 from flowhook.storage.records import EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.store import SqlStore
@@ -55,19 +56,20 @@ class TurnBuilder:
         store: SqlStore,
         engine: FlowEngine,
         pipeline: TurnPipeline,
-        transformers: Transformers,
+        steps: TransformSteps,
         profiles: StateCache,
         base_url: str,
     ) -> None:
         """``profiles``: the runner's cache of user profiles (read here, written by the
-        runner once a turn committed)."""
+        runner once a turn committed); ``steps``: the endpoint's transformers."""
         self._store = store
         self._engine = engine
         self._pipeline = pipeline
-        self._transformers = transformers
+        self._steps = steps
         self._profiles = profiles
         self._base_url = base_url
         self._insights = Insights(store)
+        self._copilot = Copilot(engine, base_url)
 
     async def build(
         self,
@@ -93,6 +95,7 @@ class TurnBuilder:
         # handover node just marks the session (and the flow keeps answering).
         was_handed_over = state.handover is not None
         forwarding = settings.handover_url is not None and was_handed_over
+        agent_text: str | None = None  # a forwarded message as the agent reads it
         if msg.kind in ("notify", handover.AGENT):
             # Delivered as is, in the session's order; the flow does not run.
             result = TurnResult([Output(msg.text, msg.data or {})], state)
@@ -116,9 +119,9 @@ class TurnBuilder:
         elif forwarding:
             # Handed over: the user's message goes to the agent, not to the flow.
             result = TurnResult([], state)
-            events.append(
-                handover.event("message", msg, self._base_url, text=msg.text, data=msg.data)
-            )
+            forwarded = await self._pipeline.for_agent(settings, state.extra, msg)
+            agent_text = forwarded["text"]
+            events.append(handover.event("message", msg, self._base_url, **forwarded))
         else:
             result, failure, profile_version = await self._run_flow(
                 endpoint, user_key, msg, state, settings, profile_skipped_at
@@ -147,6 +150,8 @@ class TurnBuilder:
                     + current,
                 )
             )
+        if was_handed_over and msg.kind in ("message", handover.AGENT):
+            events.extend(await self._copilot.assist(settings, msg, result.state, text=agent_text))
         outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
         result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
@@ -168,12 +173,8 @@ class TurnBuilder:
         replied = [orjson.loads(body)["AIOutput"] for body in outputs] if rest else None
         if bodies and settings.output_transformer is not None:
             # Awaited: the transformer runs in a code worker; the event loop goes on.
-            bodies = [
-                await self._transformers.transform_output_async(
-                    settings.output_transformer, b, endpoint.id
-                )
-                for b in bodies
-            ]
+            shaped = [await self._steps.output(settings, b, endpoint.id) for b in bodies]
+            bodies = [b for b in shaped if b is not None]  # None: dropped (abort on error)
         commit = TurnCommit(
             message_id=msg.id,
             endpoint_id=msg.endpoint_id,
@@ -225,7 +226,7 @@ class TurnBuilder:
         Raises ProfileNeeded when a turn run without the profile turns out to need it."""
         version: int | None = None
         profile: dict[str, Any] = {}
-        if profile_skipped_at is None:
+        if profile_skipped_at is None and settings.contact_profiles:
             cached = self._profiles.get(user_key)
             if cached is None:
                 loaded, loaded_version = await self._store.load_profile_versioned(
@@ -250,6 +251,8 @@ class TurnBuilder:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
+            if not settings.contact_profiles:
+                result = dataclasses.replace(result, profile=None)  # nothing kept per user
         except Exception as exc:  # the pipeline (NLU, translation) or engine
             return (
                 TurnResult(outputs=[], state=dataclasses.replace(state, extra=extra_before)),

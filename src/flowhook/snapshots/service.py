@@ -62,6 +62,8 @@ NOT_EXPORTED = frozenset(
         "updated_at",
     }
 )
+# Settings naming a flow: it must exist once the snapshot's flows are written.
+FLOW_SETTINGS = ("flow", "copilotFlow")
 # Secrets never travel as settings: only encrypted, in the snapshot's ``secrets``.
 SECRET_SETTINGS = frozenset({"webhookPassword", "signing", "signingSecret"})
 
@@ -244,11 +246,13 @@ class SnapshotService:
             settings = {k: v for k, v in entry.settings.items() if k not in SECRET_SETTINGS}
             ignored = [k for k in entry.settings if k in SECRET_SETTINGS]
             given = _secrets_of(entry, secrets.get(entry.name), where, problems)
-            flow = settings.get("flow")
-            if isinstance(flow, str) and flow not in flow_names:
-                problems.append(
-                    f"{where}: flow {flow!r} is neither in the snapshot nor on this installation"
-                )
+            for setting in FLOW_SETTINGS:
+                flow = settings.get(setting)
+                if isinstance(flow, str) and flow not in flow_names:
+                    problems.append(
+                        f"{where}: {setting} {flow!r} is neither in the snapshot nor on this "
+                        "installation"
+                    )
             url = settings.get("webhookUrl")
             if isinstance(url, str):
                 try:

@@ -272,3 +272,16 @@ meta = Table(
     Column("value", Text),
     Column("number", BigInteger, nullable=False, server_default="0"),
 )
+
+# 0012: what an endpoint's transformers keep per session (readable and writable by
+# them), one JSON object per user and session.
+session_storage = Table(
+    "session_storage",
+    metadata,
+    Column("endpoint_id", String(36), primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    Column("session_id", Text, primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_session_storage_updated", session_storage.c.updated_at)

@@ -13,6 +13,8 @@ DEFAULT_TRANSLATION_TIMEOUT = 5.0
 LANGUAGE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
 
 Provider = Literal["deepl", "google", "openai"]
+Formality = Literal["default", "more", "less", "prefer_more", "prefer_less"]
+DEFAULT_MARKER = "**"
 
 
 class TranslationSettings(BaseModel):
@@ -49,6 +51,52 @@ class TranslationSettings(BaseModel):
         description="A key of the message's data giving the user's language; else detected.",
     )
     timeout: float = Field(default=DEFAULT_TRANSLATION_TIMEOUT, gt=0, le=60)
+    enabled: bool = Field(
+        default=True,
+        description="false: nothing is translated (the settings are kept; markers are "
+        "still removed with alwaysRemoveMarkers).",
+    )
+    user_language: str | None = Field(
+        default=None,
+        pattern=LANGUAGE,
+        max_length=35,
+        description="The user's language, fixed; null: detected (or given in the data).",
+    )
+    set_language_on_execution: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Detect the user's language up to the session's Nth translated "
+        "message, then keep it; null: detect on every message.",
+    )
+    no_translation_marker: str = Field(
+        default=DEFAULT_MARKER,
+        min_length=1,
+        max_length=10,
+        description="Text between two markers passes untranslated (markers removed).",
+    )
+    always_remove_markers: bool = Field(
+        default=False,
+        description="Remove no-translation markers even when nothing is translated.",
+    )
+    deepl_glossary_input: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="deepl: glossary id for user messages (used when the user's language "
+        "is known).",
+    )
+    deepl_glossary_output: str | None = Field(
+        default=None, min_length=1, max_length=100, description="deepl: glossary id for outputs."
+    )
+    deepl_formality: Formality | None = Field(
+        default=None, description="deepl: formality of the outputs in the user's language."
+    )
+    translate_data: bool = Field(
+        default=False,
+        description="Translate the string values of the message's and outputs' data too; "
+        "false: data is never translated.",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -37,10 +37,18 @@ class DeepLTranslator:
         texts: Sequence[str],
         target: str,
         source: str | None = None,
+        *,
+        glossary_id: str | None = None,
+        formality: str | None = None,
     ) -> list[Translation]:
+        """``glossary_id`` is sent only with a known ``source`` (DeepL requires one)."""
         body: dict[str, Any] = {"text": list(texts), "target_lang": deepl_target(target)}
         if source:
             body["source_lang"] = primary(source).upper()
+            if glossary_id:
+                body["glossary_id"] = glossary_id
+        if formality:
+            body["formality"] = formality
         reply = await post_json(
             http,
             f"{self.base_url}/v2/translate",

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import Output, SessionState, TurnInput, TurnResult
-from flowhook.sessions import pipeline as pipeline_module
+from flowhook.sessions import translate_turn as translate_module
 from flowhook.sessions.pipeline import USER_LANGUAGE_KEY, TurnPipeline
 from tests.support.outbound import loopback
 
@@ -149,7 +149,7 @@ async def test_unexpected_errors_never_fail_the_turn(
         async def translate(self, *_args: object) -> list[object]:
             raise RuntimeError("leaky Hallo Welt")
 
-    monkeypatch.setattr(pipeline_module, "translator_for", lambda *_a: Broken())
+    monkeypatch.setattr(translate_module, "translator_for", lambda *_a: Broken())
     async with fake_api(dictionary_deepl(TABLE)) as api:
         settings = settings_for(api)
         extra: dict[str, Any] = {USER_LANGUAGE_KEY: "de"}

@@ -1,0 +1,28 @@
+"""The agent's assist view (admin API): a session's latest copilot suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from flowhook.http.deps import require_admin, services_of
+from flowhook.sessions.copilot import latest_suggestions
+
+router = APIRouter(prefix="/api/v1", tags=["handover"], dependencies=[Depends(require_admin)])
+
+
+@router.get(
+    "/endpoints/{endpoint_id}/sessions/{session_id}/copilot",
+    summary="The copilot's latest suggestions for the agent",
+)
+async def copilot_suggestions(
+    endpoint_id: str, session_id: str, request: Request
+) -> dict[str, Any]:
+    """``{"handedOver", "at", "from", "traceId", "suggestions": [{"text", "data"}]}``: what
+    the endpoint's copilotFlow suggested on the session's latest message during a handover
+    (``suggestions`` empty before the first)."""
+    services = services_of(request)
+    await services.endpoints.get_record(endpoint_id)  # 404 for an unknown endpoint
+    raw = await services.store.load_session(endpoint_id, session_id)
+    return {"sessionId": session_id, **latest_suggestions(raw)}
