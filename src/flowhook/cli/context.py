@@ -60,6 +60,7 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
         yield EndpointService(
             store,
             flow_exists=lambda name: registry.get(name) is not None,
+            flow_names=registry.names,
             base_url=settings.base_url,
             # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
             # dir's key file, and FLOWHOOK_WEBHOOK_ALLOW_CIDRS.

@@ -8,7 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from flowhook import __version__
-from flowhook.http import admin, cluster, errors, handover, health, ingress, insights, metrics
+from flowhook.http import (
+    admin,
+    cluster,
+    errors,
+    handover,
+    health,
+    ingress,
+    insights,
+    metrics,
+    openapi,
+)
 from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.http.snapshots import router as snapshot_router
 from flowhook.services import Services
@@ -39,6 +49,7 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    openapi.install(app)
     if services.settings.role == "worker":
         app.include_router(health.router)
         metrics.install(app)
