@@ -107,7 +107,7 @@ def test_walkthrough_from_the_readme(
     assert sent["traceId"] in listener.output()
 
     listed = cli(env, "endpoints", "list", "--json")
-    assert [e["name"] for e in listed] == ["demo"]
+    assert [e["name"] for e in listed["items"]] == ["demo"]
     assert cli(env, "endpoints", "show", ep["id"])["id"] == ep["id"]
 
 
@@ -131,7 +131,7 @@ def test_api_keys_from_the_cli(services: tuple[Proc, Proc, int], env: dict[str, 
     key = cli(env, "keys", "create", ep["id"], "--name", "crm")
     assert key["key"].startswith("fhk_")
     listed = cli(env, "keys", "list", ep["id"], "--json")
-    assert [(k["id"], k["name"]) for k in listed] == [(key["id"], "crm")]
+    assert [(k["id"], k["name"]) for k in listed["items"]] == [(key["id"], "crm")]
     assert key["key"] not in json.dumps(listed)
 
     send = ["send", ep["endpointUrl"], "--user-id", "u", "--session-id", "s", "--text", "hi"]

@@ -31,6 +31,9 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**base)
+    except FlowhookError as exc:  # the config file cannot be read
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"])

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from flowhook import logs
 from flowhook.delivery.lanes import Lane, insert_in_order
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.signing import signature_headers
@@ -386,6 +387,15 @@ class Dispatcher:
         attempts = item.attempts + 1
         if result.ok:
             await self._record("delivered", self._ledger.delivered(item, result))
+            logs.delivery_outcome(
+                "delivered",
+                endpoint_id=item.endpoint_id,
+                delivery_id=item.delivery_id,
+                body=item.body,
+                status=result.status,
+                latency_ms=result.duration_ms,
+                attempts=attempts,
+            )
             return None
         if result.status == GONE_STATUS:
             await self._gone(item, result, attempts)
@@ -402,6 +412,15 @@ class Dispatcher:
         )
         if delay is None:
             await self._record("failed", self._ledger.failed(item, result, attempts))
+            logs.delivery_outcome(
+                "failed",
+                endpoint_id=item.endpoint_id,
+                delivery_id=item.delivery_id,
+                body=item.body,
+                status=result.status,
+                latency_ms=result.duration_ms,
+                attempts=attempts,
+            )
             return None
         not_before = self._clock() + delay
         await self._record(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 import uuid
-import difflib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 

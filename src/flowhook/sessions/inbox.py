@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import structlog
 
+from flowhook import logs
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
 from flowhook.errors import (
@@ -90,6 +91,7 @@ class Inbox:
         endpoint's API key when it uses keys, otherwise by the admin token (``admin``,
         checked by the web layer); not rate limited.
         """
+        started = time.perf_counter()
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
         cached = await self._endpoints.by_token(url_token)
@@ -142,6 +144,14 @@ class Inbox:
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
         self._hand_over(dataclasses.replace(msg, id=msg_id))
+        logs.message_accepted(
+            trace_id=msg.trace_id,
+            endpoint_id=endpoint.id,
+            session_id=msg.session_id,
+            status=202 if waiter is None else 200,
+            started=started,
+            masked=settings.mask_sensitive_logging,
+        )
         return Accepted(msg.trace_id, msg.user_id, msg.session_id, waiter)
 
     async def accept_for_session(
