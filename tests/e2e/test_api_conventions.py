@@ -154,15 +154,20 @@ async def test_transcripts_and_analytics_speak_iso_8601(
     )
     assert status == 200
     entry = page["items"][0]
-    assert isinstance(entry["at"], str) and entry["at"][4] == "-" and "T" in entry["at"]
+    assert isinstance(entry["at"], str)
+    assert entry["at"][4] == "-"
+    assert "T" in entry["at"]
     assert page["nextCursor"] == str(entry["id"])
     status, rest = await server.api(
         "GET", f"/api/v1/endpoints/{ep['id']}/sessions/s/transcript?cursor={page['nextCursor']}"
     )
-    assert status == 200 and rest["items"] and rest["items"][0]["id"] > entry["id"]
+    assert status == 200
+    assert rest["items"]
+    assert rest["items"][0]["id"] > entry["id"]
     status, stats = await server.api("GET", f"/api/v1/endpoints/{ep['id']}/analytics")
     assert status == 200
-    assert "T" in stats["since"] and "T" in stats["until"]
+    assert "T" in stats["since"]
+    assert "T" in stats["until"]
     assert stats["messagesIn"] == 1
 
 
