@@ -177,7 +177,34 @@ def check_shell(commands: Iterable[str]) -> tuple[int, list[str]]:
         elif program == "curl":
             checked += 1
             problems += check_curl_command(argv)
+        elif program.startswith("python") and argv[1:2] == ["-c"]:
+            checked += 1
+            if "flowhook.cli.main import app" in argv[2]:  # the CLI, from another src/
+                problems += check_flowhook_command(argv[3:])
+            elif len(argv) == 3:  # a one-liner (making a secret): it must run
+                done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+                if done.returncode != 0:
+                    problems.append(f"{command!r} fails: {done.stderr[-500:]}")
         elif "-m" in argv and "bench" in argv:
             checked += 1
             problems += check_bench_command(argv)
     return checked, problems
+
+
+def unknown_metrics(text: str) -> list[str]:
+    """flowhook_* metric names in ``text`` that no code defines (as a Prometheus
+    counter, gauge, histogram or metric family)."""
+    defined = set()
+    for path in (REPO / "src" / "flowhook").rglob("*.py"):
+        defined.update(
+            re.findall(
+                r"(?:Counter|Gauge|Histogram|Summary|MetricFamily|expose)\(\s*\"(flowhook_\w+)\"",
+                path.read_text(),
+            )
+        )
+    suffixes = ("_total", "_bucket", "_count", "_sum", "_created")
+    return sorted(
+        name
+        for name in set(re.findall(r"\bflowhook_\w+", text))
+        if name not in defined and not any(name.removesuffix(x) in defined for x in suffixes)
+    )

@@ -74,15 +74,18 @@ def shell_commands(text: str) -> list[str]:
     strings over several lines joined, comment lines dropped, a ``$ `` prompt removed."""
     commands: list[str] = []
     pending = ""
+    joiner = "\n"
     for raw in text.splitlines():
         line = raw if pending else raw.strip()
         if not pending and (not line or line.startswith("#")):
             continue
         if not pending and line.startswith("$ "):
             line = line[2:]
-        pending = f"{pending}\n{line}" if pending else line
+        pending = f"{pending}{joiner}{line}" if pending else line
+        joiner = "\n"
         if pending.endswith("\\"):
-            pending = pending[:-1]
+            pending = pending[:-1].rstrip() + " "
+            joiner = ""
             continue
         try:
             shlex.split(pending, comments=True)

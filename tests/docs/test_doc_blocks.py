@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from flowhook.flows.loader import FlowSource, load_sources
-from tests.docs.checks import check_shell, unknown_variables
+from tests.docs.checks import check_shell, unknown_metrics, unknown_variables
 from tests.docs.markdown import REPO, Block, all_blocks, shell_commands
 
 BLOCKS = all_blocks()
@@ -143,6 +143,10 @@ def check(block: Block) -> str:
     if block.kind == "fixture":  # written for the document's sessions; a flow must parse
         yaml.safe_load(block.text)
         return "fixture"
+    if block.kind == "metrics":  # alert rules, dashboards: the series must exist
+        assert "flowhook_" in block.text
+        assert not unknown_metrics(block.text), (block.where, unknown_metrics(block.text))
+        return "metrics"
     if block.kind == "session":
         _run_session(block)
         return "session"
@@ -205,5 +209,5 @@ def test_the_code_block_example_signs_like_the_server() -> None:
     namespace = _signed_request()
     namespace["raw_body_bytes"] = b'{"userId":"x"}'
     code = tampered.text.replace('"whsec_..."', "secret")
-    with pytest.raises(Exception, match="(?i)signature"):
+    with pytest.raises(Exception, match=r"(?i)signature"):
         exec(compile(code, block.where, "exec"), namespace)  # noqa: S102
