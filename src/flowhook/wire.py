@@ -39,8 +39,17 @@ def parse_inbound(raw: bytes) -> InboundBody:
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:  # name the real problem, not orjson's guess
+            raise InvalidRequest(
+                f"request body is not valid UTF-8: byte 0x{raw[bad.start]:02x} at offset "
+                f"{bad.start}",
+                field="body",
+                expected="JSON encoded as UTF-8",
+            ) from None
         raise InvalidRequest(
-            f"request body is not valid JSON: {exc}", expected="a JSON object"
+            f"request body is not valid JSON: {exc}", field="body", expected="a JSON object"
         ) from None
     if not isinstance(doc, dict):
         raise InvalidRequest(f"request body is a JSON {_json_type(doc)}", expected="a JSON object")
