@@ -12,12 +12,21 @@ import pytest
 from flowhook import logs
 
 
+class Recorder:
+    """Stands in for the structlog logger (configured once, cached): records info lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[dict[str, Any]] = []
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.lines.append({"event": event, "log_level": "info", **fields})
+
+
 @contextmanager
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    # The configured logger is cached on first use; capture through a fresh one.
-    with captured(monkeypatch) as lines:
-        monkeypatch.setattr(logs, "_traffic", structlog.get_logger("flowhook.traffic"))
-        yield lines
+    recorder = Recorder()
+    monkeypatch.setattr(logs, "_traffic", recorder)
+    yield recorder.lines
 
 
 def test_accepted_message_line_names_trace_endpoint_status_latency(
