@@ -8,7 +8,9 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import typer.main
@@ -111,9 +113,10 @@ def openapi_paths() -> dict[str, set[str]]:
     from flowhook.http.app import create_app
     from flowhook.services import build_services
 
-    settings = Settings(data_dir=REPO / ".doc-check", flows_dir=REPO / "flows", admin_token="x")
-    app: Any = create_app(build_services(settings))
-    doc = app.app.openapi()
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(data_dir=Path(scratch), flows_dir=REPO / "flows", admin_token="x")
+        app: Any = create_app(build_services(settings))
+        doc = app.app.openapi()
     return {path: {m.upper() for m in item} for path, item in doc["paths"].items()}
 
 
