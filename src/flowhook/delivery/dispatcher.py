@@ -387,15 +387,7 @@ class Dispatcher:
         attempts = item.attempts + 1
         if result.ok:
             await self._record("delivered", self._ledger.delivered(item, result))
-            logs.delivery_outcome(
-                "delivered",
-                endpoint_id=item.endpoint_id,
-                delivery_id=item.delivery_id,
-                body=item.body,
-                status=result.status,
-                latency_ms=result.duration_ms,
-                attempts=attempts,
-            )
+            _log_settled("delivered", item, result, attempts)
             return None
         if result.status == GONE_STATUS:
             await self._gone(item, result, attempts)
@@ -412,15 +404,7 @@ class Dispatcher:
         )
         if delay is None:
             await self._record("failed", self._ledger.failed(item, result, attempts))
-            logs.delivery_outcome(
-                "failed",
-                endpoint_id=item.endpoint_id,
-                delivery_id=item.delivery_id,
-                body=item.body,
-                status=result.status,
-                latency_ms=result.duration_ms,
-                attempts=attempts,
-            )
+            _log_settled("failed", item, result, attempts)
             return None
         not_before = self._clock() + delay
         await self._record(
@@ -518,3 +502,15 @@ class Dispatcher:
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
+
+
+def _log_settled(outcome: str, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
+    logs.delivery_outcome(
+        outcome,
+        endpoint_id=item.endpoint_id,
+        delivery_id=item.delivery_id,
+        body=item.body,
+        status=result.status,
+        latency_ms=result.duration_ms,
+        attempts=attempts,
+    )

@@ -7,7 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from flowhook.http.deps import accepted_response, is_admin, request_body, services_of
+from flowhook.http.deps import (
+    ACCEPTED_DOC,
+    accepted_response,
+    is_admin,
+    request_body,
+    services_of,
+)
 from flowhook.http.fast_ingress import answer_for
 
 router = APIRouter(tags=["ingress"])
@@ -40,19 +46,7 @@ _MESSAGE = {
         {"required": ["data"], "properties": {"data": {"type": "object"}}},
     ],
 }
-_ACCEPTED = {
-    "description": "Committed; outputs will be POSTed to the webhook URL.",
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["traceId"],
-                "properties": {"traceId": {"type": "string"}},
-            },
-            "example": {"traceId": "endpoint-httpIncomingMessage-…"},
-        }
-    },
-}
+_ACCEPTED = {**ACCEPTED_DOC, "description": "Committed; outputs will be POSTed to the webhook."}
 _ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 _REQUEST_SCHEMA: dict[str, Any] = {
     "requestBody": {
