@@ -46,7 +46,7 @@ def parse_inbound(raw: bytes) -> InboundBody:
                 f"request body is not valid UTF-8: byte 0x{raw[bad.start]:02x} at offset "
                 f"{bad.start}",
                 field="body",
-                expected="JSON encoded as UTF-8",
+                expected="a JSON object encoded as UTF-8",
             ) from None
         raise InvalidRequest(
             f"request body is not valid JSON: {exc}", field="body", expected="a JSON object"

@@ -207,5 +207,7 @@ def test_serve_refuses_invalid_flows_listing_every_problem(
         "bad.yaml:2",
         "bad.yaml:2",
         "bad.yaml:3",
+        "bad.yaml:3",
     ]
     assert "unknown node type 'sya'" in res.stderr
+    assert "node 'b' is unreachable" in res.stderr
