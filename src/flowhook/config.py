@@ -1,15 +1,76 @@
-"""One Settings object, read once from the environment (``FLOWHOOK_*``) and CLI flags."""
+"""One Settings object, read once from CLI flags, the environment (``FLOWHOOK_*``) and
+the config file ``flowhook.toml``, in that order of precedence.
+
+The server and every CLI command read the same file, so ``flowhook endpoints create``
+checks webhook URLs and prints endpoint URLs exactly as the running server would. The
+file is ``./flowhook.toml`` when it exists, or the path in ``FLOWHOOK_CONFIG`` (empty:
+no file). Its keys are the settings' names, the environment variables' names without
+``FLOWHOOK_`` in lower case (``port = 18080``).
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from flowhook.delivery.ssrf import parse_networks
+from flowhook.errors import ConfigError
+
+CONFIG_ENV = "FLOWHOOK_CONFIG"
+CONFIG_FILE = "flowhook.toml"
+
+
+def config_path() -> Path | None:
+    """The config file to read: FLOWHOOK_CONFIG if set (empty: none), else
+    ./flowhook.toml if it exists."""
+    named = os.environ.get(CONFIG_ENV)
+    if named is None:
+        default = Path(CONFIG_FILE)
+        return default if default.is_file() else None
+    return Path(named) if named.strip() else None
+
+
+class TomlFileSource(PydanticBaseSettingsSource):
+    """The settings in the config file; a key that is no setting is an error (a typo
+    must not be silently ignored)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = config_path()
+        self._values: dict[str, Any] = {}
+        if path is None:
+            return
+        try:
+            self._values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"config file {path}: {exc.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path}: {exc}") from None
+        known = list(settings_cls.model_fields)
+        for key in sorted(set(self._values) - set(known)):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"config file {path}: {key!r} is not a setting{hint}")
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
 
 _ALLOWLISTS = (
     "webhook_allow_cidrs",
@@ -290,6 +351,18 @@ class Settings(BaseSettings):
     def _check_cidrs(cls, value: list[str]) -> list[str]:
         parse_networks(value)  # raises ValueError naming the bad entry
         return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags, then FLOWHOOK_* variables, then flowhook.toml, then the defaults.
+        return init_settings, env_settings, TomlFileSource(settings_cls)
 
     @property
     def resolved_database_url(self) -> str:

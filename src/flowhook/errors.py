@@ -41,6 +41,12 @@ class PayloadTooLarge(FlowhookError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(FlowhookError):
+    """The body is sent with a content type the route does not read (JSON expected)."""
+
+    code = "unsupported_media_type"
+
+
 class Unauthorized(FlowhookError):
     code = "unauthorized"
 
@@ -54,7 +60,8 @@ class Conflict(FlowhookError):
 
 
 class Unprocessable(FlowhookError):
-    """The request is well-formed but refers to something that does not work (e.g. a flow)."""
+    """The request is well-formed but refers to something that does not work (e.g. a
+    rest endpoint asked to notify). Answered like every other refused request (400)."""
 
     code = "unprocessable"
 

@@ -177,6 +177,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     endpoints = EndpointService(
         store,
         flow_exists=engine.has_flow,
+        flow_names=engine.flow_names,
         base_url=settings.base_url,
         cache=cache,
         security=security,

@@ -58,8 +58,17 @@ def parse_inbound(raw: bytes, limits: InboundLimits = DEFAULT_LIMITS) -> Inbound
         ours = refused_by_orjson(raw, str(exc), limits.max_depth)
         if ours is not None:
             raise ours from None
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:  # name the real problem, not orjson's guess
+            raise InvalidRequest(
+                f"request body is not valid UTF-8: byte 0x{raw[bad.start]:02x} at offset "
+                f"{bad.start}",
+                field="body",
+                expected="a JSON object encoded as UTF-8",
+            ) from None
         raise InvalidRequest(
-            f"request body is not valid JSON: {exc}", expected="a JSON object"
+            f"request body is not valid JSON: {exc}", field="body", expected="a JSON object"
         ) from None
     if not isinstance(doc, dict):
         raise InvalidRequest(f"request body is a JSON {_json_type(doc)}", expected="a JSON object")

@@ -54,10 +54,11 @@ async def test_url_tokens_are_unique_and_random(server: RunningServer, receiver:
     assert len(tokens) == 5
 
 
-async def test_name_clash_is_409_and_unknown_flow_is_422(
+async def test_name_clash_is_409_and_unknown_flow_is_400(
     server: RunningServer, receiver: Receiver
 ) -> None:
-    """A duplicate name answers 409; a flow that does not exist answers 422 naming it."""
+    """A duplicate name answers 409; a flow that does not exist answers 400 like every
+    other invalid field, naming it and the flow it probably meant."""
     await server.create_endpoint(name="dup", flow="echo", webhookUrl=receiver.url)
     status, body = await server.api(
         "POST", "/api/v1/endpoints", {"name": "dup", "flow": "echo", "webhookUrl": receiver.url}
@@ -66,9 +67,13 @@ async def test_name_clash_is_409_and_unknown_flow_is_422(
     status, body = await server.api(
         "POST", "/api/v1/endpoints", {"name": "x", "flow": "nope", "webhookUrl": receiver.url}
     )
-    assert status == 422
-    assert body["error"]["flow"] == "nope"
+    assert (status, body["error"]["field"]) == (400, "flow")
     assert "nope" in body["error"]["message"]
+    status, body = await server.api(
+        "POST", "/api/v1/endpoints", {"name": "x", "flow": "order-hlep", "webhookUrl": receiver.url}
+    )
+    assert status == 400
+    assert "did you mean 'order-help'?" in body["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -102,7 +107,7 @@ async def test_update_and_delete(server: RunningServer, receiver: Receiver) -> N
     assert status == 200
     assert (body["name"], body["flow"], body["webhookUrl"]) == ("b", "order-help", receiver.url)
     status, body = await server.api("PATCH", f"/api/v1/endpoints/{ep['id']}", {"flow": "nope"})
-    assert status == 422
+    assert (status, body["error"]["field"]) == (400, "flow")
     status, body = await server.api("PATCH", f"/api/v1/endpoints/{ep['id']}", {"name": None})
     assert (status, body["error"]["field"]) == (400, "name")
     assert (await server.api("DELETE", f"/api/v1/endpoints/{ep['id']}"))[0] == 204
@@ -127,14 +132,17 @@ async def test_api_keys_are_shown_once_and_listed_without_the_key(
     assert created["key"].startswith(created["keyPrefix"])
     status, listed = await server.api("GET", f"/api/v1/endpoints/{ep['id']}/api-keys")
     assert status == 200
-    assert [(k["id"], k["name"], k["lastUsedAt"]) for k in listed] == [(created["id"], "crm", None)]
+    assert listed["nextCursor"] is None
+    assert [(k["id"], k["name"], k["lastUsedAt"]) for k in listed["items"]] == [
+        (created["id"], "crm", None)
+    ]
     assert created["key"] not in str(listed)
     await server.post_message(
         ep, {"userId": "u", "sessionId": "s", "text": "x"}, key=created["key"]
     )
     await server.services.run_until_idle()
     _, listed = await server.api("GET", f"/api/v1/endpoints/{ep['id']}/api-keys")
-    assert listed[0]["lastUsedAt"] is not None
+    assert listed["items"][0]["lastUsedAt"] is not None
     status, body = await server.api("DELETE", f"/api/v1/endpoints/{ep['id']}/api-keys/nope")
     assert (status, body["error"]["code"]) == (404, "not_found")
 

@@ -19,7 +19,11 @@ FLOWHOOK = [sys.executable, "-m", "flowhook"]
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("FLOWHOOK_")}
-    e.update(FLOWHOOK_DATA_DIR=str(tmp_path / "data"), FLOWHOOK_FLOWS_DIR=str(REPO / "flows"))
+    e.update(
+        FLOWHOOK_DATA_DIR=str(tmp_path / "data"),
+        FLOWHOOK_FLOWS_DIR=str(REPO / "flows"),
+        FLOWHOOK_CONFIG="",  # not the checkout's flowhook.toml
+    )
     return e
 
 

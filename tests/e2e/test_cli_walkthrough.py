@@ -110,7 +110,7 @@ def test_walkthrough_from_the_readme(
     assert sent["traceId"] in listener.output()
 
     listed = cli(env, "endpoints", "list", "--json")
-    assert [e["name"] for e in listed] == ["demo"]
+    assert [e["name"] for e in listed["items"]] == ["demo"]
     assert cli(env, "endpoints", "show", ep["id"])["id"] == ep["id"]
 
 
@@ -134,7 +134,7 @@ def test_api_keys_from_the_cli(services: tuple[Proc, Proc, int], env: dict[str, 
     key = cli(env, "keys", "create", ep["id"], "--name", "crm")
     assert key["key"].startswith("fhk_")
     listed = cli(env, "keys", "list", ep["id"], "--json")
-    assert [(k["id"], k["name"]) for k in listed] == [(key["id"], "crm")]
+    assert [(k["id"], k["name"]) for k in listed["items"]] == [(key["id"], "crm")]
     assert key["key"] not in json.dumps(listed)
 
     send = ["send", ep["endpointUrl"], "--user-id", "u", "--session-id", "s", "--text", "hi"]
@@ -210,5 +210,7 @@ def test_serve_refuses_invalid_flows_listing_every_problem(
         "bad.yaml:2",
         "bad.yaml:2",
         "bad.yaml:3",
+        "bad.yaml:3",
     ]
     assert "unknown node type 'sya'" in res.stderr
+    assert "node 'b' is unreachable" in res.stderr

@@ -93,7 +93,7 @@ async def test_rest_endpoint_answers_with_the_outputs(
     assert status == 200
     assert second["outputs"][0]["text"].startswith("Thanks! I found order 12345.")
     status, body = await scoped(server, ep, "notify", MSG, server.admin)
-    assert (status, body["error"]["field"]) == (422, "type")
+    assert (status, body["error"]["field"]) == (400, "type")
     status, body = await server.api(
         "POST", "/api/v1/endpoints", {"name": "w", "flow": "echo", "type": "webhook"}
     )

@@ -114,7 +114,7 @@ async def test_import_into_a_fresh_installation_works_and_needs_new_api_keys(
         assert (tmp_path / "b" / "flows" / "greet.yaml").read_text() == GREET
 
         status, listed = await b.api("GET", "/api/v1/endpoints")
-        by_name = {e["name"]: e for e in listed}
+        by_name = {e["name"]: e for e in listed["items"]}
         basic = by_name["basic"]
         assert (basic["flow"], basic["webhookUser"], basic["locale"]) == ("greet", "bot", "de-DE")
         assert basic["hasWebhookPassword"] is True
@@ -156,7 +156,7 @@ async def test_without_secrets_the_import_names_what_was_lost(
         assert result["lostSecrets"] == {"basic": ["webhookPassword", "signingSecret"]}
         assert result["needsApiKey"] == ["keyed"]
         basic = next(
-            e for e in (await b.api("GET", "/api/v1/endpoints"))[1] if e["name"] == "basic"
+            e for e in (await b.api("GET", "/api/v1/endpoints"))[1]["items"] if e["name"] == "basic"
         )
         assert (basic["hasWebhookPassword"], basic["signing"]) == (False, False)
         await b.post_message(basic, {"userId": "u", "sessionId": "s", "text": "plain"})
@@ -169,7 +169,7 @@ async def test_without_secrets_the_import_names_what_was_lost(
 async def test_wrong_passphrase_is_a_clear_error_and_imports_nothing(
     tmp_path: Path, db_url: str, receiver: Receiver
 ) -> None:
-    """A wrong passphrase answers 422 wrong_passphrase (without echoing it), and neither an
+    """A wrong passphrase answers 400 wrong_passphrase (without echoing it), and neither an
     endpoint nor a flow file is created; no passphrase at all is a 400 that says how to
     give one."""
     async with installation(
@@ -179,14 +179,14 @@ async def test_wrong_passphrase_is_a_clear_error_and_imports_nothing(
         _, text = await export(a, secrets=True)
     async with installation(tmp_path / "b", db_url) as b:
         status, body = await import_(b, text, passphrase="not the passphrase")
-        assert status == 422
+        assert status == 400
         assert body["error"]["code"] == "wrong_passphrase"
         assert "wrong passphrase" in body["error"]["message"]
         assert "not the passphrase" not in json.dumps(body)
         status, body = await import_(b, text)
         assert status == 400
         assert "X-Snapshot-Passphrase" in body["error"]["message"]
-        assert (await b.api("GET", "/api/v1/endpoints"))[1] == []
+        assert (await b.api("GET", "/api/v1/endpoints"))[1]["items"] == []
         assert list((tmp_path / "b" / "flows").iterdir()) == []
 
 
@@ -194,7 +194,7 @@ async def test_an_invalid_flow_rejects_the_whole_import_listing_every_problem(
     tmp_path: Path, db_url: str, receiver: Receiver
 ) -> None:
     """A snapshot with two broken flow files, an unsafe file name and an endpoint on a flow
-    that exists nowhere imports nothing: the 422 answer lists each of those problems,
+    that exists nowhere imports nothing: the 400 answer lists each of those problems,
     and the target keeps no flow file and no endpoint."""
     async with installation(
         tmp_path / "a", f"sqlite:///{tmp_path / 'a.db'}", {"greet.yaml": GREET}
@@ -216,17 +216,17 @@ async def test_an_invalid_flow_rejects_the_whole_import_listing_every_problem(
     snapshot["endpoints"][1]["settings"]["flow"] = "missing-flow"
     async with installation(tmp_path / "b", db_url) as b:
         status, body = await import_(b, json.dumps(snapshot))
-        assert status == 422, body
+        assert status == 400, body
         assert body["error"]["code"] == "snapshot_invalid"
         problems = body["error"]["problems"]
-        joined = "\n".join(problems)
+        joined = "\n".join(p["message"] for p in problems)
         assert "snapshot:broken.yaml" in joined
         assert "nowhere" in joined
         assert "snapshot:bad-node.yaml" in joined
         assert "teleport" in joined
         assert "'../escape.yaml' is not allowed" in joined
         assert "endpoint 'keyed': flow 'missing-flow'" in joined
-        assert (await b.api("GET", "/api/v1/endpoints"))[1] == []
+        assert (await b.api("GET", "/api/v1/endpoints"))[1]["items"] == []
         assert list((tmp_path / "b" / "flows").iterdir()) == []
         assert not (tmp_path / "b" / "escape.yaml").exists()
 

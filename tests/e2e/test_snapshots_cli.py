@@ -99,7 +99,7 @@ async def test_cli_export_import_then_serve_delivers_with_the_password(
     assert wrong.returncode == 1
     assert "the passphrase does not open this snapshot's secrets" in wrong.stderr
     assert "Traceback" not in wrong.stderr
-    assert ok(env, "endpoints", "list", "--json") == []
+    assert ok(env, "endpoints", "list", "--json")["items"] == []
 
     done = await asyncio.to_thread(cli, env, "import", str(out), "--passphrase-env", "SNAP_PASS")
     assert done.returncode == 0, done.stderr
@@ -150,7 +150,7 @@ def test_cli_import_of_an_invalid_flow_lists_every_problem_and_imports_nothing(
     assert "nowhere" in res.stderr
     assert "snapshot:two.yaml" in res.stderr
     assert "Traceback" not in res.stderr
-    assert ok(env, "endpoints", "list", "--json") == []
+    assert ok(env, "endpoints", "list", "--json")["items"] == []
     flows_dir = tmp_path / "b" / "flows"
     assert not flows_dir.exists() or list(flows_dir.iterdir()) == []
 
@@ -172,7 +172,7 @@ def test_cli_without_secrets_reports_lost_password_and_conflicts(
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["lostSecrets"] == {"basic": ["webhookPassword"]}
     assert "lost its webhookPassword" in first.stderr
-    before = {e["name"]: e["endpointUrl"] for e in ok(env, "endpoints", "list", "--json")}
+    before = {e["name"]: e["endpointUrl"] for e in ok(env, "endpoints", "list", "--json")["items"]}
 
     again = cli(env, "import", str(out))
     assert again.returncode == 1

@@ -33,6 +33,9 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings(**base)
+    except FlowhookError as exc:  # the config file cannot be read
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
     except ValidationError as exc:
         for error in exc.errors():
             name = ".".join(str(part) for part in error["loc"])
@@ -67,6 +70,7 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
         yield EndpointService(
             store,
             flow_exists=lambda name: registry.get(name) is not None,
+            flow_names=registry.names,
             base_url=settings.base_url,
             security=security,
             transformers=Transformers(

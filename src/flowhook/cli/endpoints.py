@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from flowhook.cli.context import make_settings, run
-from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
+from flowhook.cli.output import print_json, print_list
 from flowhook.endpoints.models import ApiKeyCreate, EndpointCreate, EndpointUpdate
 
 T = TypeVar("T")
@@ -190,12 +190,7 @@ def create(
 def list_(ctx: typer.Context, table: bool | None = TABLE_OPT) -> None:
     """List all endpoints."""
     views = run(make_settings(ctx), lambda s: s.list_all())
-    if wants_table(table):
-        print_table(
-            to_jsonable(views), ["id", "name", "flow", "authMethod", "active", "endpointUrl"]
-        )
-    else:
-        print_json(views)
+    print_list(views, ["id", "name", "flow", "authMethod", "active", "endpointUrl"], table)
 
 
 @endpoints_app.command("show")
@@ -323,10 +318,7 @@ def key_list(
 ) -> None:
     """List an endpoint's API keys (never the keys themselves)."""
     keys = run(make_settings(ctx), lambda s: s.list_keys(endpoint_id))
-    if wants_table(table):
-        print_table(to_jsonable(keys), ["id", "name", "keyPrefix", "createdAt", "lastUsedAt"])
-    else:
-        print_json(keys)
+    print_list(keys, ["id", "name", "keyPrefix", "createdAt", "lastUsedAt"], table)
 
 
 @keys_app.command("revoke")

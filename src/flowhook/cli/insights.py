@@ -12,8 +12,9 @@ from typing import Any
 import typer
 
 from flowhook.cli.context import make_settings, run_with
-from flowhook.cli.output import print_json, print_table, wants_table
+from flowhook.cli.output import print_json, print_list
 from flowhook.config import Settings
+from flowhook.sessions.insight_views import analytics_view, transcript_entry
 from flowhook.storage import migrate
 from flowhook.storage.insights import Insights
 from flowhook.storage.store import SqlStore
@@ -41,11 +42,9 @@ def transcript(
     table: bool | None = typer.Option(None, "--table/--json"),
 ) -> None:
     """A session's messages in and out, oldest first."""
-    items = _read(ctx, lambda i: i.transcript(endpoint_id, session_id, limit=5000))
-    if wants_table(table):
-        print_table(items, ["at", "direction", "source", "text", "traceId"])
-    else:
-        print_json(items)
+    rows = _read(ctx, lambda i: i.transcript(endpoint_id, session_id, limit=5000))
+    entries = [transcript_entry(row) for row in rows]
+    print_list(entries, ["at", "direction", "source", "text", "traceId"], table)
 
 
 def analytics(
@@ -57,4 +56,4 @@ def analytics(
     """Messages, sessions, intents, handovers, delivery success and turn latency."""
     end = time.time() if until is None else until.timestamp()
     start = end - 86_400 if since is None else since.timestamp()
-    print_json(_read(ctx, lambda i: i.analytics(endpoint_id, start, end)))
+    print_json(analytics_view(_read(ctx, lambda i: i.analytics(endpoint_id, start, end))))

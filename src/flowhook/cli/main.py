@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from flowhook import __version__
 from flowhook.cli import flows as flows_cli
 from flowhook.cli import insights as insights_cli
 from flowhook.cli import snapshots as snapshots_cli
@@ -45,9 +46,22 @@ app.command("export")(snapshots_cli.export_)
 app.command("import")(snapshots_cli.import_)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"flowhook {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
     data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data dir (default ./.flowhook)."
     ),
@@ -109,7 +123,6 @@ def listen(
         except ValueError as exc:
             typer.echo(f"error: --secret: {exc}", err=True)
             raise typer.Exit(2) from None
-    typer.echo(f"listening on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     run_listener(host, port, user, password, secret=secret)
 
 
@@ -153,12 +166,23 @@ def cluster_status(ctx: typer.Context) -> None:
 
 
 @flows_app.command("list")
-def flows_list(ctx: typer.Context) -> None:
+def flows_list(
+    ctx: typer.Context,
+    table: bool | None = typer.Option(
+        None, "--table/--json", help="Default: a table on a terminal, else JSON."
+    ),
+) -> None:
     """List the flows the server would load."""
+    from flowhook.cli.output import print_list
+    from flowhook.errors import FlowhookError
     from flowhook.flows.registry import FlowRegistry
 
-    for name in FlowRegistry.load(make_settings(ctx).flows_dir).names():
-        typer.echo(name)
+    try:
+        names = FlowRegistry.load(make_settings(ctx).flows_dir).names()
+    except FlowhookError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    print_list(sorted(names), ["name"], table)
 
 
 if __name__ == "__main__":  # pragma: no cover

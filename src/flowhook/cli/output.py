@@ -22,6 +22,16 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(to_jsonable(value), option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def print_list(items: Sequence[Any], columns: Sequence[str], table: bool | None) -> None:
+    """A list the way every command prints one: a table for people, or the admin API's
+    list shape ``{"items": [...], "nextCursor": null}`` for programs."""
+    if wants_table(table):
+        rows = [{"name": r} if isinstance(r, str) else to_jsonable(r) for r in items]
+        print_table(rows, columns)
+    else:
+        print_json({"items": to_jsonable(list(items)), "nextCursor": None})
+
+
 def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         sys.stdout.write("(none)\n")

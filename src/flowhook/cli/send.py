@@ -39,4 +39,10 @@ def send_message(
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
     except urllib.error.URLError as exc:
-        raise typer.BadParameter(f"cannot reach {url}: {exc.reason}", param_hint="URL") from None
+        # The URL was fine; the server was not there: a connection error, not a usage one.
+        reason = getattr(exc.reason, "strerror", None) or exc.reason
+        typer.echo(f"error: cannot connect to {url}: {reason}", err=True)
+        raise typer.Exit(1) from None
+    except (TimeoutError, ConnectionError) as exc:
+        typer.echo(f"error: no answer from {url}: {exc}", err=True)
+        raise typer.Exit(1) from None

@@ -43,6 +43,7 @@ async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]
         endpoints = EndpointService(
             store,
             flow_exists=lambda name: name in names,
+            flow_names=lambda: names,
             base_url=settings.base_url,
             security=security,
         )

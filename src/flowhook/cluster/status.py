@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -19,8 +21,8 @@ class WorkerView(_Api):
     role: str
     host: str
     pid: int
-    started_at: float
-    heartbeat_at: float
+    started_at: datetime  # stored as Unix seconds; shown in ISO 8601 like every time
+    heartbeat_at: datetime
     partitions: int  # leases held now
 
 

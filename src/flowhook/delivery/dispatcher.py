@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from flowhook import logs
 from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.lanes import Lane, insert_in_order
 from flowhook.delivery.recording import record, record_final
@@ -471,6 +472,7 @@ class Dispatcher:
         attempts = item.attempts + 1
         if result.ok:
             await record_final("delivered", lambda: self._ledger.delivered(item, result))
+            _log_settled("delivered", item, result, attempts)
             return None
         if result.status == GONE_STATUS:
             await self._gone(item, result, attempts)
@@ -487,6 +489,7 @@ class Dispatcher:
         )
         if delay is None:
             await record_final("failed", lambda: self._ledger.failed(item, result, attempts))
+            _log_settled("failed", item, result, attempts)
             return None
         not_before = self._clock() + delay
         # If the outbox did not get the due time, the lane keeps the retry in memory: let
@@ -573,3 +576,15 @@ class Dispatcher:
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
+
+
+def _log_settled(outcome: str, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
+    logs.delivery_outcome(
+        outcome,
+        endpoint_id=item.endpoint_id,
+        delivery_id=item.delivery_id,
+        body=item.body,
+        status=result.status,
+        latency_ms=result.duration_ms,
+        attempts=attempts,
+    )

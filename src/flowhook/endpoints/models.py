@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,16 +21,48 @@ class _Api(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
+# What check_webhook_url accepts, as a schema pattern: http(s), a host, no credentials.
+URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#]\S*)?$"
+)
+
+_URL = re.compile(URL_PATTERN)
+
+
 def check_webhook_url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise ValueError("put credentials in webhookUser/webhookPassword, not in the URL")
+    if not _URL.match(value) or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an absolute http:// or https:// URL")
     return value
 
 
 EndpointType = Literal["webhook", "rest"]
+
+
+def _webhook_url_rule(schema: dict[str, Any]) -> None:
+    """The schema says what create checks: a webhook endpoint needs a webhookUrl."""
+    schema["anyOf"] = [
+        {"required": ["type"], "properties": {"type": {"const": "rest"}}},
+        {"required": ["webhookUrl"], "properties": {"webhookUrl": {"type": "string"}}},
+    ]
+
+
+def _not_null(*fields: str) -> Callable[[dict[str, Any]], None]:
+    """PATCH: these fields may be left out but never set to null (the schema says so)."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name in fields:
+            prop = schema["properties"][name]
+            options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+            if len(options) == 1:
+                prop.update(options[0])
+            elif options:
+                prop["anyOf"] = options
+            prop.pop("default", None)
+
+    return edit
 
 
 class _SettingFields(_Api):
@@ -60,7 +94,9 @@ class _SettingFields(_Api):
     inject_transformer: str | None = Field(default=None, max_length=300)
     notify_transformer: str | None = Field(default=None, max_length=300)
     abort_on_transformer_error: bool | None = None
-    handover_url: str | None = Field(default=None, max_length=2000)
+    handover_url: str | None = Field(
+        default=None, max_length=2000, json_schema_extra={"pattern": URL_PATTERN}
+    )
     error_reply: str | None = Field(
         default=None,
         max_length=2000,
@@ -75,6 +111,8 @@ class _SettingFields(_Api):
 
 
 class EndpointCreate(_SettingFields):
+    model_config = ConfigDict(json_schema_extra=_webhook_url_rule)
+
     name: str = Field(min_length=1, max_length=200)
     flow: str = Field(min_length=1, max_length=200)
     type: EndpointType = Field(
@@ -82,7 +120,9 @@ class EndpointCreate(_SettingFields):
         description="webhook: outputs are POSTed to webhookUrl; rest: outputs are returned "
         "in the HTTP answer to the message.",
     )
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, json_schema_extra={"pattern": URL_PATTERN}
+    )
     webhook_user: str | None = Field(default=None, max_length=200)
     webhook_password: str | None = Field(default=None, max_length=1000)
     auth_method: AuthMethod = "none"
@@ -99,12 +139,28 @@ class EndpointCreate(_SettingFields):
 
 
 class EndpointUpdate(_SettingFields):
-    """PATCH: only the fields present change; null clears an optional field."""
+    """PATCH: only the fields present change; null clears an optional field (the others
+    are not nullable in the schema, and null is refused for them)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_not_null(
+            "name",
+            "flow",
+            "type",
+            "webhookUrl",
+            "authMethod",
+            "active",
+            "signing",
+            "deliveryEnabled",
+        )
+    )
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     flow: str | None = Field(default=None, min_length=1, max_length=200)
     type: EndpointType | None = None
-    webhook_url: str | None = Field(default=None, max_length=2000)
+    webhook_url: str | None = Field(
+        default=None, max_length=2000, json_schema_extra={"pattern": URL_PATTERN}
+    )
     webhook_user: str | None = Field(default=None, max_length=200)
     webhook_password: str | None = Field(default=None, max_length=1000)
     auth_method: AuthMethod | None = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -30,7 +31,7 @@ from flowhook.endpoints.secrets import (
 )
 from flowhook.endpoints.security import PASSWORD, SIGNING, EndpointSecurity
 from flowhook.endpoints.settings import SETTING_FIELDS, TRANSFORMER_FIELDS, EndpointSettings
-from flowhook.errors import Conflict, InvalidRequest, NotFound, Unprocessable
+from flowhook.errors import Conflict, InvalidRequest, NotFound
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.config_writes import PendingWork
 from flowhook.storage.deliveries import DeliveryStore
@@ -57,9 +58,11 @@ class EndpointService:
         on_delivery_switch: DeliverySwitchHook | None = None,
         transformers: Transformers | None = None,
         on_deleted: Callable[[str], None] | None = None,
+        flow_names: Callable[[], Iterable[str]] | None = None,
     ) -> None:
         self._on_deleted = on_deleted
         self._transformers = transformers
+        self._flow_names = flow_names
         self._store = store
         self._deliveries = DeliveryStore(store)
         self._on_delivery_switch = on_delivery_switch
@@ -105,7 +108,14 @@ class EndpointService:
 
     def _check_flow(self, flow: str, field: str = "flow") -> None:
         if not self._flow_exists(flow):
-            raise Unprocessable(f"flow {flow!r} does not exist", field=field, flow=flow)
+            names = sorted(self._flow_names()) if self._flow_names is not None else []
+            close = difflib.get_close_matches(flow, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise InvalidRequest(
+                f"flow {flow!r} does not exist{hint}",
+                field=field,
+                expected="one of: " + ", ".join(names) if names else "the name of a flow",
+            )
 
     async def create(self, req: EndpointCreate) -> EndpointCreated:
         """Create an endpoint; the answer carries its signing secret (if any) this once."""

@@ -164,16 +164,14 @@ def parse_flow(source: FlowSource, node_types: NodeTypes, compiler: TemplateComp
 
     intents = frozenset(intent.name for intent in nlu.intents) if nlu else frozenset()
     compiler.names_used = set()
-    nodes, node_lines, complete = _parse_nodes(
-        nodes_fields, log, node_types, compiler, intents, source.path
-    )
+    nodes, node_lines = _parse_nodes(nodes_fields, log, node_types, compiler, intents, source.path)
     refs = tuple((node.node_id, ref) for node in nodes.values() for ref in node.flow_refs())
     if not node_lines:
         nodes_fields.problem("a flow needs at least one node")
     start_id = start.node_id if start else next(iter(node_lines), None)
     _check_references(nodes, node_lines, start, log)
-    if complete and start_id in nodes:
-        _check_reachable(nodes, start_id, log)
+    if start_id in nodes:
+        _check_reachable(nodes, set(node_lines) - set(nodes), node_lines, start_id, log)
     if log or start_id is None:
         return ParsedFile(None, name, name_line, log.problems, refs)
     flow = LoadedFlow(
@@ -192,8 +190,7 @@ def _compose(source: FlowSource, log: ProblemLog) -> yaml.MappingNode | None:
     try:
         root = yaml.compose(source.text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        log.add(mark.line + 1 if mark else 1, f"invalid YAML: {exc.problem or exc.context}")
+        log.add(*_yaml_error(exc))
         return None
     except yaml.YAMLError as exc:
         log.add(1, f"invalid YAML: {exc}")
@@ -207,6 +204,17 @@ def _compose(source: FlowSource, log: ProblemLog) -> yaml.MappingNode | None:
     return root
 
 
+def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int, str]:
+    """The line a person has to fix, and what is wrong there. A construct left open
+    (a quote, a bracket) is reported where it was opened, not at the end of the file."""
+    problem = exc.problem or "not valid"
+    mark = exc.problem_mark or exc.context_mark
+    if exc.context_mark is not None and "end of stream" in problem:
+        mark = exc.context_mark
+    where = f" ({exc.context})" if exc.context else ""
+    return (mark.line + 1 if mark else 1), f"invalid YAML: {problem}{where}"
+
+
 def _parse_nodes(
     nodes_fields: FieldReader,
     log: ProblemLog,
@@ -214,20 +222,18 @@ def _parse_nodes(
     compiler: TemplateCompiler,
     intents: frozenset[str] = frozenset(),
     flow_file: str | None = None,
-) -> tuple[dict[str, Node], dict[str, int], bool]:
-    """Returns the parsed nodes, the line of every node id, and whether all nodes parsed.
+) -> tuple[dict[str, Node], dict[str, int]]:
+    """Returns the parsed nodes and the line of every node id.
 
     Nodes whose type is unknown still count as existing (a reference to them is
-    not dangling), but their targets are unknown, so reachability is not judged.
+    not dangling), but they are not parsed: their targets are unknown.
     """
     nodes: dict[str, Node] = {}
     node_lines: dict[str, int] = {}
-    complete = True
     for node_id, line, value in nodes_fields.entries():
         node_lines[node_id] = line
         if not isinstance(value, yaml.MappingNode):
             log.add(line, f"node '{node_id}': must be a mapping with a 'type'")
-            complete = False
             continue
         fields = FieldReader(value, log, f"node '{node_id}'", line=line)
         type_name = fields.string("type", required=True)
@@ -236,12 +242,11 @@ def _parse_nodes(
             if type_name:
                 known = ", ".join(node_types.names())
                 fields.problem(f"unknown node type '{type_name}' (known: {known})", "type")
-            complete = False
             continue
         context = ParseContext(node_id, line, fields, compiler, intents, flow_file)
         nodes[node_id] = node_class.parse(context)
         fields.finish()
-    return nodes, node_lines, complete
+    return nodes, node_lines
 
 
 def _check_references(
@@ -260,7 +265,16 @@ def _check_references(
                 missing(target, f"node '{node.node_id}': ")
 
 
-def _check_reachable(nodes: Mapping[str, Node], start_id: str, log: ProblemLog) -> None:
+def _check_reachable(
+    nodes: Mapping[str, Node],
+    broken: set[str],
+    node_lines: Mapping[str, int],
+    start_id: str,
+    log: ProblemLog,
+) -> None:
+    """Report nodes the start node never leads to. A broken node (unknown type, not a
+    mapping) has unknown targets: when one is reached, anything might be reached through
+    it, so nothing is reported; when none is, the verdict is sound and is given."""
     reached = {start_id}
     queue = deque([start_id])
     while queue:
@@ -269,6 +283,8 @@ def _check_reachable(nodes: Mapping[str, Node], start_id: str, log: ProblemLog) 
             if target.node_id not in reached:
                 reached.add(target.node_id)
                 queue.append(target.node_id)
-    for node_id, node in nodes.items():
+    if reached & broken:
+        return
+    for node_id, line in node_lines.items():
         if node_id not in reached:
-            log.add(node.line, f"node '{node_id}' is unreachable from the start node '{start_id}'")
+            log.add(line, f"node '{node_id}' is unreachable from the start node '{start_id}'")

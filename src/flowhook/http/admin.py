@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 from starlette.responses import Response
 
 from flowhook.delivery.models import (
@@ -26,19 +26,32 @@ from flowhook.endpoints.models import (
     EndpointView,
     SigningSecretRotated,
 )
-from flowhook.http.deps import require_admin, services_of
+from flowhook.http.deps import services_of
+from flowhook.http.errors import documented
+from flowhook.http.pages import Cursor, IdCursor, Limit, Page, page_of
+from flowhook.http.routing import admin_router
 
-router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+router = admin_router("/api/v1", tags=["admin"])
 
 
-@router.post("/endpoints", status_code=201, response_model=EndpointCreated)
+def _by_creation(item: EndpointView | ApiKeyView) -> str:
+    return f"{item.created_at.timestamp():020.6f} {item.id}"
+
+
+@router.post(
+    "/endpoints", status_code=201, response_model=EndpointCreated, responses=documented(409)
+)
 async def create_endpoint(body: EndpointCreate, request: Request) -> EndpointCreated:
     return await services_of(request).endpoints.create(body)
 
 
-@router.get("/endpoints", response_model=list[EndpointView])
-async def list_endpoints(request: Request) -> list[EndpointView]:
-    return await services_of(request).endpoints.list_all()
+@router.get("/endpoints", response_model=Page[EndpointView])
+async def list_endpoints(
+    request: Request, limit: Limit = 100, cursor: Cursor = None
+) -> Page[EndpointView]:
+    """Every endpoint, oldest first."""
+    endpoints = await services_of(request).endpoints.list_all()
+    return page_of(endpoints, _by_creation, limit, cursor)
 
 
 @router.get("/endpoints/{endpoint_id}", response_model=EndpointView)
@@ -46,7 +59,7 @@ async def get_endpoint(endpoint_id: str, request: Request) -> EndpointView:
     return await services_of(request).endpoints.get(endpoint_id)
 
 
-@router.patch("/endpoints/{endpoint_id}", response_model=EndpointView)
+@router.patch("/endpoints/{endpoint_id}", response_model=EndpointView, responses=documented(409))
 async def update_endpoint(endpoint_id: str, body: EndpointUpdate, request: Request) -> EndpointView:
     return await services_of(request).endpoints.update(endpoint_id, body)
 
@@ -70,9 +83,13 @@ async def create_api_key(
     return await services_of(request).endpoints.create_key(endpoint_id, body or ApiKeyCreate())
 
 
-@router.get("/endpoints/{endpoint_id}/api-keys", response_model=list[ApiKeyView])
-async def list_api_keys(endpoint_id: str, request: Request) -> list[ApiKeyView]:
-    return await services_of(request).endpoints.list_keys(endpoint_id)
+@router.get("/endpoints/{endpoint_id}/api-keys", response_model=Page[ApiKeyView])
+async def list_api_keys(
+    endpoint_id: str, request: Request, limit: Limit = 100, cursor: Cursor = None
+) -> Page[ApiKeyView]:
+    """The endpoint's API keys (prefixes only), oldest first."""
+    keys = await services_of(request).endpoints.list_keys(endpoint_id)
+    return page_of(keys, _by_creation, limit, cursor)
 
 
 @router.delete(
@@ -83,9 +100,10 @@ async def revoke_api_key(endpoint_id: str, key_id: str, request: Request) -> Res
     return Response(status_code=204)
 
 
-@router.get("/flows", response_model=list[str])
-async def list_flows(request: Request) -> list[str]:
-    return services_of(request).engine.flow_names()
+@router.get("/flows", response_model=Page[str])
+async def list_flows(request: Request, limit: Limit = 100, cursor: Cursor = None) -> Page[str]:
+    """The names of the flows the server runs, in name order."""
+    return page_of(services_of(request).engine.flow_names(), str, limit, cursor)
 
 
 # -- deliveries: the attempt log, dead letters, replay ---------------------------------------
@@ -99,8 +117,8 @@ async def list_deliveries(
     session_id: Annotated[str | None, Query(alias="sessionId")] = None,
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(description="nextCursor of the previous page.")] = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
 ) -> DeliveryPage:
     """An endpoint's deliveries, newest first; filter by status, session and time."""
     return await services_of(request).deliveries.list(
@@ -133,7 +151,12 @@ async def show_delivery(delivery_id: str, request: Request) -> DeliveryDetail:
     return await services_of(request).deliveries.show(delivery_id)
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryView)
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    status_code=202,
+    response_model=DeliveryView,
+    responses=documented(409),
+)
 async def replay_delivery(delivery_id: str, request: Request) -> DeliveryView:
     """Send one delivery again (same webhook-id); switches the endpoint's delivery back on."""
     return await services_of(request).deliveries.replay(delivery_id)

@@ -19,6 +19,7 @@ from flowhook.http import (
     insights,
     messages,
     metrics,
+    openapi,
 )
 from flowhook.http.fast_ingress import IngressFastPath
 from flowhook.http.snapshots import router as snapshot_router
@@ -51,6 +52,7 @@ def create_app(services: Services) -> IngressFastPath | FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    openapi.install(app)
     if services.settings.role == "worker":
         app.include_router(health.router)
         metrics.install(app)

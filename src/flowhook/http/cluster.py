@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 
 from flowhook.cluster.status import ClusterView, cluster_view
-from flowhook.http.deps import require_admin, services_of
+from flowhook.http.deps import services_of
+from flowhook.http.routing import admin_router
 
-router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+router = admin_router("/api/v1", tags=["admin"])
 
 
 @router.get("/cluster", response_model=ClusterView, response_model_by_alias=True)

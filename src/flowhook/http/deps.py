@@ -42,13 +42,33 @@ async def require_admin(request: Request) -> None:
 
 
 async def request_body(request: Request) -> bytes:
-    """The body, refusing (413) one over the configured limit before reading it all."""
+    """The body, refusing (413) one over the configured limit before reading it all.
+    Read once: later readers (FastAPI's body parsing included) get the same bytes."""
+    cached: bytes | None = getattr(request, "_body", None)
+    if cached is not None:
+        return cached
     declared = request.headers.get("content-length")
-    return await read_limited(
+    body = await read_limited(
         request.receive,
         None if declared is None else declared.encode(),
         services_of(request).settings.max_body_bytes,
     )
+    request._body = body
+    return body
+
+
+ACCEPTED_DOC = {
+    "description": "Committed; it runs in the session's order.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["traceId"],
+                "properties": {"traceId": {"type": "string"}},
+            }
+        }
+    },
+}
 
 
 def accepted_response(trace_id: str) -> Response:

@@ -7,35 +7,53 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from flowhook.http.deps import accepted_response, is_admin, request_body, services_of
+from flowhook.http.deps import (
+    ACCEPTED_DOC,
+    accepted_response,
+    is_admin,
+    request_body,
+    services_of,
+)
 from flowhook.http.fast_ingress import answer_for
 
 router = APIRouter(tags=["ingress"])
 
+_ID = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 1024,
+    "pattern": "^[^\\u0000]*\\S[^\\u0000]*$",
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["userId", "sessionId"],
+    "properties": {
+        "userId": {**_ID, "description": "The end user's ID."},
+        "sessionId": {**_ID, "description": "Tracks the session and its state."},
+        "text": {
+            "type": ["string", "null"],
+            "pattern": "^[^\\u0000]*$",
+            "description": "Text for the flow; null is the same as absent.",
+        },
+        "data": {
+            "type": ["object", "null"],
+            "description": "Data for the flow; null is the same as absent.",
+        },
+    },
+    "description": "At least one of a non-empty text and a data object must be given.",
+    "anyOf": [
+        {"required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}},
+        {"required": ["data"], "properties": {"data": {"type": "object"}}},
+    ],
+}
+_ACCEPTED = {**ACCEPTED_DOC, "description": "Committed; outputs will be POSTed to the webhook."}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
 _REQUEST_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["userId", "sessionId"],
-                    "properties": {
-                        "userId": {
-                            "type": "string",
-                            "minLength": 1,
-                            "description": "The end user's ID.",
-                        },
-                        "sessionId": {
-                            "type": "string",
-                            "minLength": 1,
-                            "description": "Tracks the session and its state.",
-                        },
-                        "text": {"type": "string", "description": "Text for the flow."},
-                        "data": {"type": "object", "description": "Data for the flow."},
-                    },
-                    "description": "At least one of text and data must be given.",
-                },
+                "schema": _MESSAGE,
                 "example": {
                     "userId": "user123",
                     "sessionId": "session123",
@@ -45,26 +63,41 @@ _REQUEST_SCHEMA: dict[str, Any] = {
             }
         },
     },
-    "parameters": [
-        {
-            "name": "X-Webhook-Key",
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string"},
-            "description": "An API key of the endpoint, when it uses API key authentication.",
-        }
-    ],
+    # No key needed when the endpoint's authMethod is none.
+    "security": [{"webhookKey": []}, {}],
     "responses": {
-        "202": {
-            "description": "Committed; outputs will be POSTed to the webhook URL.",
+        "202": _ACCEPTED,
+        "200": {
+            "description": "A rest endpoint: the turn's outputs, once committed.",
             "content": {
-                "application/json": {"example": {"traceId": "endpoint-httpIncomingMessage-…"}}
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["userId", "sessionId", "traceId", "outputs"],
+                        "properties": {
+                            "userId": {"type": "string"},
+                            "sessionId": {"type": "string"},
+                            "traceId": {"type": "string"},
+                            "outputs": {"type": "array", "items": {"type": "object"}},
+                        },
+                    }
+                }
             },
         },
-        "400": {"description": "The body is not valid; the error names the field."},
-        "401": {"description": "Missing or invalid X-Webhook-Key."},
-        "404": {"description": "No active endpoint at this URL."},
-        "413": {"description": "The body is larger than the configured limit."},
+        "401": {"description": "Missing or invalid X-Webhook-Key.", "content": _ERROR},
+        "404": {"description": "No active endpoint at this URL.", "content": _ERROR},
+        "429": {"description": "The endpoint's rate limit is exceeded.", "content": _ERROR},
+        "504": {"description": "A rest endpoint's turn took too long.", "content": _ERROR},
+    },
+}
+# inject and notify: the endpoint's key, or the admin token; never a rest endpoint.
+_SCOPED_SCHEMA: dict[str, Any] = {
+    **_REQUEST_SCHEMA,
+    "security": [{"webhookKey": []}, {"adminToken": []}],
+    "responses": {
+        "202": _ACCEPTED,
+        "401": {"description": "Neither a valid key nor the admin token.", "content": _ERROR},
+        "404": {"description": "No active endpoint at this URL.", "content": _ERROR},
     },
 }
 
@@ -117,7 +150,7 @@ _SCOPED_DOC = (
     status_code=202,
     summary="Inject a message into a session, as if the user had sent it",
     description=_SCOPED_DOC + " The flow runs; its outputs go to the webhook as usual.",
-    openapi_extra=_REQUEST_SCHEMA,
+    openapi_extra=_SCOPED_SCHEMA,
     response_class=Response,
 )
 async def inject_message(url_token: str, request: Request) -> Response:
@@ -130,7 +163,7 @@ async def inject_message(url_token: str, request: Request) -> Response:
     summary="Send an output straight to the user's webhook, without running the flow",
     description=_SCOPED_DOC
     + " The text/data is delivered as one output, in order with the session's other outputs.",
-    openapi_extra=_REQUEST_SCHEMA,
+    openapi_extra=_SCOPED_SCHEMA,
     response_class=Response,
 )
 async def notify_user(url_token: str, request: Request) -> Response:

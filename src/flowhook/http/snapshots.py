@@ -5,17 +5,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Header, Query, Request
 from starlette.responses import Response
 
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.flows.registry import FlowRegistry
-from flowhook.http.deps import require_admin, services_of
-from flowhook.http.errors import JSONResponse
+from flowhook.http.deps import request_body, services_of
+from flowhook.http.errors import documented
+from flowhook.http.routing import admin_router
 from flowhook.services import Services
 from flowhook.snapshots import ImportResult, OnConflict, SnapshotService, parse_snapshot
+from flowhook.snapshots.format import Snapshot
 
-router = APIRouter(prefix="/api/v1", tags=["snapshots"], dependencies=[Depends(require_admin)])
+router = admin_router("/api/v1", tags=["snapshots"])
+
+_SNAPSHOT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A snapshot file, as GET /api/v1/snapshot exports it.",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Snapshot"}}},
+    }
+}
 
 PassphraseHeader = Annotated[
     str | None,
@@ -44,8 +54,13 @@ def snapshot_service(services: Services) -> SnapshotService:
 
 @router.get(
     "/snapshot",
-    response_class=JSONResponse,
-    responses={200: {"description": "The snapshot file (JSON)."}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The snapshot file (JSON), as an attachment.",
+            "model": Snapshot,
+        }
+    },
 )
 async def export_snapshot(
     request: Request,
@@ -73,7 +88,12 @@ async def export_snapshot(
     )
 
 
-@router.post("/snapshot", response_model=ImportResult)
+@router.post(
+    "/snapshot",
+    response_model=ImportResult,
+    responses=documented(409),
+    openapi_extra=_SNAPSHOT_BODY,
+)
 async def import_snapshot(
     request: Request,
     passphrase: PassphraseHeader = None,
@@ -87,9 +107,9 @@ async def import_snapshot(
     ] = "fail",
 ) -> ImportResult:
     """Import a snapshot (the body). Everything is checked first: any problem imports
-    nothing and the 422 answer lists every problem."""
+    nothing and the 400 answer lists every problem."""
     services = services_of(request)
-    snapshot = parse_snapshot(await request.body())
+    snapshot = parse_snapshot(await request_body(request))
     return await snapshot_service(services).import_(
         snapshot, passphrase=passphrase, on_conflict=on_conflict
     )

@@ -18,7 +18,7 @@ them); the session side stays the same.
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -53,7 +53,7 @@ def event(name: str, msg: InboundMessage, base_url: str, **fields: Any) -> bytes
             "userId": msg.user_id,
             "sessionId": msg.session_id,
             "traceId": msg.trace_id,
-            "at": time.time(),
+            "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             **fields,
             "replyUrl": f"{url}/handover/messages",
             "endUrl": f"{url}/handover/end",

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import structlog
 
+from flowhook import logs
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
 from flowhook.errors import (
@@ -122,6 +123,7 @@ class Inbox:
         endpoint's API key when it uses keys, otherwise by the admin token (``admin``,
         checked by the web layer); not rate limited.
         """
+        started = time.perf_counter()
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
         if self._fresh is not None:
@@ -186,6 +188,14 @@ class Inbox:
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
         self._runner.accepted_here(msg_id)
         self._hand_over(dataclasses.replace(msg, id=msg_id))
+        logs.message_accepted(
+            trace_id=msg.trace_id,
+            endpoint_id=endpoint.id,
+            session_id=msg.session_id,
+            status=202 if waiter is None else 200,
+            started=started,
+            masked=settings.mask_sensitive_logging,
+        )
         reshape = None
         if waiter is not None and settings.execution_finished_transformer is not None:
             reshape = functools.partial(self._steps.reply, settings, endpoint_id=endpoint.id)

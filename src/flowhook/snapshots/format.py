@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from flowhook.snapshots.crypto import EncryptedSecrets
@@ -64,6 +64,14 @@ class Snapshot(_File):
     secrets: EncryptedSecrets | None = Field(
         default=None, description="Passwords and signing secrets, encrypted; null: not exported."
     )
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _iso_time(cls, value: Any) -> Any:
+        # The file says ISO 8601; a bare number is not a time it could have written.
+        if not isinstance(value, str | datetime):
+            raise ValueError("expected an ISO 8601 date and time")
+        return value
 
     def to_json_bytes(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", by_alias=True), option=orjson.OPT_INDENT_2)

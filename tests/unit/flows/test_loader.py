@@ -56,7 +56,8 @@ def problems_of(tmp_path: Path, source: str, file_name: str = "test.yaml") -> li
 
 
 def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
-    """One validation run lists every problem of a file, in line order, with exact lines."""
+    """One validation run lists every problem of a file, in line order, with exact lines:
+    a node of unknown type does not hide the nodes the start node never reaches."""
     assert problems_of(tmp_path, BROKEN) == [
         "test.yaml:3: unknown field 'colour'",
         "test.yaml:5: node 'greet': needs 'text' and/or 'data'",
@@ -67,13 +68,18 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
         "unterminated character set at position 0",
         "test.yaml:14: node 'ask': 'max_reprompts' needs a 'fallback' node to go to",
         "test.yaml:15: node 'ask': next 'chek' does not exist (did you mean 'check'?)",
+        "test.yaml:16: node 'check' is unreachable from the start node 'greet'",
         "test.yaml:18: node 'check': 'condition': write the expression without {{ }} around it",
+        "test.yaml:20: node 'lonely' is unreachable from the start node 'greet'",
         "test.yaml:21: node 'lonely': unknown node type 'sya' (known: code, end, "
         "execute_flow, goto, handover, http, if, llm, question, reset, say, set, switch)",
+        "test.yaml:22: node 'orphan' is unreachable from the start node 'greet'",
         "test.yaml:24: node 'orphan': 'text': unknown template variable 'inputs' "
         "(templates see: input, context, profile, config)",
+        "test.yaml:25: node 'multi' is unreachable from the start node 'greet'",
         "test.yaml:29: node 'multi': 'text': template syntax error: "
         "Expected an expression, got 'end of statement block'",
+        "test.yaml:30: node 'setter' is unreachable from the start node 'greet'",
         "test.yaml:32: node 'setter': context: context key 'items' is the name of a dict "
         "method, so context.items would not read it; choose another name",
         "test.yaml:32: node 'setter': context: 'ok': expression syntax error: "
@@ -84,6 +90,15 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path) -> None:
     ]
 
 
+def test_an_unclosed_quote_is_reported_where_it_opens(tmp_path: Path) -> None:
+    """A YAML syntax error that only shows at the end of the file (an unclosed quote) is
+    reported at the line where the quote opens, saying what was being read."""
+    source = 'name: q\nnodes:\n  x:\n    type: say\n    text: "open\n\n\n'
+    assert problems_of(tmp_path, source) == [
+        "test.yaml:5: invalid YAML: found unexpected end of stream (while scanning a quoted scalar)"
+    ]
+
+
 def test_load_raises_flow_error_with_all_problems(tmp_path: Path) -> None:
     """``FlowRegistry.load`` raises a ``FlowError`` whose message and ``.problems`` list them all."""
     write_flow(tmp_path, BROKEN)
@@ -91,8 +106,8 @@ def test_load_raises_flow_error_with_all_problems(tmp_path: Path) -> None:
         FlowRegistry.load(tmp_path)
     error = caught.value
     assert isinstance(error, FlowError)
-    assert len(error.problems) == 15
-    assert str(error) == "invalid flows (15 problems):\n" + "\n".join(error.problems)
+    assert len(error.problems) == 20
+    assert str(error) == "invalid flows (20 problems):\n" + "\n".join(error.problems)
     assert error.to_json()["error"]["problems"] == error.problems
 
 
@@ -154,6 +169,7 @@ def test_missing_required_fields(tmp_path: Path) -> None:
         "test.yaml:8: node 'c': needs 'text' and/or 'data'",
         "test.yaml:8: node 'c': missing required field 'choices'",
         "test.yaml:11: node 'd': missing required field 'type'",
+        "test.yaml:11: node 'd' is unreachable from the start node 'a'",
     ]
 
 
@@ -189,7 +205,8 @@ def test_yaml_syntax_error_line(tmp_path: Path) -> None:
     """A YAML syntax error is reported at the line the parser stopped."""
     source = "nodes:\n  a: {type: say, text: hi}\n  b: [unclosed\n  c: {type: end}\n"
     assert problems_of(tmp_path, source) == [
-        "test.yaml:4: invalid YAML: expected ',' or ']', but got ':'"
+        "test.yaml:4: invalid YAML: expected ',' or ']', but got ':' "
+        "(while parsing a flow sequence)"
     ]
 
 
