@@ -313,6 +313,13 @@ class Settings(BaseSettings):
             "private, ...). Env: comma-separated or a JSON list, e.g. 127.0.0.0/8,::1/128."
         ),
     )
+    outbound_public: bool = Field(
+        default=True,
+        description=(
+            "Whether outbound connections (webhooks, handover, http and llm nodes, "
+            "translation, NLU) may reach public addresses; false: only the allowlists."
+        ),
+    )
     # Allowlists of the other outbound features (same syntax; docs/security.md).
     http_node_allow_cidrs: Annotated[list[str], NoDecode] = Field(
         default=[], description="Networks http nodes may reach although the SSRF guard blocks them."

@@ -45,15 +45,18 @@ class OutboundPolicy:
 
     feature: str = "http node"
     allow_cidrs: tuple[str, ...] = field(default_factory=tuple)
+    allow_public: bool = True  # setting outbound_public
 
     def guard(self) -> AddressGuard:
-        return AddressGuard(self.allow_cidrs, setting=setting_label(self.feature))
+        return AddressGuard(
+            self.allow_cidrs, setting=setting_label(self.feature), allow_public=self.allow_public
+        )
 
     @classmethod
     def from_settings(cls, feature: str, settings: Any) -> OutboundPolicy:
         """The policy of ``feature`` from a ``Settings`` object (missing setting: none)."""
         cidrs: Iterable[str] = getattr(settings, FEATURE_ALLOWLISTS[feature], None) or ()
-        return cls(feature, tuple(cidrs))
+        return cls(feature, tuple(cidrs), getattr(settings, "outbound_public", True))
 
 
 # Bounds of each feature's pool: inbound pressure (many turns calling out at once)

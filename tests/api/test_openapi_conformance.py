@@ -52,6 +52,8 @@ def test_openapi_document_matches_the_server(tmp_path: Path) -> None:
         "FLOWHOOK_ADMIN_TOKEN": ADMIN,
         "FLOWHOOK_LOG_LEVEL": "warning",
         "FLOWHOOK_DELIVERY_RETRY_SCHEDULE": "[60]",
+        # Generated webhook URLs name arbitrary hosts: nothing may leave this machine.
+        "FLOWHOOK_OUTBOUND_PUBLIC": "false",
         "PYTHONUNBUFFERED": "1",
     }
     server = start([sys.executable, "-m", "flowhook", "serve"], env)

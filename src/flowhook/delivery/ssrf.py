@@ -19,7 +19,8 @@ unspecified, documentation/benchmark and other reserved ranges, in IPv4 and IPv6
 IPv6 forms that embed an IPv4 address (IPv4-mapped ``::ffff:a.b.c.d``, NAT64
 ``64:ff9b::/96``, 6to4 ``2002::/16``) are judged by the embedded IPv4 address.
 Networks listed in the allowlist (setting ``webhook_allow_cidrs``) are allowed
-even when they are in a blocked range.
+even when they are in a blocked range. With ``outbound_public`` off, public addresses
+are refused too: only the allowlists are reachable (egress by allowlist alone).
 """
 
 from __future__ import annotations
@@ -135,17 +136,25 @@ class AddressGuard:
     """Decides which addresses webhook deliveries may connect to."""
 
     def __init__(
-        self, allow_cidrs: Iterable[str] = (), *, setting: str = ALLOWLIST_SETTING
+        self,
+        allow_cidrs: Iterable[str] = (),
+        *,
+        setting: str = ALLOWLIST_SETTING,
+        allow_public: bool = True,
     ) -> None:
         self.allowed: tuple[IPNetwork, ...] = parse_networks(allow_cidrs)
         # The allowlist setting named in refusals (each outbound feature has its own).
         self.setting = setting
+        self.allow_public = allow_public
 
     def is_allowed(self, ip: IPAddress) -> bool:
-        """True for public addresses, and for blocked ones inside the allowlist."""
+        """True for addresses inside the allowlist, and for public ones unless
+        ``allow_public`` is off."""
         for candidate in {ip, effective_address(ip)}:
             if any(candidate in net for net in self.allowed if net.version == candidate.version):
                 return True
+        if not self.allow_public:
+            return False
         real = effective_address(ip)
         return not any(real in net for net in BLOCKED_NETWORKS if net.version == real.version)
 

@@ -33,7 +33,7 @@ class EndpointSecurity:
         )
         return cls(
             SecretBox(key),
-            AddressGuard(settings.webhook_allow_cidrs),
+            AddressGuard(settings.webhook_allow_cidrs, allow_public=settings.outbound_public),
             settings.signing_secret_grace_seconds,
         )
 
