@@ -16,6 +16,7 @@ from flowhook.console.queries import ConsoleQueries
 from flowhook.console.web import SECURITY_HEADERS, Page, page
 from flowhook.errors import InvalidRequest, NotFound
 from flowhook.sessions import handover
+from flowhook.sessions.copilot import session_suggestions
 
 POLL_SECONDS = 0.4
 STREAM_SECONDS = 30.0  # then the browser reconnects (EventSource does so by itself)
@@ -54,6 +55,9 @@ async def transcript(pg: Page) -> Response:
     session_id = _session_param(pg)
     summary = await ConsoleQueries(services.store).session(view.id, session_id)
     entries = await services.insights.transcript(view.id, session_id, limit=500)
+    copilot = None
+    if view.copilot_flow and summary is not None and summary.handover:
+        copilot = await session_suggestions(services.store, view.id, session_id)
     return pg.render(
         "transcript.html",
         endpoint=view,
@@ -61,6 +65,7 @@ async def transcript(pg: Page) -> Response:
         summary=summary,
         entries=entries,
         last_id=entries[-1]["id"] if entries else 0,
+        copilot=copilot,
         tab="conversations",
         title=f"{view.name} · {session_id[:40]}",
     )
@@ -69,7 +74,8 @@ async def transcript(pg: Page) -> Response:
 @page("/console/endpoints/{endpoint_id}/events")
 async def events(pg: Page) -> Response:
     """Server-sent events for one session: ``transcript`` (new entries), ``state`` (turns,
-    handover) and, with ``deliveries=1``, ``deliveries`` (the outputs sent to the webhook)."""
+    handover), ``copilot`` (the latest suggestions, when the endpoint has a copilotFlow)
+    and, with ``deliveries=1``, ``deliveries`` (the outputs sent to the webhook)."""
     services = pg.services
     view = await services.endpoints.get(pg.param("endpoint_id"))
     session_id = _session_param(pg)
@@ -83,6 +89,7 @@ async def events(pg: Page) -> Response:
         nonlocal after
         last_state: Any = ()
         last_deliveries: Any = ()
+        last_copilot: Any = ()
         yield b"retry: 1000\n\n"
         deadline = time.monotonic() + STREAM_SECONDS
         while time.monotonic() < deadline and not await request.is_disconnected():
@@ -105,6 +112,11 @@ async def events(pg: Page) -> Response:
             if state != last_state:
                 last_state = state
                 yield _event("state", state)
+            if view.copilot_flow:
+                latest = await session_suggestions(services.store, view.id, session_id)
+                if latest != last_copilot:
+                    last_copilot = latest
+                    yield _event("copilot", latest)
             if with_deliveries:
                 sent = await queries.session_deliveries(view.id, session_id)
                 if sent != last_deliveries:

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from flowhook.http.deps import require_admin, services_of
-from flowhook.sessions.copilot import latest_suggestions
+from flowhook.sessions.copilot import session_suggestions
 
 router = APIRouter(prefix="/api/v1", tags=["handover"], dependencies=[Depends(require_admin)])
 
@@ -24,5 +24,5 @@ async def copilot_suggestions(
     (``suggestions`` empty before the first)."""
     services = services_of(request)
     await services.endpoints.get_record(endpoint_id)  # 404 for an unknown endpoint
-    raw = await services.store.load_session(endpoint_id, session_id)
-    return {"sessionId": session_id, **latest_suggestions(raw)}
+    latest = await session_suggestions(services.store, endpoint_id, session_id)
+    return {"sessionId": session_id, **latest}

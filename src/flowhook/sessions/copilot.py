@@ -21,7 +21,7 @@ suggestions.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -29,6 +29,9 @@ from flowhook.endpoints.settings import EndpointSettings
 from flowhook.flows.types import FlowEngine, SessionState, TurnInput
 from flowhook.sessions import handover
 from flowhook.storage.records import InboundMessage
+
+if TYPE_CHECKING:
+    from flowhook.storage.store import SqlStore
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +93,13 @@ class Copilot:
         return [handover.event("copilot", msg, self._base_url, **latest, suggestions=suggestions)]
 
 
+async def session_suggestions(store: SqlStore, endpoint_id: str, session_id: str) -> dict[str, Any]:
+    """A session's copilot as the agent sees it (the agent API and the console)."""
+    return latest_suggestions(await store.load_session(endpoint_id, session_id))
+
+
 def latest_suggestions(raw_state: dict[str, Any] | None) -> dict[str, Any]:
-    """The agent API's view of a session's copilot: its latest suggestions, if any."""
+    """The agent's view of a session's copilot: its latest suggestions, if any."""
     state = SessionState.from_json(raw_state)
     latest = state.extra.get(LATEST_KEY)
     if not isinstance(latest, dict):

@@ -104,8 +104,39 @@
         const now = state && state.handover ? "on" : "off";
         if (handover && state && handover.dataset.handover !== now) window.location.reload();
       },
+      copilot: (latest) => renderCopilot(latest),
     });
   }
+
+  // The copilot's latest suggestions (shown during a handover when the endpoint has one).
+  function renderCopilot(latest) {
+    const list = document.getElementById("copilot-list");
+    if (!list || !latest || !latest.at) return;
+    const reply = document.getElementById("reply-text");
+    document.getElementById("copilot-meta").textContent =
+      `On the ${latest.from}'s latest message, ${when(latest.at)}`;
+    list.replaceChildren(...latest.suggestions.map((s, i) => {
+      const data = s.data && typeof s.data === "object" ? s.data : null;
+      const kind = data && typeof data.kind === "string" ? el("span", { class: "badge muted" }, data.kind) : null;
+      if (s.text === null || s.text === undefined) {
+        return el("li", { class: "suggestion" }, kind, data ? el("pre", { class: "data" }, JSON.stringify(data, null, 2)) : null);
+      }
+      const id = `sg-${i + 1}`;
+      const use = reply
+        ? el("button", { type: "button", class: "btn small", "data-use-suggestion": id, "aria-describedby": id }, "Use in reply")
+        : null;
+      return el("li", { class: "suggestion" }, kind, el("p", { class: "text", id }, s.text), use);
+    }));
+  }
+
+  // "Use in reply": a suggestion's text into the agent's reply box, ready to edit.
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-use-suggestion]");
+    const reply = document.getElementById("reply-text");
+    if (!button || !reply) return;
+    reply.value = document.getElementById(button.dataset.useSuggestion).textContent;
+    reply.focus();
+  });
 
   // Try it.
   const tryit = document.getElementById("tryit");
