@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from starlette.staticfiles import StaticFiles
 
 from flowhook.console import (
+    pages_api,
     pages_conversations,
     pages_deliveries,
     pages_endpoints,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from flowhook.services import Services
 
 # Importing the page modules registers their routes.
-_PAGES = (pages_conversations, pages_deliveries, pages_endpoints, pages_overview)
+_PAGES = (pages_api, pages_conversations, pages_deliveries, pages_endpoints, pages_overview)
 
 
 def install(app: FastAPI, services: Services) -> None:

@@ -78,6 +78,7 @@ def install(env: Environment) -> None:
         when=when,
         iso=iso,
         ago=ago,
+        epoch=_seconds,  # a time (datetime or Unix seconds) as Unix seconds, for arithmetic
         duration=duration,
         percent=percent,
         pretty_json=pretty_json,
