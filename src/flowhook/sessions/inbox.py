@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import orjson
 import structlog
 
 from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.generation import ConfigGeneration
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
 from flowhook.errors import (
     InvalidRequest,
@@ -30,11 +31,13 @@ from flowhook.sessions.replies import Replies
 from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
-from flowhook.storage.store import SqlStore
+from flowhook.storage.store import SqlStore, StaleConfig
 from flowhook.wire import DEFAULT_LIMITS, InboundLimits, new_trace_id, parse_inbound
 
 log = structlog.get_logger(__name__)
 
+# How often one request is checked again after configuration changes before it gives up.
+MAX_RECHECKS = 5
 # last_used_at is bookkeeping, not security: write it at most this often per key.
 KEY_TOUCH_INTERVAL = 60.0
 
@@ -60,15 +63,15 @@ class Inbox:
         replies: Replies | None = None,
         hand_over: Callable[[InboundMessage], None] | None = None,
         limits: InboundLimits = DEFAULT_LIMITS,
-        fresh: Callable[[], Awaitable[None]] | None = None,
+        config: ConfigGeneration | None = None,
     ) -> None:
-        """``fresh`` (``ConfigGeneration.ensure_fresh``) brings the endpoint cache up to
-        date with changes made anywhere before each request."""
+        """``config`` keeps the endpoint cache in step with changes made anywhere: the
+        next request after a change sees it."""
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
         waiting for their outputs."""
         self._limits = limits
-        self._fresh = fresh
+        self._config = config
         self._transformers = transformers or Transformers(Path.cwd())
         self._replies = replies or Replies(store)
         self._hand_over = hand_over or runner.submit
@@ -99,8 +102,46 @@ class Inbox:
         """
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
-        if self._fresh is not None:
-            await self._fresh()
+        config = self._config
+        if config is None:
+            return await self._accept_once(
+                url_token, body, api_key, kind, scoped, admin, client_ip, None
+            )
+        if config.known is None:
+            await config.ensure_fresh()
+        # An operator's change holds from the next request: the commit refuses a message
+        # checked under an older configuration (StaleConfig), and a refusal (401, 404) is
+        # checked again against the stored configuration before it is answered. The
+        # common case, an accepted message, costs no read of its own.
+        rechecked = False
+        for _ in range(MAX_RECHECKS):
+            seen = config.known
+            try:
+                return await self._accept_once(
+                    url_token, body, api_key, kind, scoped, admin, client_ip, seen
+                )
+            except StaleConfig:
+                await config.ensure_fresh()
+            except (NotFound, Unauthorized):
+                if rechecked:
+                    raise
+                rechecked = True
+                await config.ensure_fresh()
+                if config.known == seen:
+                    raise
+        raise Overloaded("the configuration keeps changing; retry shortly", retry_after=1)
+
+    async def _accept_once(
+        self,
+        url_token: str,
+        body: bytes,
+        api_key: str | None,
+        kind: str,
+        scoped: bool,
+        admin: bool,
+        client_ip: str | None,
+        generation: int | None,
+    ) -> Accepted:
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
             raise NotFound("no active endpoint at this URL")
@@ -147,6 +188,7 @@ class Inbox:
             received_at=time.time(),
             kind=kind,
             client_ip=stored_ip(client_ip, settings),
+            generation=generation,
         )
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
@@ -159,8 +201,8 @@ class Inbox:
     ) -> Accepted:
         """Queue a handover-API message (an agent's reply, a handover start or end) in a
         session's order. The caller has checked the admin token."""
-        if self._fresh is not None:
-            await self._fresh()
+        if self._config is not None:
+            await self._config.ensure_fresh()  # the handover API: an admin call, not hot
         cached = await self._endpoints.entry_by_id(endpoint_id)
         if cached is None:
             raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)
