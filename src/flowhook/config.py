@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     log_format: str = Field(default="console", pattern="^(console|json)$")
 
     # How long an endpoint (and its key hashes) may be served from the in-process cache
-    # before it is re-read; bounds how late another process's change takes effect.
+    # before it is re-read. Changes made anywhere hold from the next request regardless
+    # (the configuration generation, flowhook.endpoints.generation).
     endpoint_cache_seconds: float = Field(default=1.0, ge=0)
 
     # Flows.

@@ -90,29 +90,49 @@ def _float(text: str) -> float | _Unrepresentable:
 
 
 def _too_deep(doc: Any, max_depth: int) -> list[str | int] | None:
-    """The path to the first value nested deeper than ``max_depth``, if any."""
-    stack: list[tuple[Any, list[str | int]]] = [(doc, [])]
+    """The path to the first container nested deeper than ``max_depth``, if any (the
+    body is level 1: a container at path length L is at level L + 1). One pass over the
+    containers only; the path is looked for only when there is one to report."""
+    stack: list[tuple[Any, int]] = [(doc, 0)]
     while stack:
-        value, path = stack.pop()
-        if len(path) >= max_depth and isinstance(value, dict | list):
-            return path  # the body is level 1: this container is at level len(path) + 1
-        if isinstance(value, dict):
-            stack.extend((v, [*path, k]) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((v, [*path, i]) for i, v in enumerate(value))
+        value, depth = stack.pop()
+        if depth >= max_depth:
+            return _first(doc, lambda v, d: d >= max_depth and isinstance(v, dict | list))
+        below = depth + 1
+        for child in value.values() if isinstance(value, dict) else value:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, below))
     return None
 
 
 def _find(doc: Any, wanted: Any) -> list[str | int] | None:
-    stack: list[tuple[Any, list[str | int]]] = [(doc, [])]
+    return _first(doc, lambda value, _depth: wanted(value))
+
+
+def _first(doc: Any, hit: Any) -> list[str | int] | None:
+    """The path to the first value (depth first) for which ``hit(value, depth)`` holds.
+    Paths are kept as parent links, built only for the value found: a large body costs
+    one pass, not a copy of its path per value."""
+    links: list[tuple[int, str | int]] = []  # per visited value: (parent's link, key)
+    stack: list[tuple[Any, int, int]] = [(doc, 0, -1)]
     while stack:
-        value, path = stack.pop()
-        if wanted(value):
-            return path
+        value, depth, link = stack.pop()
+        if hit(value, depth):
+            path: list[str | int] = []
+            while link >= 0:
+                link, key = links[link]
+                path.append(key)
+            return path[::-1]
+        children: Any
         if isinstance(value, dict):
-            stack.extend((v, [*path, k]) for k, v in value.items())
+            children = value.items()
         elif isinstance(value, list):
-            stack.extend((v, [*path, i]) for i, v in enumerate(value))
+            children = enumerate(value)
+        else:
+            continue
+        for key, child in children:
+            links.append((link, key))
+            stack.append((child, depth + 1, len(links) - 1))
     return None
 
 

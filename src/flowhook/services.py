@@ -286,7 +286,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         replies=replies,
         hand_over=None if cluster is None else cluster.hand_over,
         limits=InboundLimits(settings.max_json_depth, settings.max_id_length),
-        fresh=generation.ensure_fresh,
+        config=generation,
     )
     token, generated = resolve_admin_token(settings.admin_token, settings.data_dir)
     insights = Insights(store)

@@ -1,11 +1,15 @@
 """Operator changes hold from the very next request, in every process.
 
 Every write to endpoints or API keys bumps the configuration generation in the same
-transaction (``flowhook.storage.config_writes``), whichever tool made it. Before each
-ingress request and each delivery attempt, ``ensure_fresh`` reads the generation; when
-it moved, the endpoint cache is cleared, so the request sees the change: a revoked key,
-a deactivated or deleted endpoint, a new webhook URL or credentials. There is no grace
-window (revocation is a security control).
+transaction (``flowhook.storage.config_writes``), whichever tool made it. The ingress
+checks a message against the cache and records the generation it checked under; the
+commit of the message reads the stored generation in its own transaction and refuses
+the message when it moved (``flowhook.storage.hotpath``): the ingress then calls
+``ensure_fresh`` (the cache is cleared) and checks the message again. A refusal (401,
+404) is checked again the same way before it is answered. Before each delivery attempt
+``ensure_fresh`` runs too. So the next request after a change sees it, whatever it
+changed: a revoked key, a deactivated or deleted endpoint, a new webhook URL or
+credentials. There is no grace window (revocation is a security control).
 
 The read is one primary-key lookup, and it is shared: callers that arrive while a read
 runs wait for the next one (a read that started before them could miss a change
@@ -44,6 +48,11 @@ class ConfigGeneration:
         self._waiting: list[asyncio.Future[None]] = []
         self._running = False
         self.reads = 0
+
+    @property
+    def known(self) -> int | None:
+        """The generation the cache reflects (None before the first read)."""
+        return self._known
 
     async def ensure_fresh(self) -> None:
         """Return once the cache reflects every change committed before this call."""

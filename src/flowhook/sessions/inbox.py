@@ -16,6 +16,7 @@ import structlog
 
 from flowhook import logs
 from flowhook.endpoints.cache import EndpointCache
+from flowhook.endpoints.generation import ConfigGeneration
 from flowhook.endpoints.secrets import hash_api_key, is_well_formed_url_token, matches_any
 from flowhook.errors import (
     InvalidRequest,
@@ -36,11 +37,13 @@ from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.session_storage import SessionStorageStore
-from flowhook.storage.store import SqlStore
+from flowhook.storage.store import SqlStore, StaleConfig
 from flowhook.wire import DEFAULT_LIMITS, InboundLimits, new_trace_id, parse_inbound
 
 log = structlog.get_logger(__name__)
 
+# How often one request is checked again after configuration changes before it gives up.
+MAX_RECHECKS = 5
 # last_used_at is bookkeeping, not security: write it at most this often per key.
 KEY_TOUCH_INTERVAL = 60.0
 
@@ -68,15 +71,15 @@ class Inbox:
         replies: Replies | None = None,
         hand_over: Callable[[InboundMessage], None] | None = None,
         limits: InboundLimits = DEFAULT_LIMITS,
-        fresh: Callable[[], Awaitable[None]] | None = None,
+        config: ConfigGeneration | None = None,
         transform_steps: TransformSteps | None = None,
     ) -> None:
         """``hand_over`` passes a committed message on to whoever runs its session (by
         default this process's runner, in memory); ``replies`` holds rest requests
-        waiting for their outputs; ``fresh`` (``ConfigGeneration.ensure_fresh``) brings
-        the endpoint cache up to date with changes made anywhere before each request."""
+        waiting for their outputs; ``config`` keeps the endpoint cache in step with
+        changes made anywhere: the next request after a change sees it."""
         self._limits = limits
-        self._fresh = fresh
+        self._config = config
         self._transformers = transformers or Transformers(Path.cwd())
         self._steps = transform_steps or TransformSteps(
             self._transformers, SessionStorageStore(store)
@@ -126,8 +129,47 @@ class Inbox:
         started = time.perf_counter()
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
-        if self._fresh is not None:
-            await self._fresh()
+        config = self._config
+        if config is None:
+            return await self._accept_once(
+                url_token, body, api_key, kind, scoped, admin, client_ip, None, started
+            )
+        if config.known is None:
+            await config.ensure_fresh()
+        # An operator's change holds from the next request: the commit refuses a message
+        # checked under an older configuration (StaleConfig), and a refusal (401, 404) is
+        # checked again against the stored configuration before it is answered. The
+        # common case, an accepted message, costs no read of its own.
+        rechecked = False
+        for _ in range(MAX_RECHECKS):
+            seen = config.known
+            try:
+                return await self._accept_once(
+                    url_token, body, api_key, kind, scoped, admin, client_ip, seen, started
+                )
+            except StaleConfig:
+                await config.ensure_fresh()
+            except (NotFound, Unauthorized):
+                if rechecked:
+                    raise
+                rechecked = True
+                await config.ensure_fresh()
+                if config.known == seen:
+                    raise
+        raise Overloaded("the configuration keeps changing; retry shortly", retry_after=1)
+
+    async def _accept_once(
+        self,
+        url_token: str,
+        body: bytes,
+        api_key: str | None,
+        kind: str,
+        scoped: bool,
+        admin: bool,
+        client_ip: str | None,
+        generation: int | None,
+        started: float,
+    ) -> Accepted:
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
             raise NotFound("no active endpoint at this URL")
@@ -183,6 +225,7 @@ class Inbox:
             received_at=time.time(),
             kind=kind,
             client_ip=stored_ip(client_ip, settings),
+            generation=generation,
         )
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
@@ -206,8 +249,8 @@ class Inbox:
     ) -> Accepted:
         """Queue a handover-API message (an agent's reply, a handover start or end) in a
         session's order. The caller has checked the admin token."""
-        if self._fresh is not None:
-            await self._fresh()
+        if self._config is not None:
+            await self._config.ensure_fresh()  # the handover API: an admin call, not hot
         cached = await self._endpoints.entry_by_id(endpoint_id)
         if cached is None:
             raise NotFound(f"no endpoint with id {endpoint_id!r}", id=endpoint_id)

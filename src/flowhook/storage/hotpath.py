@@ -18,6 +18,7 @@ import enum
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -112,6 +113,7 @@ _INSERT_OUTPUT = (
     "attempts, not_before, created_at, partition) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
 )
+_READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 _INSERT_ATTEMPT = (
     "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
@@ -128,6 +130,14 @@ BODY_EXCERPT_LIMIT = 1024
 
 def new_delivery_id() -> str:
     return "msg_" + uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanged:
+    """A message was not inserted: endpoints or keys changed since the ingress checked
+    it (``generation`` is the stored configuration generation now)."""
+
+    generation: int
 
 
 class Refusal(enum.Enum):
@@ -184,6 +194,7 @@ class HotPath:
         self.record_outcomes = self._record_outcomes
         self.count_attempts = self._count_attempts
         self._count_attempt = _COUNT_ATTEMPT.format(p=p)
+        self._read_generation = _READ_GENERATION
 
     def _insert_rows(self, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert rows, returning their new ids in row order."""
@@ -204,7 +215,26 @@ class HotPath:
             out.append(int(cursor.lastrowid))
         return out
 
-    def _insert_messages(self, conn: Connection, msgs: Sequence[InboundMessage]) -> list[int]:
+    def _insert_messages(
+        self, conn: Connection, msgs: Sequence[InboundMessage]
+    ) -> list[int | ConfigChanged]:
+        """Insert the messages; one checked under an older configuration generation than
+        the stored one is not inserted (its result is ConfigChanged): the ingress checks
+        it again against the changed configuration. One read per batch, in the same
+        transaction, so a change committed before it holds for every message after."""
+        cursor = _cursor(conn)
+        current: int | None = None
+        if any(m.generation is not None for m in msgs):
+            cursor.execute(self._read_generation)
+            current = int(cursor.fetchone()[0])
+        stale = {
+            i for i, m in enumerate(msgs) if m.generation is not None and m.generation != current
+        }
+        fresh = [m for i, m in enumerate(msgs) if i not in stale]
+        ids = iter(self._insert_fresh(cursor, fresh))
+        return [ConfigChanged(current or 0) if i in stale else next(ids) for i in range(len(msgs))]
+
+    def _insert_fresh(self, cursor: Any, msgs: Sequence[InboundMessage]) -> list[int]:
         rows = [
             (
                 m.endpoint_id,
@@ -220,9 +250,8 @@ class HotPath:
             )
             for m in msgs
         ]
-        cursor = _cursor(conn)
         ids = self._insert_rows(cursor, self._insert_message, rows)
-        if self._owner is not None:
+        if self._owner is not None and rows:
             # Delivered with the commit: the owners of these partitions scan them at once.
             for chunk in _payloads([str(p) for p in sorted({row[-1] for row in rows})]):
                 cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, chunk))

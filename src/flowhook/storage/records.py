@@ -59,6 +59,9 @@ class InboundMessage:
     # after such read-backs, as stored.
     read_back: bool = False
     attempts: int = 0
+    # The configuration generation the ingress checked the endpoint and key under: the
+    # insert is refused (ConfigChanged) when the stored one has moved since. None: no check.
+    generation: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from flowhook.errors import Conflict, StorageError
 from flowhook.storage import config_writes
 from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
-from flowhook.storage.hotpath import HotPath, Refusal, TurnRefused
+from flowhook.storage.hotpath import ConfigChanged, HotPath, Refusal, TurnRefused
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.writer import GroupCommitWriter
 
@@ -51,6 +51,14 @@ ENDPOINT_FIELDS = (
 def application_name(worker_id: str) -> str:
     """How a worker's database connections are named (``pg_stat_activity``)."""
     return f"flowhook:{worker_id}"[:63]
+
+
+class StaleConfig(Exception):
+    """An insert was refused: the configuration generation moved since the check."""
+
+    def __init__(self, generation: int) -> None:
+        super().__init__(f"configuration generation is now {generation}")
+        self.generation = generation
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,8 +223,13 @@ class SqlStore:
     # -- inbox and turns ----------------------------------------------------------------------
 
     async def accept_message(self, msg: InboundMessage) -> int:
-        """Commit an inbound message; returns its id once durable."""
-        return await self._write(self._hot.insert_messages, msg)  # type: ignore[no-any-return]
+        """Commit an inbound message; returns its id once durable. Raises ConfigChanged
+        (nothing written) when ``msg.generation`` is set and the stored configuration
+        generation has moved since."""
+        result = await self._write(self._hot.insert_messages, msg)
+        if isinstance(result, ConfigChanged):
+            raise StaleConfig(result.generation)
+        return int(result)
 
     async def pending_messages(self, after_id: int = 0, limit: int = 1000) -> list[InboundMessage]:
         """Pending messages in id order (commit order of causally related messages)."""
