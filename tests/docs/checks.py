@@ -19,8 +19,9 @@ from flowhook.cli.main import app as cli_app
 from flowhook.config import CONFIG_ENV, Settings
 from tests.docs.markdown import REPO, words
 
-# Variables that are not settings but are read by flowhook all the same.
-OTHER_VARIABLES = {CONFIG_ENV, "FLOWHOOK_LISTEN_SECRET"}
+# Variables read by something other than Settings: the config file's location, the
+# listener's signing secret, and where the browser tests save screenshots.
+OTHER_VARIABLES = {CONFIG_ENV, "FLOWHOOK_LISTEN_SECRET", "FLOWHOOK_SCREENSHOTS"}
 _VARIABLE = re.compile(r"\bFLOWHOOK_[A-Z0-9_]+\b")
 
 

@@ -82,7 +82,7 @@ async def test_input_transformer_os_system_never_runs(
 
 
 async def test_snapshot_import_cannot_add_module_code(srv: RunningServer) -> None:
-    """A snapshot whose flow has a code node naming ``os:system`` is refused (422 naming
+    """A snapshot whose flow has a code node naming ``os:system`` is refused (400 naming
     the setting) and writes nothing."""
     _, exported = await srv.api("GET", "/api/v1/snapshot")
     exported["flows"].append(
@@ -96,8 +96,8 @@ async def test_snapshot_import_cannot_add_module_code(srv: RunningServer) -> Non
         f"{srv.base_url}/api/v1/snapshot", data=json.dumps(exported), headers=headers
     ) as resp:
         body = await resp.json()
-        assert resp.status == 422, body
-    assert "code_allow_modules" in "\n".join(body["error"]["problems"])
+        assert resp.status == 400, body
+    assert "code_allow_modules" in "\n".join(p["message"] for p in body["error"]["problems"])
     assert not (srv.services.settings.flows_dir / "evil.yaml").exists()
 
 

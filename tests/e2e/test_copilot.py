@@ -195,6 +195,6 @@ async def test_copilot_without_provider_and_a_failing_copilot(
     assert texts[2:] == ["Connecting you to a person.", "Hi"]
 
     status, body = await srv.api("PATCH", f"/api/v1/endpoints/{ep['id']}", {"copilotFlow": "nope"})
-    assert (status, body["error"]["field"]) == (422, "copilotFlow")
+    assert (status, body["error"]["field"]) == (400, "copilotFlow")
     status, _ = await srv.api("GET", "/api/v1/endpoints/nope/sessions/s1/copilot")
     assert status == 404

@@ -126,7 +126,7 @@ async def test_a_message_that_kills_its_process_is_failed_after_bounded_retries(
             async with http.get(
                 f"{base}/api/v1/endpoints/{ep['id']}/messages?status=failed", headers=admin
             ) as resp:
-                (failed,) = orjson.loads(await resp.read())["messages"]
+                (failed,) = orjson.loads(await resp.read())["items"]
             assert failed["attempts"] == 3
             assert "started 3 times without finishing" in failed["error"]
     finally:

@@ -86,7 +86,7 @@ async def messages(server: RunningServer, ep: dict[str, Any], **query: str) -> l
         f"/api/v1/endpoints/{ep['id']}/messages?" + "&".join(f"{k}={v}" for k, v in query.items()),
     )
     assert status == 200, page
-    return list(page["messages"])
+    return list(page["items"])
 
 
 async def test_failed_turn_is_recorded_replied_and_the_session_goes_on(

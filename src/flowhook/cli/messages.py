@@ -56,7 +56,7 @@ def list_(
     )
     if wants_table(table):
         print_table(
-            [to_jsonable(m) for m in page.messages],
+            [to_jsonable(m) for m in page.items],
             ["id", "sessionId", "status", "receivedAt", "attempts", "error"],
         )
     else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 
-from flowhook.http.deps import require_admin, services_of
+from flowhook.http.deps import services_of
+from flowhook.http.routing import admin_router
 from flowhook.sessions.copilot import session_suggestions
 
-router = APIRouter(prefix="/api/v1", tags=["handover"], dependencies=[Depends(require_admin)])
+router = admin_router("/api/v1", tags=["handover"])
 
 
 @router.get(

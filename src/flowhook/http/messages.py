@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Query, Request
 
-from flowhook.http.deps import require_admin, services_of
+from flowhook.http.deps import services_of
+from flowhook.http.routing import admin_router
 from flowhook.sessions.messages import MessagePage, MessageService, MessageStatus, MessageView
 
-router = APIRouter(prefix="/api/v1", tags=["admin"], dependencies=[Depends(require_admin)])
+router = admin_router("/api/v1", tags=["admin"])
 
 
 def _service(request: Request) -> MessageService:

@@ -39,10 +39,14 @@ class MessageView(BaseModel):
 
 
 class MessagePage(BaseModel):
+    """One page of messages, in the API's list shape (``{items, nextCursor}``)."""
+
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
 
-    messages: list[MessageView]
-    next_cursor: str | None
+    items: list[MessageView]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null: this is the last page."
+    )
 
 
 class MessageService:
@@ -76,7 +80,7 @@ class MessageService:
         )
         more = len(records) == limit
         return MessagePage(
-            messages=[_view(r) for r in records],
+            items=[_view(r) for r in records],
             next_cursor=str(records[-1].id) if more and records else None,
         )
 
