@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Query, Request
 
 from flowhook.http.deps import services_of
+from flowhook.http.errors import documented
 from flowhook.http.routing import admin_router
 from flowhook.sessions.messages import MessagePage, MessageService, MessageStatus, MessageView
 
@@ -33,6 +34,6 @@ async def list_messages(
     )
 
 
-@router.get("/messages/{message_id}", response_model=MessageView)
+@router.get("/messages/{message_id}", response_model=MessageView, responses=documented(400))
 async def get_message(message_id: int, request: Request) -> MessageView:
     return await _service(request).get(message_id)
