@@ -347,7 +347,7 @@ async def run(opts: Options) -> dict[str, Any]:
                 if lat:
                     per_minute.append({"minute": m + 1, "n": len(lat), **summary_ms(lat)})
         result = {
-            "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
+            "options": asdict(opts),
             "retry_schedule": RETRY_SCHEDULE[:8],
             "baseline": summary_ms(latencies(healthy, sent, base_start, base_end)),
             "failing": summary_ms(latencies(healthy, sent, fail_start, fail_end)),

@@ -230,13 +230,9 @@ class DeliveryControl:
 
         async def read() -> Sequence[PendingDelivery]:
             nonlocal complete
-            due = await self._deliveries.due_ids(endpoint_id, time.time(), limit, partitions)
-            complete = len(due) < limit
-            missing = [
-                i
-                for i, session in due
-                if not dispatcher.holds(i) and not dispatcher.failing(endpoint_id, session)
-            ][:room]
+            ids = await self._deliveries.due_ids(endpoint_id, time.time(), limit, partitions)
+            complete = len(ids) < limit
+            missing = [i for i in ids if not dispatcher.holds(i)][:room]
             return await self._deliveries.pending_by_ids(missing) if missing else []
 
         taken = await dispatcher.submit_fresh(read)

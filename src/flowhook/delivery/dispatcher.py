@@ -158,12 +158,6 @@ class Dispatcher:
         """Whether the item is queued, in flight or waiting for a retry here."""
         return outbox_id in self._held
 
-    def failing(self, endpoint_id: str, session_id: str) -> bool:
-        """Whether the session's head in memory has failed before: what follows it cannot
-        go before it succeeds, so reading it into memory now would only cost memory."""
-        lane = self._lanes.get((endpoint_id, session_id))
-        return lane is not None and bool(lane.queue) and lane.queue[0].attempts > 0
-
     def held_of(self, endpoint_id: str) -> int:
         """Items of one endpoint held in memory."""
         return self._window.of(endpoint_id)

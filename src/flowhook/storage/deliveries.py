@@ -242,9 +242,8 @@ class DeliveryStore:
         now: float,
         limit: int,
         partitions: Sequence[int] | None = None,
-    ) -> list[tuple[int, str]]:
-        """(id, session) of the endpoint's pending outputs that may be attempted now, oldest
-        first:
+    ) -> list[int]:
+        """Ids of the endpoint's pending outputs that may be attempted now, oldest first:
         due, and with no earlier output of the same session waiting for a retry (that
         one goes first). Never attempted ones and due retries are read separately, each
         straight from the index by endpoint and due time."""
@@ -261,7 +260,7 @@ class DeliveryStore:
             )
             .exists()
         )
-        base = select(o.id, o.session_id).where(
+        base = select(o.id).where(
             o.status == "pending", o.endpoint_id == endpoint_id, ~waiting_before
         )
         if partitions is not None:
@@ -269,9 +268,9 @@ class DeliveryStore:
         fresh = base.where(o.not_before == 0).order_by(o.not_before, o.id).limit(limit)
         retries = base.where(o.not_before > 0, o.not_before <= now).order_by(o.id).limit(limit)
 
-        def run(c: Connection) -> list[tuple[int, str]]:
-            rows = {(r.id, r.session_id) for q in (fresh, retries) for r in c.execute(q)}
-            return sorted(rows)[:limit]
+        def run(c: Connection) -> list[int]:
+            ids = set(c.execute(fresh).scalars()) | set(c.execute(retries).scalars())
+            return sorted(ids)[:limit]
 
         return await self._read(run)
 
