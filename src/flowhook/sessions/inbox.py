@@ -129,10 +129,14 @@ class Inbox:
         started = time.perf_counter()
         if not is_well_formed_url_token(url_token):
             raise NotFound("no active endpoint at this URL")
+        # A request transformer runs once per request: a retry after a configuration
+        # change reuses its result while the endpoint's transformers are the same (it may
+        # have written the session's storage; running it again would do so twice).
+        transformed: dict[tuple[Any, ...], bytes] = {}
         config = self._config
         if config is None:
             return await self._accept_once(
-                url_token, body, api_key, kind, scoped, admin, client_ip, None, started
+                url_token, body, api_key, kind, scoped, admin, client_ip, None, started, transformed
             )
         if config.known is None:
             await config.ensure_fresh()
@@ -145,7 +149,16 @@ class Inbox:
             seen = config.known
             try:
                 return await self._accept_once(
-                    url_token, body, api_key, kind, scoped, admin, client_ip, seen, started
+                    url_token,
+                    body,
+                    api_key,
+                    kind,
+                    scoped,
+                    admin,
+                    client_ip,
+                    seen,
+                    started,
+                    transformed,
                 )
             except StaleConfig:
                 await config.ensure_fresh()
@@ -169,6 +182,7 @@ class Inbox:
         client_ip: str | None,
         generation: int | None,
         started: float,
+        transformed: dict[tuple[Any, ...], bytes],
     ) -> Accepted:
         cached = await self._endpoints.by_token(url_token)
         if cached is None or not cached.record.active:
@@ -186,7 +200,16 @@ class Inbox:
                 field="type",
             )
         settings = cached.settings
-        body = await self._steps.request(settings, kind, scoped, body, endpoint.id)
+        step = (
+            endpoint.id,
+            settings.input_transformer,
+            settings.inject_transformer,
+            settings.notify_transformer,
+            settings.abort_on_transformer_error,
+        )
+        if step not in transformed:
+            transformed[step] = await self._steps.request(settings, kind, scoped, body, endpoint.id)
+        body = transformed[step]
         attachments = None
         if kind == "notify":
             body, attachments = split_attachments(body)
