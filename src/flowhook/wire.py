@@ -16,6 +16,9 @@ import orjson
 from flowhook.errors import InvalidRequest
 from flowhook.json_limits import DEFAULT_MAX_DEPTH, check_document, refused_by_orjson
 
+# Output bodies larger than this are copied to their exact size (see ``output_body``).
+_COMPACT_FROM = 4096
+
 MAX_ID_LENGTH = 256
 # C0 and C1 control characters and DEL: no id needs them, and they garble logs,
 # terminals and the URLs ids end up in.
@@ -161,7 +164,7 @@ def output_body(
     The reference types ``AIOutput.text`` as a string, always: an output with data only
     (a notify with attachments, a flow's data-only say) carries ``""``, never null, so a
     receiver that reads the text as a string never meets another type."""
-    return orjson.dumps(
+    body = orjson.dumps(
         {
             "userId": user_id,
             "sessionId": session_id,
@@ -174,3 +177,7 @@ def output_body(
             },
         }
     )
+    # orjson's bytes keep the capacity its buffer grew to, several times the length for
+    # a large document (about 1 MiB for a 100 KiB one). An output may stay in memory for
+    # as long as its receiver fails: hold a copy of the exact size.
+    return bytes(memoryview(body)) if len(body) > _COMPACT_FROM else body

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import orjson
 import pytest
 
@@ -109,3 +111,18 @@ def test_nul_characters_inside_data_are_kept() -> None:
     """Inside data, U+0000 is fine: data is stored as escaped JSON."""
     body = parse_inbound(orjson.dumps({"userId": "u", "sessionId": "s", "data": {"k": "a\u0000"}}))
     assert body.data == {"k": "a\u0000"}
+
+
+def test_a_large_output_body_holds_no_more_memory_than_its_length() -> None:
+    """A 100 KiB output body costs about 100 KiB while it is held (its receiver may fail
+    for hours), not the capacity orjson's buffer grew to (about 1 MiB)."""
+    text = "x" * 100 * 1024
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        body = output_body(user_id="u", session_id="s", text=text, data=None, trace_id="t")
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert orjson.loads(body)["AIOutput"]["text"] == text
+    assert held < 1.5 * len(body), (held, len(body))

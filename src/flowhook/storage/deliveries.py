@@ -13,7 +13,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.delivery.types import PendingDelivery
@@ -247,29 +258,14 @@ class DeliveryStore:
         due, and with no earlier output of the same session waiting for a retry (that
         one goes first). Never attempted ones and due retries are read separately, each
         straight from the index by endpoint and due time."""
-        o = t.outbox.c
-        p = t.outbox.alias("p")
-        waiting_before = (
-            select(p.c.id)
-            .where(
-                p.c.status == "pending",
-                p.c.endpoint_id == o.endpoint_id,
-                p.c.session_id == o.session_id,
-                p.c.id < o.id,
-                p.c.not_before > now,
-            )
-            .exists()
-        )
-        base = select(o.id).where(
-            o.status == "pending", o.endpoint_id == endpoint_id, ~waiting_before
-        )
+        fresh, retries = _DUE[partitions is not None]
+        params: dict[str, Any] = {"endpoint_id": endpoint_id, "now": now, "limit": limit}
         if partitions is not None:
-            base = base.where(o.partition.in_(partitions))
-        fresh = base.where(o.not_before == 0).order_by(o.not_before, o.id).limit(limit)
-        retries = base.where(o.not_before > 0, o.not_before <= now).order_by(o.id).limit(limit)
+            params["partitions"] = list(partitions)
 
         def run(c: Connection) -> list[int]:
-            ids = set(c.execute(fresh).scalars()) | set(c.execute(retries).scalars())
+            ids = set(c.execute(fresh, params).scalars())
+            ids |= set(c.execute(retries, params).scalars())
             return sorted(ids)[:limit]
 
         return await self._read(run)
@@ -304,6 +300,37 @@ class DeliveryStore:
                 PendingStats(str(r[0]), int(r[1]), float(r[2])) for r in c.execute(query).all()
             ]
         )
+
+
+def _due_statements(by_partition: bool) -> tuple[Select[Any], Select[Any]]:
+    """``due_ids``'s two reads, built once: they run for every refill (after each attempt of
+    a failing endpoint), and building them (an alias, its column proxies) each time cost the
+    event loop more than running them."""
+    o = t.outbox.c
+    p = t.outbox.alias("p")
+    now = bindparam("now", type_=Float)
+    endpoint_id = bindparam("endpoint_id", type_=String)
+    limit = bindparam("limit", type_=Integer)
+    waiting_before = (
+        select(p.c.id)
+        .where(
+            p.c.status == "pending",
+            p.c.endpoint_id == o.endpoint_id,
+            p.c.session_id == o.session_id,
+            p.c.id < o.id,
+            p.c.not_before > now,
+        )
+        .exists()
+    )
+    base = select(o.id).where(o.status == "pending", o.endpoint_id == endpoint_id, ~waiting_before)
+    if by_partition:
+        base = base.where(o.partition.in_(bindparam("partitions", expanding=True)))
+    fresh = base.where(o.not_before == 0).order_by(o.not_before, o.id).limit(limit)
+    retries = base.where(o.not_before > 0, o.not_before <= now).order_by(o.id).limit(limit)
+    return fresh, retries
+
+
+_DUE = {False: _due_statements(False), True: _due_statements(True)}
 
 
 # Each step finds the next endpoint with pending outputs (an index seek past the previous
