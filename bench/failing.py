@@ -267,6 +267,7 @@ def server_gauges(port: int) -> dict[str, float]:
     """Outputs in memory, and messages accepted but not yet run (the turn backlog)."""
     wanted = {
         "flowhook_delivery_in_memory": "in_memory",
+        "flowhook_delivery_body_bytes_in_memory": "body_bytes",
         "flowhook_messages_accepted_total": "accepted",
         "flowhook_turns_total": "turns",
     }
@@ -366,12 +367,18 @@ async def run(opts: Options) -> dict[str, Any]:
                     1,
                 ),
                 "peak": round(max(s.get("peak_rss_kib", 0) for s in rss) / 1024, 1),
+                "after_recovery": round(rss[-1]["rss_kib"] / 1024, 1),
             },
+            "in_memory_max": max((s.get("in_memory") or 0) for s in rss),
+            "body_mib_in_memory_max": round(
+                max((s.get("body_bytes") or 0) for s in rss) / 1024 / 1024, 1
+            ),
             "series": [
                 {
                     "t_s": s["t_s"],
                     "rss_mib": round(s["rss_kib"] / 1024, 1),
                     "in_memory": s.get("in_memory"),
+                    "body_mib": round((s.get("body_bytes") or 0) / 1024 / 1024, 1),
                     "turn_backlog": s.get("turn_backlog"),
                 }
                 for s in rss

@@ -168,8 +168,9 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     transformers = Transformers(
         settings.flows_dir, code_workers, allow_modules=settings.code_allow_modules
     )
+    deliveries = DeliveryStore(store)
     control = DeliveryControl(
-        DeliveryStore(store),
+        deliveries,
         metrics,
         sweep_seconds=settings.delivery_sweep_seconds,
         owned=ownership.owned if shared else None,
@@ -229,6 +230,8 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         cold=True,
         on_gone=control.on_gone,
         owns=ownership.owns if shared else None,
+        # Outputs waiting for a retry leave their bodies in the outbox until their attempt.
+        load_body=deliveries.pending_body,
     )
     control.attach(dispatcher)
 
@@ -335,6 +338,12 @@ def _expose_delivery_metrics(metrics: Metrics, dispatcher: Dispatcher) -> None:
         "flowhook_delivery_connections_in_use",
         "POSTs to webhooks in flight now.",
         lambda: dispatcher.connections_in_use,
+        counter=False,
+    )
+    metrics.expose(
+        "flowhook_delivery_body_bytes_in_memory",
+        "Bytes of output bodies held in memory (outputs waiting for a retry hold none).",
+        dispatcher.body_bytes_held,
         counter=False,
     )
     metrics.expose(

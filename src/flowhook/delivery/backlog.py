@@ -77,9 +77,31 @@ class Backlog:
             self._on_arrival(endpoint_id)
 
     def room(self, endpoint_id: str) -> None:
-        """Memory has room again for the endpoint: read more of it, if it is backlogged."""
+        """An output of the endpoint settled: memory has room again, and the next output of
+        its session may be due now. Read more of it, if it is backlogged."""
         if self._on_backlog is not None and endpoint_id in self._generation:
+            self._quiet.discard(endpoint_id)
             self._on_backlog(endpoint_id)
+
+    def let_go(self, endpoint_id: str) -> None:
+        """Memory let go of outputs of the endpoint that wait for a retry: they are in the
+        outbox, and nothing of the endpoint became due. If its last read found nothing due,
+        it is not read again for this (a failing endpoint lets go after every attempt, and
+        each read walks its sessions): the next read comes with a new output, a settled
+        one, or the sweep (due times, replays). Otherwise its freed room is read."""
+        if self._on_backlog is None:
+            return
+        quiet = endpoint_id in self._quiet
+        self.spill(endpoint_id)
+        if quiet:
+            self._quiet.add(endpoint_id)
+        else:
+            self.room(endpoint_id)
+
+    def stir(self, endpoint_id: str) -> None:
+        """The last read of the endpoint took outputs or could not read everything due:
+        it is not quiet."""
+        self._quiet.discard(endpoint_id)
 
     def caught_up(self, endpoint_id: str, generation: int) -> bool:
         if self._generation.get(endpoint_id) != generation:

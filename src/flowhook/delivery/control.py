@@ -236,6 +236,8 @@ class DeliveryControl:
             return await self._deliveries.pending_by_ids(missing) if missing else []
 
         taken = await dispatcher.submit_fresh(read)
+        if taken or not complete:
+            dispatcher.backlog.stir(endpoint_id)  # a let-go may leave room for more
         if generation is None or not complete:
             return taken
         # Everything due was read; if the outbox holds nothing else of it (nothing waiting

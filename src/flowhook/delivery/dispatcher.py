@@ -50,6 +50,7 @@ import structlog
 
 from flowhook import logs
 from flowhook.delivery.backlog import Backlog
+from flowhook.delivery.bodies import BodyLoader, held_body_bytes, release_bodies, without_body
 from flowhook.delivery.lanes import Lane, insert_in_order
 from flowhook.delivery.recording import record, record_final
 from flowhook.delivery.retry import RetryPolicy
@@ -75,6 +76,8 @@ GONE_ERROR = (
     "HTTP 410 Gone: the receiver says this webhook no longer exists; delivery to the "
     "endpoint is disabled (re-enable it with deliveryEnabled: true, or replay)"
 )
+# Seconds before an attempt whose body could not be read back from the outbox tries again.
+BODY_READ_RETRY = 1.0
 # What _attempt returns when the endpoint was switched off before the POST: no attempt.
 _HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
 
@@ -107,6 +110,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         on_gone: GoneHandler | None = None,
         owns: Callable[[str, str], bool] | None = None,
+        load_body: BodyLoader | None = None,
     ) -> None:
         """``owns(endpoint_id, session_id)``: with several processes, whether this one
         delivers that session's outputs now (it owns the session's partition).
@@ -117,7 +121,9 @@ class Dispatcher:
         endpoint has outputs in the outbox that memory does not hold, and room for them;
         ``on_arrival(endpoint_id)``: a new output of a backlogged endpoint was left there.
         ``cold``: until ``warm()``, nothing is taken from the session runner (the outbox
-        may hold older outputs of the same sessions)."""
+        may hold older outputs of the same sessions). ``load_body(outbox_id)``: with it, an
+        output waiting for a retry (or behind one) does not keep its body in memory; it is
+        read back when its attempt starts (``flowhook.delivery.bodies``)."""
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
         self._transport = transport
@@ -132,6 +138,7 @@ class Dispatcher:
         self._header_factory = header_factory
         self._on_gone = on_gone
         self._owns = owns or _everything
+        self._load_body = load_body
         self._rng = rng or random.Random()  # jitter, not security
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._held: set[int] = set()  # outbox ids queued, in flight or parked
@@ -166,6 +173,10 @@ class Dispatcher:
     def room_for(self, endpoint_id: str, unbounded: int) -> int:
         """How many more items of the endpoint the window would take now."""
         return self._window.room(endpoint_id, unbounded)
+
+    def body_bytes_held(self) -> int:
+        """Bytes of output bodies held in memory (for metrics)."""
+        return sum(held_body_bytes(lane.queue) for lane in self._lanes.values())
 
     @property
     def connections_in_use(self) -> int:
@@ -234,6 +245,8 @@ class Dispatcher:
                 if self._loop is not None:
                     self._spawn(lane)
                 continue
+            if self._load_body is not None and not lane.queue[0].body:
+                item = without_body(item)  # behind a head waiting for its retry
             if (
                 insert_in_order(lane.queue, item, head_locked=lane.sending)
                 and lane.timer is not None
@@ -371,8 +384,7 @@ class Dispatcher:
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
-            self.backlog.spill(endpoint_id)
-            self.backlog.room(endpoint_id)
+            self.backlog.let_go(endpoint_id)
 
     def _forget(self, item: PendingDelivery) -> None:
         """Memory no longer holds the item. An outbox read already running may have seen
@@ -437,7 +449,12 @@ class Dispatcher:
                         return
                 lane.sending = True
                 try:
-                    retry = await self._deliver(lane, item)
+                    loaded = await self._with_body(item)
+                    if isinstance(loaded, float):
+                        self._park(lane, loaded)  # storage away: try again shortly
+                        lane.due_id = item.outbox_id
+                        return
+                    retry = None if loaded is None else await self._deliver(lane, loaded)
                 finally:
                     lane.sending = False
                 if retry is None:
@@ -446,6 +463,8 @@ class Dispatcher:
                     self._settled(item)
                 else:
                     queue[0] = retry
+                    if self._load_body is not None:
+                        release_bodies(queue)  # nothing of the lane goes before the retry
             if self._lanes.get(lane.key) is lane:
                 del self._lanes[lane.key]
         finally:
@@ -453,6 +472,19 @@ class Dispatcher:
             self._notify_idle()
 
     # -- one attempt -----------------------------------------------------------------
+
+    async def _with_body(self, item: PendingDelivery) -> PendingDelivery | float | None:
+        """The item with its body, read back from the outbox if memory let go of it.
+        ``None``: it is no longer pending there (settled meanwhile: nothing to send); a
+        float: the read failed, try again after that many seconds."""
+        if item.body or self._load_body is None:
+            return item
+        try:
+            body = await self._load_body(item.outbox_id)
+        except Exception as exc:
+            log.warning("delivery body read failed", error_type=type(exc).__name__)
+            return BODY_READ_RETRY
+        return None if body is None else replace(item, body=body)
 
     async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
         """One attempt; returns the item to retry later, or ``None`` when it is settled."""

@@ -15,11 +15,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Connection,
-    Float,
-    Integer,
-    Select,
-    String,
-    bindparam,
     func,
     select,
     text,
@@ -30,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flowhook.delivery.types import PendingDelivery
 from flowhook.errors import StorageError
 from flowhook.storage import schema as t
+from flowhook.storage.due import read_due
 from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
 from flowhook.storage.store import SqlStore, pending_delivery
 
@@ -254,21 +250,17 @@ class DeliveryStore:
         limit: int,
         partitions: Sequence[int] | None = None,
     ) -> list[int]:
-        """Ids of the endpoint's pending outputs that may be attempted now, oldest first:
-        due, and with no earlier output of the same session waiting for a retry (that
-        one goes first). Never attempted ones and due retries are read separately, each
-        straight from the index by endpoint and due time."""
-        fresh, retries = _DUE[partitions is not None]
-        params: dict[str, Any] = {"endpoint_id": endpoint_id, "now": now, "limit": limit}
-        if partitions is not None:
-            params["partitions"] = list(partitions)
+        """Ids of the endpoint's pending outputs that may be attempted now: per session its
+        head when due, and the due outputs right behind it (``flowhook.storage.due``)."""
+        return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions))
 
-        def run(c: Connection) -> list[int]:
-            ids = set(c.execute(fresh, params).scalars())
-            ids |= set(c.execute(retries, params).scalars())
-            return sorted(ids)[:limit]
-
-        return await self._read(run)
+    async def pending_body(self, outbox_id: int) -> bytes | None:
+        """The body of a pending output, as stored (the exact bytes sent); ``None`` when it
+        is no longer pending."""
+        o = t.outbox.c
+        query = select(o.body).where(o.id == outbox_id, o.status == "pending")
+        body = await self._read(lambda c: c.execute(query).scalar())
+        return None if body is None else str(body).encode()
 
     async def some_pending_ids(
         self, endpoint_id: str, limit: int, partitions: Sequence[int] | None = None
@@ -300,37 +292,6 @@ class DeliveryStore:
                 PendingStats(str(r[0]), int(r[1]), float(r[2])) for r in c.execute(query).all()
             ]
         )
-
-
-def _due_statements(by_partition: bool) -> tuple[Select[Any], Select[Any]]:
-    """``due_ids``'s two reads, built once: they run for every refill (after each attempt of
-    a failing endpoint), and building them (an alias, its column proxies) each time cost the
-    event loop more than running them."""
-    o = t.outbox.c
-    p = t.outbox.alias("p")
-    now = bindparam("now", type_=Float)
-    endpoint_id = bindparam("endpoint_id", type_=String)
-    limit = bindparam("limit", type_=Integer)
-    waiting_before = (
-        select(p.c.id)
-        .where(
-            p.c.status == "pending",
-            p.c.endpoint_id == o.endpoint_id,
-            p.c.session_id == o.session_id,
-            p.c.id < o.id,
-            p.c.not_before > now,
-        )
-        .exists()
-    )
-    base = select(o.id).where(o.status == "pending", o.endpoint_id == endpoint_id, ~waiting_before)
-    if by_partition:
-        base = base.where(o.partition.in_(bindparam("partitions", expanding=True)))
-    fresh = base.where(o.not_before == 0).order_by(o.not_before, o.id).limit(limit)
-    retries = base.where(o.not_before > 0, o.not_before <= now).order_by(o.id).limit(limit)
-    return fresh, retries
-
-
-_DUE = {False: _due_statements(False), True: _due_statements(True)}
 
 
 # Each step finds the next endpoint with pending outputs (an index seek past the previous

@@ -1,0 +1,110 @@
+"""The refill's read of one endpoint's outputs that may be attempted now.
+
+An output may go when it is due (never attempted, or its retry time passed) and no earlier
+output of its session is still pending: a session's outputs go in order, so only a
+session's *head* (its oldest pending output) can be attempted, and the outputs right
+behind a due head may follow it. The read therefore walks the endpoint's sessions that have
+pending outputs, one index seek each (a loose index scan over
+``ix_outbox_pending_session``), and looks behind a head only when the head is due. Its work
+grows with the number of sessions owed something, never with how many outputs wait behind
+a head: an endpoint failing for hours with thousands of outputs queued behind each
+session's waiting head costs one seek per session, not one per output.
+
+The same statements run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Integer, String, TextClause, bindparam, select, text
+from sqlalchemy.sql import Select
+
+from flowhook.storage import schema as t
+
+# Per session with pending outputs: its head's id, due time and partition. Each step seeks
+# the next session (past the previous one) in the pending-per-session index; SQLite is told
+# the index, as with an equality on status it could pick (status, id) and scan every pending
+# row per step.
+_HEADS_SQL = """
+    WITH RECURSIVE sessions(sid) AS (
+        SELECT (
+            SELECT MIN(session_id) FROM outbox {hint}
+            WHERE status = 'pending' AND endpoint_id = :endpoint_id
+        )
+        UNION ALL
+        SELECT (
+            SELECT MIN(o.session_id) FROM outbox o {hint}
+            WHERE o.status = 'pending' AND o.endpoint_id = :endpoint_id
+              AND o.session_id > sessions.sid
+        )
+        FROM sessions WHERE sessions.sid IS NOT NULL
+    ),
+    heads(hid) AS (
+        SELECT (
+            SELECT MIN(p.id) FROM outbox p {hint}
+            WHERE p.status = 'pending' AND p.endpoint_id = :endpoint_id
+              AND p.session_id = sessions.sid
+        )
+        FROM sessions WHERE sessions.sid IS NOT NULL
+    )
+    SELECT h.id, h.session_id, h.not_before, h.partition
+    FROM heads JOIN outbox h ON h.id = heads.hid
+"""
+_HEADS: dict[str, TextClause] = {
+    "sqlite": text(_HEADS_SQL.format(hint="INDEXED BY ix_outbox_pending_session")),
+    "postgresql": text(_HEADS_SQL.format(hint="")),
+}
+
+
+def _behind_statement() -> Select[Any]:
+    """The pending outputs right behind a session's head, oldest first."""
+    o = t.outbox.c
+    return (
+        select(o.id, o.not_before)
+        .where(
+            o.status == "pending",
+            o.endpoint_id == bindparam("endpoint_id", type_=String),
+            o.session_id == bindparam("session_id", type_=String),
+            o.id > bindparam("head", type_=Integer),
+        )
+        .order_by(o.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+# Built once: a refill runs after attempts of a failing endpoint, and building a statement
+# costs the event loop's thread more than running it.
+_BEHIND = _behind_statement()
+
+
+def read_due(
+    conn: Connection,
+    endpoint_id: str,
+    now: float,
+    limit: int,
+    partitions: Sequence[int] | None = None,
+) -> list[int]:
+    """Ids of the endpoint's outputs that may be attempted now, at most ``limit``: every
+    due head first (oldest first), then the due outputs right behind each due head, in
+    session order. Each session's ids are a prefix of its pending outputs, so any prefix
+    of the answer keeps every session in order."""
+    owned = None if partitions is None else set(partitions)
+    heads = conn.execute(_HEADS[conn.dialect.name], {"endpoint_id": endpoint_id}).all()
+    due = sorted(
+        (int(h.id), str(h.session_id))
+        for h in heads
+        if float(h.not_before) <= now and (owned is None or h.partition in owned)
+    )
+    ids = [head for head, _session in due[:limit]]
+    for head, session_id in due[:limit]:
+        room = limit - len(ids)
+        if room <= 0:
+            break
+        params = {"endpoint_id": endpoint_id, "session_id": session_id, "head": head}
+        for row in conn.execute(_BEHIND, {**params, "limit": room}):
+            if float(row.not_before) > now:
+                break  # a later output waits for its retry (replayed ones may): it blocks
+            ids.append(int(row.id))
+    return ids
