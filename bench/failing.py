@@ -181,15 +181,31 @@ def latencies(receiver: Receiver, sent: Sent, since: float, until: float) -> lis
     return out
 
 
+def cpu_ms_per_message(samples: list[dict[str, Any]], start: float, end: float) -> float | None:
+    """Server CPU per accepted message between two times (seconds since the start), from
+    the samples nearest inside them."""
+    inside = [s for s in samples if start <= s["t_s"] <= end and "accepted" in s]
+    if len(inside) < 2:
+        return None
+    first, last = inside[0], inside[-1]
+    messages = float(last["accepted"]) - float(first["accepted"])
+    if messages <= 0:
+        return None
+    cpu_s = float(last["cpu_s"]) - float(first["cpu_s"])
+    return round(1000 * cpu_s / messages, 2)
+
+
 def check_delivery(receivers: list[Receiver], sent: Sent) -> dict[str, Any]:
     """Every accepted message's output arrived; per session in acceptance order."""
     first: dict[str, float] = {}  # tag -> first arrival
     duplicates = 0
+    by_mode: dict[str, int] = {}
     for r in receivers:
         seen: set[str] = set()
         for at, webhook_id, text in r.arrivals:
             if webhook_id in seen:
                 duplicates += 1
+                by_mode[r.mode] = by_mode.get(r.mode, 0) + 1
                 continue
             seen.add(webhook_id)
             first.setdefault(tag_of(text), at)
@@ -203,6 +219,7 @@ def check_delivery(receivers: list[Receiver], sent: Sent) -> dict[str, Any]:
         "delivered": len(sent.at) - len(missing),
         "missing": len(missing),
         "duplicate_posts": duplicates,
+        "duplicates_by_receiver": by_mode,
         "sessions_checked": len(sent.order),
         "out_of_order_pairs": out_of_order,
     }
@@ -290,7 +307,8 @@ async def sample_rss(
             gauges = await asyncio.to_thread(server_gauges, port)
         except OSError:
             gauges = {}
-        out.append({"t_s": round(time.time() - start, 1), **mem, **gauges})
+        cpu = procs.cpu_seconds(pid)
+        out.append({"t_s": round(time.time() - start, 1), "cpu_s": cpu, **mem, **gauges})
         await asyncio.sleep(every)
 
 
@@ -368,6 +386,10 @@ async def run(opts: Options) -> dict[str, Any]:
                 ),
                 "peak": round(max(s.get("peak_rss_kib", 0) for s in rss) / 1024, 1),
                 "after_recovery": round(rss[-1]["rss_kib"] / 1024, 1),
+            },
+            "server_cpu_ms_per_message": {
+                "baseline": cpu_ms_per_message(rss, base_start - t0, base_end - t0),
+                "failing": cpu_ms_per_message(rss, fail_start - t0, fail_end - t0),
             },
             "in_memory_max": max((s.get("in_memory") or 0) for s in rss),
             "body_mib_in_memory_max": round(

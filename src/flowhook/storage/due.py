@@ -26,7 +26,8 @@ from flowhook.storage import schema as t
 # Per session with pending outputs: its head's id, due time and partition. Each step seeks
 # the next session (past the previous one) in the pending-per-session index; SQLite is told
 # the index, as with an equality on status it could pick (status, id) and scan every pending
-# row per step.
+# row per step. The head's columns are looked up by id, one row each: a join of the heads
+# with the outbox could be planned (PostgreSQL did) as a hash join over the whole table.
 _HEADS_SQL = """
     WITH RECURSIVE sessions(sid) AS (
         SELECT (
@@ -41,16 +42,20 @@ _HEADS_SQL = """
         )
         FROM sessions WHERE sessions.sid IS NOT NULL
     ),
-    heads(hid) AS (
-        SELECT (
+    heads(sid, hid) AS (
+        SELECT sessions.sid, (
             SELECT MIN(p.id) FROM outbox p {hint}
             WHERE p.status = 'pending' AND p.endpoint_id = :endpoint_id
               AND p.session_id = sessions.sid
         )
         FROM sessions WHERE sessions.sid IS NOT NULL
     )
-    SELECT h.id, h.session_id, h.not_before, h.partition
-    FROM heads JOIN outbox h ON h.id = heads.hid
+    SELECT
+        heads.hid AS id,
+        heads.sid AS session_id,
+        (SELECT h.not_before FROM outbox h WHERE h.id = heads.hid) AS not_before,
+        (SELECT h.partition FROM outbox h WHERE h.id = heads.hid) AS partition
+    FROM heads
 """
 _HEADS: dict[str, TextClause] = {
     "sqlite": text(_HEADS_SQL.format(hint="INDEXED BY ix_outbox_pending_session")),
