@@ -230,10 +230,23 @@ class DeliveryControl:
 
         async def read() -> Sequence[PendingDelivery]:
             nonlocal complete
-            ids = await self._deliveries.due_ids(endpoint_id, time.time(), limit, partitions)
+            due = await self._deliveries.due(endpoint_id, time.time(), limit, partitions)
+            ids = due.all()
             complete = len(ids) < limit
             missing = [i for i in ids if not dispatcher.holds(i)][:room]
-            return await self._deliveries.pending_by_ids(missing) if missing else []
+            if not missing:
+                return []
+            if not dispatcher.releases_bodies:
+                return await self._deliveries.pending_by_ids(missing)
+            # What waits behind a head leaves its body in the outbox until its attempt:
+            # behind a failing head that is a long wait.
+            heads = set(due.heads)
+            first = [i for i in missing if i in heads]
+            rest = [i for i in missing if i not in heads]
+            items = list(await self._deliveries.pending_by_ids(first)) if first else []
+            if rest:
+                items += await self._deliveries.pending_by_ids(rest, bodies=False)
+            return items
 
         taken = await dispatcher.submit_fresh(read)
         if taken or not complete:

@@ -174,6 +174,11 @@ class Dispatcher:
         """How many more items of the endpoint the window would take now."""
         return self._window.room(endpoint_id, unbounded)
 
+    @property
+    def releases_bodies(self) -> bool:
+        """Whether an output may be held without its body (read back for its attempt)."""
+        return self._load_body is not None
+
     def body_bytes_held(self) -> int:
         """Bytes of output bodies held in memory (for metrics)."""
         return sum(held_body_bytes(lane.queue) for lane in self._lanes.values())

@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flowhook.delivery.types import PendingDelivery
 from flowhook.errors import StorageError
 from flowhook.storage import schema as t
-from flowhook.storage.due import read_due
+from flowhook.storage.due import DueIds, read_due
 from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
 from flowhook.storage.store import SqlStore, pending_delivery
 
@@ -33,6 +33,9 @@ R = TypeVar("R")
 
 # Rows fetched by id per statement (well below every backend's bind-parameter limit).
 CHUNK = 500
+
+_ALL_COLUMNS = tuple(t.outbox.c)
+_ALL_BUT_BODY = tuple(c for c in t.outbox.c if c.name != "body")
 
 _SUMMARY_COLUMNS = (
     t.outbox.c.id,
@@ -205,19 +208,23 @@ class DeliveryStore:
         )
         return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
-    async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
-        """Those of ``ids`` still pending, in id order."""
+    async def pending_by_ids(
+        self, ids: Sequence[int], *, bodies: bool = True
+    ) -> list[PendingDelivery]:
+        """Those of ``ids`` still pending, in id order; without ``bodies``, each with an
+        empty body (read back when its attempt starts: ``flowhook.delivery.bodies``)."""
+        columns = _ALL_COLUMNS if bodies else _ALL_BUT_BODY
 
         def run(c: Connection) -> list[PendingDelivery]:
             out: list[PendingDelivery] = []
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
                 rows = c.execute(
-                    select(t.outbox)
+                    select(*columns)
                     .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
                     .order_by(t.outbox.c.id)
                 ).all()
-                out.extend(pending_delivery(r) for r in rows)
+                out.extend(pending_delivery(r) if bodies else _without_body(r) for r in rows)
             out.sort(key=lambda p: p.outbox_id)
             return out
 
@@ -252,6 +259,17 @@ class DeliveryStore:
     ) -> list[int]:
         """Ids of the endpoint's pending outputs that may be attempted now: per session its
         head when due, and the due outputs right behind it (``flowhook.storage.due``)."""
+        due = await self.due(endpoint_id, now, limit, partitions)
+        return due.all()
+
+    async def due(
+        self,
+        endpoint_id: str,
+        now: float,
+        limit: int,
+        partitions: Sequence[int] | None = None,
+    ) -> DueIds:
+        """``due_ids``, with the due heads apart from the outputs behind them."""
         return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions))
 
     async def pending_body(self, outbox_id: int) -> bytes | None:
@@ -379,6 +397,19 @@ def _set_disabled(conn: Connection, args: Sequence[tuple[str, str | None, float]
 
 
 # -- row mapping ------------------------------------------------------------------------------
+
+
+def _without_body(row: Any) -> PendingDelivery:
+    return PendingDelivery(
+        outbox_id=row.id,
+        delivery_id=row.delivery_id,
+        endpoint_id=row.endpoint_id,
+        session_id=row.session_id,
+        seq=row.id,
+        body=b"",
+        attempts=row.attempts,
+        not_before=row.not_before,
+    )
 
 
 def _delivery(row: Any, *, with_body: bool = False) -> DeliveryRecord:

@@ -16,7 +16,7 @@ The same statements run on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Integer, String, TextClause, bindparam, select, text
 from sqlalchemy.sql import Select
@@ -84,32 +84,43 @@ def _behind_statement() -> Select[Any]:
 _BEHIND = _behind_statement()
 
 
+class DueIds(NamedTuple):
+    """What may be attempted now: due session heads (oldest first), then the due outputs
+    right behind them (session by session, in order). ``heads + behind`` keeps every
+    session in order in any prefix of it."""
+
+    heads: list[int]
+    behind: list[int]
+
+    def all(self) -> list[int]:
+        return self.heads + self.behind
+
+
 def read_due(
     conn: Connection,
     endpoint_id: str,
     now: float,
     limit: int,
     partitions: Sequence[int] | None = None,
-) -> list[int]:
-    """Ids of the endpoint's outputs that may be attempted now, at most ``limit``: every
-    due head first (oldest first), then the due outputs right behind each due head, in
-    session order. Each session's ids are a prefix of its pending outputs, so any prefix
-    of the answer keeps every session in order."""
+) -> DueIds:
+    """Ids of the endpoint's outputs that may be attempted now, at most ``limit`` in all:
+    every due head first, then the due outputs behind the due heads."""
     owned = None if partitions is None else set(partitions)
-    heads = conn.execute(_HEADS[conn.dialect.name], {"endpoint_id": endpoint_id}).all()
+    every_head = conn.execute(_HEADS[conn.dialect.name], {"endpoint_id": endpoint_id}).all()
     due = sorted(
         (int(h.id), str(h.session_id))
-        for h in heads
+        for h in every_head
         if float(h.not_before) <= now and (owned is None or h.partition in owned)
     )
-    ids = [head for head, _session in due[:limit]]
+    heads = [head for head, _session in due[:limit]]
+    behind: list[int] = []
     for head, session_id in due[:limit]:
-        room = limit - len(ids)
+        room = limit - len(heads) - len(behind)
         if room <= 0:
             break
         params = {"endpoint_id": endpoint_id, "session_id": session_id, "head": head}
         for row in conn.execute(_BEHIND, {**params, "limit": room}):
             if float(row.not_before) > now:
                 break  # a later output waits for its retry (replayed ones may): it blocks
-            ids.append(int(row.id))
-    return ids
+            behind.append(int(row.id))
+    return DueIds(heads, behind)
