@@ -94,7 +94,9 @@ def counting_work(engine: sa.Engine) -> Iterator[list[int]]:
     first: list[int] = []
 
     def reading(cursor: Any) -> int:
-        return int(cursor.connection.execute(stat).fetchone()[0])
+        with cursor.connection.cursor() as own:
+            own.execute(stat)
+            return int(own.fetchone()[0])
 
     def before(_conn: Any, cursor: Any, *_args: Any) -> None:
         if not first:

@@ -245,7 +245,7 @@ class DeliveryControl:
             rest = [i for i in missing if i not in heads]
             items = list(await self._deliveries.pending_by_ids(first)) if first else []
             if rest:
-                items += await self._deliveries.pending_by_ids(rest, bodies=False)
+                items += await self._deliveries.without_bodies(rest, due.behind_state)
             return items
 
         taken = await dispatcher.submit_fresh(read)

@@ -9,7 +9,7 @@ here is on the message hot path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from flowhook.delivery.types import PendingDelivery
 from flowhook.errors import StorageError
 from flowhook.storage import schema as t
-from flowhook.storage.due import DueIds, read_due
+from flowhook.storage.due import DueIds, read_due, some_pending
 from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
 from flowhook.storage.store import SqlStore, pending_delivery
 
@@ -33,9 +33,6 @@ R = TypeVar("R")
 
 # Rows fetched by id per statement (well below every backend's bind-parameter limit).
 CHUNK = 500
-
-_ALL_COLUMNS = tuple(t.outbox.c)
-_ALL_BUT_BODY = tuple(c for c in t.outbox.c if c.name != "body")
 
 _SUMMARY_COLUMNS = (
     t.outbox.c.id,
@@ -208,23 +205,19 @@ class DeliveryStore:
         )
         return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
-    async def pending_by_ids(
-        self, ids: Sequence[int], *, bodies: bool = True
-    ) -> list[PendingDelivery]:
-        """Those of ``ids`` still pending, in id order; without ``bodies``, each with an
-        empty body (read back when its attempt starts: ``flowhook.delivery.bodies``)."""
-        columns = _ALL_COLUMNS if bodies else _ALL_BUT_BODY
+    async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """Those of ``ids`` still pending, in id order."""
 
         def run(c: Connection) -> list[PendingDelivery]:
             out: list[PendingDelivery] = []
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
                 rows = c.execute(
-                    select(*columns)
+                    select(t.outbox)
                     .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
                     .order_by(t.outbox.c.id)
                 ).all()
-                out.extend(pending_delivery(r) if bodies else _without_body(r) for r in rows)
+                out.extend(pending_delivery(r) for r in rows)
             out.sort(key=lambda p: p.outbox_id)
             return out
 
@@ -272,6 +265,26 @@ class DeliveryStore:
         """``due_ids``, with the due heads apart from the outputs behind them."""
         return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions))
 
+    async def without_bodies(
+        self, ids: Sequence[int], state: Mapping[int, tuple[float, int]]
+    ) -> list[PendingDelivery]:
+        """Outputs just read as due behind a head (``due``), each with an empty body (read
+        back when its attempt starts: ``flowhook.delivery.bodies``). Only the columns
+        stored before the body are read; due time and attempts come from ``state``."""
+        o = t.outbox.c
+        columns = (o.id, o.delivery_id, o.endpoint_id, o.session_id)
+
+        def run(c: Connection) -> list[PendingDelivery]:
+            out: list[PendingDelivery] = []
+            for start in range(0, len(ids), CHUNK):
+                chunk = list(ids[start : start + CHUNK])
+                rows = c.execute(select(*columns).where(o.id.in_(chunk))).all()
+                out.extend(_without_body(r, *state[r.id]) for r in rows)
+            out.sort(key=lambda p: p.outbox_id)
+            return out
+
+        return await self._read(run)
+
     async def pending_body(self, outbox_id: int) -> bytes | None:
         """The body of a pending output, as stored (the exact bytes sent); ``None`` when it
         is no longer pending."""
@@ -285,11 +298,7 @@ class DeliveryStore:
     ) -> list[int]:
         """Up to ``limit`` ids of the endpoint's pending outputs, in no particular order
         (fewer than ``limit``: all of them)."""
-        o = t.outbox.c
-        query = select(o.id).where(o.status == "pending", o.endpoint_id == endpoint_id)
-        if partitions is not None:
-            query = query.where(o.partition.in_(partitions))
-        return await self._read(lambda c: list(c.execute(query.limit(limit)).scalars()))
+        return await self._read(lambda c: some_pending(c, endpoint_id, limit, partitions))
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -399,7 +408,7 @@ def _set_disabled(conn: Connection, args: Sequence[tuple[str, str | None, float]
 # -- row mapping ------------------------------------------------------------------------------
 
 
-def _without_body(row: Any) -> PendingDelivery:
+def _without_body(row: Any, not_before: float, attempts: int) -> PendingDelivery:
     return PendingDelivery(
         outbox_id=row.id,
         delivery_id=row.delivery_id,
@@ -407,8 +416,8 @@ def _without_body(row: Any) -> PendingDelivery:
         session_id=row.session_id,
         seq=row.id,
         body=b"",
-        attempts=row.attempts,
-        not_before=row.not_before,
+        attempts=attempts,
+        not_before=not_before,
     )
 
 

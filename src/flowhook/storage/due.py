@@ -4,11 +4,15 @@ An output may go when it is due (never attempted, or its retry time passed) and 
 output of its session is still pending: a session's outputs go in order, so only a
 session's *head* (its oldest pending output) can be attempted, and the outputs right
 behind a due head may follow it. The read therefore walks the endpoint's sessions that have
-pending outputs, one index seek each (a loose index scan over
-``ix_outbox_pending_session``), and looks behind a head only when the head is due. Its work
+pending outputs, one index seek each (a loose index scan over ``ix_outbox_pending_head``),
+and looks behind a head only when the head is due. Its work
 grows with the number of sessions owed something, never with how many outputs wait behind
 a head: an endpoint failing for hours with thousands of outputs queued behind each
 session's waiting head costs one seek per session, not one per output.
+
+Everything it reads comes from that index (due time, attempts and partition are in it):
+on SQLite the columns of a row stored after its body are at the end of the body's
+overflow pages, so reading them from the table would walk the whole body.
 
 The same statements run on SQLite and PostgreSQL.
 """
@@ -18,70 +22,107 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Integer, String, TextClause, bindparam, select, text
-from sqlalchemy.sql import Select
-
-from flowhook.storage import schema as t
+from sqlalchemy import Connection, TextClause, bindparam, text
 
 # Per session with pending outputs: its head's id, due time and partition. Each step seeks
 # the next session (past the previous one) in the pending-per-session index; SQLite is told
 # the index, as with an equality on status it could pick (status, id) and scan every pending
 # row per step. The head's columns are looked up by id, one row each: a join of the heads
 # with the outbox could be planned (PostgreSQL did) as a hash join over the whole table.
+# PostgreSQL takes no hints: a head's ``session_id`` is bounded by a range, not an equality,
+# so that only an index ordered by session then id serves ``ORDER BY ... LIMIT 1`` (with an
+# equality it read the head through the primary key, walking every output queued before it).
 _HEADS_SQL = """
     WITH RECURSIVE sessions(sid) AS (
         SELECT (
-            SELECT MIN(session_id) FROM outbox {hint}
+            SELECT session_id FROM outbox {hint}
             WHERE status = 'pending' AND endpoint_id = :endpoint_id
+            ORDER BY endpoint_id, session_id LIMIT 1
         )
         UNION ALL
         SELECT (
-            SELECT MIN(o.session_id) FROM outbox o {hint}
+            SELECT o.session_id FROM outbox o {hint}
             WHERE o.status = 'pending' AND o.endpoint_id = :endpoint_id
               AND o.session_id > sessions.sid
+            ORDER BY o.endpoint_id, o.session_id LIMIT 1
         )
         FROM sessions WHERE sessions.sid IS NOT NULL
     ),
     heads(sid, hid) AS (
         SELECT sessions.sid, (
-            SELECT MIN(p.id) FROM outbox p {hint}
+            SELECT p.id FROM outbox p {hint}
             WHERE p.status = 'pending' AND p.endpoint_id = :endpoint_id
-              AND p.session_id = sessions.sid
+              AND p.session_id >= sessions.sid AND p.session_id <= sessions.sid
+            ORDER BY p.endpoint_id, p.session_id, p.id LIMIT 1
         )
         FROM sessions WHERE sessions.sid IS NOT NULL
     )
     SELECT
         heads.hid AS id,
         heads.sid AS session_id,
-        (SELECT h.not_before FROM outbox h WHERE h.id = heads.hid) AS not_before,
-        (SELECT h.partition FROM outbox h WHERE h.id = heads.hid) AS partition
+        (
+            SELECT h.not_before FROM outbox h {hint}
+            WHERE h.status = 'pending' AND h.endpoint_id = :endpoint_id
+              AND h.session_id = heads.sid AND h.id = heads.hid
+        ) AS not_before,
+        (
+            SELECT h.partition FROM outbox h {hint}
+            WHERE h.status = 'pending' AND h.endpoint_id = :endpoint_id
+              AND h.session_id = heads.sid AND h.id = heads.hid
+        ) AS partition
     FROM heads
 """
 _HEADS: dict[str, TextClause] = {
-    "sqlite": text(_HEADS_SQL.format(hint="INDEXED BY ix_outbox_pending_session")),
+    "sqlite": text(_HEADS_SQL.format(hint="INDEXED BY ix_outbox_pending_head")),
     "postgresql": text(_HEADS_SQL.format(hint="")),
 }
 
 
-def _behind_statement() -> Select[Any]:
-    """The pending outputs right behind a session's head, oldest first."""
-    o = t.outbox.c
-    return (
-        select(o.id, o.not_before)
-        .where(
-            o.status == "pending",
-            o.endpoint_id == bindparam("endpoint_id", type_=String),
-            o.session_id == bindparam("session_id", type_=String),
-            o.id > bindparam("head", type_=Integer),
-        )
-        .order_by(o.id)
-        .limit(bindparam("limit", type_=Integer))
-    )
+# The pending outputs right behind a session's head, oldest first.
+_BEHIND_SQL = """
+    SELECT id, not_before, attempts FROM outbox {hint}
+    WHERE status = 'pending' AND endpoint_id = :endpoint_id AND session_id = :session_id
+      AND id > :head
+    ORDER BY id LIMIT :limit
+"""
+_BEHIND: dict[str, TextClause] = {
+    "sqlite": text(_BEHIND_SQL.format(hint="INDEXED BY ix_outbox_pending_head")),
+    "postgresql": text(_BEHIND_SQL.format(hint="")),
+}
+# Up to ``limit`` ids of an endpoint's pending outputs, in no particular order.
+_SOME_SQL = """
+    SELECT id FROM outbox {hint}
+    WHERE status = 'pending' AND endpoint_id = :endpoint_id {partitions}
+    LIMIT :limit
+"""
 
 
-# Built once: a refill runs after attempts of a failing endpoint, and building a statement
-# costs the event loop's thread more than running it.
-_BEHIND = _behind_statement()
+def _some_statement(dialect: str, by_partition: bool) -> TextClause:
+    hint = "INDEXED BY ix_outbox_pending_head" if dialect == "sqlite" else ""
+    partitions = "AND partition IN :partitions" if by_partition else ""
+    query = text(_SOME_SQL.format(hint=hint, partitions=partitions))
+    if by_partition:
+        query = query.bindparams(bindparam("partitions", expanding=True))
+    return query
+
+
+_SOME = {
+    (dialect, by_partition): _some_statement(dialect, by_partition)
+    for dialect in ("sqlite", "postgresql")
+    for by_partition in (False, True)
+}
+
+
+def some_pending(
+    conn: Connection, endpoint_id: str, limit: int, partitions: Sequence[int] | None
+) -> list[int]:
+    """Up to ``limit`` ids of the endpoint's pending outputs (fewer: all of them), read
+    from the endpoint's part of the index (not every pending output's)."""
+    params: dict[str, Any] = {"endpoint_id": endpoint_id, "limit": limit}
+    if partitions is not None:
+        params["partitions"] = list(partitions)
+    query = _SOME[conn.dialect.name, partitions is not None]
+    return [int(i) for i in conn.execute(query, params).scalars()]
 
 
 class DueIds(NamedTuple):
@@ -91,6 +132,8 @@ class DueIds(NamedTuple):
 
     heads: list[int]
     behind: list[int]
+    # outbox id -> (not_before, attempts) of each output behind a head, as read
+    behind_state: dict[int, tuple[float, int]]
 
     def all(self) -> list[int]:
         return self.heads + self.behind
@@ -114,13 +157,16 @@ def read_due(
     )
     heads = [head for head, _session in due[:limit]]
     behind: list[int] = []
+    state: dict[int, tuple[float, int]] = {}
+    behind_query = _BEHIND[conn.dialect.name]
     for head, session_id in due[:limit]:
         room = limit - len(heads) - len(behind)
         if room <= 0:
             break
         params = {"endpoint_id": endpoint_id, "session_id": session_id, "head": head}
-        for row in conn.execute(_BEHIND, {**params, "limit": room}):
+        for row in conn.execute(behind_query, {**params, "limit": room}):
             if float(row.not_before) > now:
                 break  # a later output waits for its retry (replayed ones may): it blocks
             behind.append(int(row.id))
-    return DueIds(heads, behind)
+            state[int(row.id)] = (float(row.not_before), int(row.attempts))
+    return DueIds(heads, behind, state)
