@@ -9,6 +9,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from flowhook.allocator import tune_allocator
 from flowhook.cli import listen_socket
 from flowhook.config import Settings
 from flowhook.errors import FlowhookError
@@ -73,6 +74,7 @@ Create an endpoint:
 
 def serve_forever(settings: Settings) -> None:
     configure_logging(settings.log_level, settings.log_format)
+    tune_allocator()  # before the threads start: their arenas follow it
     try:
         # Before anything else: a second server on the same SQLite database exits here.
         writer_lock = single_writer.acquire(settings.resolved_database_url)
