@@ -25,6 +25,8 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import random
+import socket
 import sys
 import tempfile
 import time
@@ -298,6 +300,21 @@ def server_gauges(port: int) -> dict[str, float]:
     return out
 
 
+def quiet_port() -> int:
+    """A free port below the ephemeral range: a port nobody listens on for minutes must
+    not be taken meanwhile as the local end of some outgoing connection (it was, once,
+    and the receiver could not come back on it)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+
+
 async def sample_rss(
     pid: int, port: int, every: float, start: float, out: list[dict[str, Any]]
 ) -> None:
@@ -314,7 +331,10 @@ async def sample_rss(
 
 async def run(opts: Options) -> dict[str, Any]:
     healthy = Receiver("ok")
-    bad = [Receiver("down" if i % 2 == 0 else "hang") for i in range(opts.bad)]
+    bad = [
+        Receiver("down", port=quiet_port()) if i % 2 == 0 else Receiver("hang")
+        for i in range(opts.bad)
+    ]
     await healthy.start()
     for r in bad:
         if r.mode == "hang":
