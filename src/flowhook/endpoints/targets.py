@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX
 from flowhook.delivery.types import WebhookTarget
@@ -40,8 +41,14 @@ class WebhookTargets:
     (the endpoint, or its handover provider, no longer exists)."""
 
     def __init__(
-        self, generation: ConfigGeneration, cache: EndpointCache, security: EndpointSecurity
+        self,
+        generation: ConfigGeneration,
+        cache: EndpointCache,
+        security: EndpointSecurity,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self._generation = generation
         self._cache = cache
         self._security = security
@@ -64,7 +71,7 @@ class WebhookTargets:
         return self._target(endpoint_id, rec, None)
 
     def _target(self, key: str, rec: EndpointRecord, url: str | None) -> WebhookTarget:
-        now = time.time()
+        now = self._clock()
         kept = self._kept.get(key)
         if kept is not None and kept.record is rec and kept.url == url and now < kept.until:
             return kept.target
