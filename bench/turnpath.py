@@ -182,7 +182,7 @@ def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
     out = write_doc(doc, "-turnpath")
     r = doc["turnpath"]
     print(
-        f"flowhook turn path without HTTP ({topts.flow}, {r['messages']} messages, "
+        f"flowhook turn path without ingress HTTP ({topts.flow}, {r['messages']} messages, "
         f"{topts.clients} concurrent, users: {topts.users or 'one per session'}, "
         f"transcripts/statistics {'on' if topts.records else 'off'}, "
         f"transport: {'aiohttp to the receiver' if topts.http else 'instant'}): "
