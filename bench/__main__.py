@@ -97,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         "--no-records", action="store_true", help="endpoint without transcripts and statistics"
     )
     tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
+    tp.add_argument(
+        "--http", action="store_true", help="real aiohttp transport to the bench receiver"
+    )
 
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
@@ -210,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 flow=args.flow,
                 records=not args.no_records,
                 cprofile=args.cprofile,
+                http=args.http,
             ),
         )
     elif args.cmd == "receiver":

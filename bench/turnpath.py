@@ -10,6 +10,12 @@ closed loop of ``run``; CPU is the process's (all threads, ``time.process_time``
 ``--cprofile`` adds a cProfile of the event-loop thread timed with ``thread_time``
 (CPU, not wall: waits for the GIL held by the writer thread are not charged to the
 function that happened to wait), printed by own time.
+
+``--http`` replaces the instant transport by the real one (aiohttp, keep-alive pool)
+POSTing to the bench receiver in a process of its own, on uvloop like the server: the
+CPU per message then includes the outbound request, so the delivery path's cost is
+measured without the ingress HTTP server and the load generator. ``--clients`` sets
+how many attempts can share a moment (fewer: the half-load shape).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import cProfile
 import io
+import os
 import pstats
 import secrets
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +35,8 @@ from typing import Any
 
 import orjson
 
-from bench.runner import Options, base_doc, write_doc
+from bench import procs
+from bench.runner import Options, Receiver, base_doc, write_doc
 from flowhook.config import Settings
 from flowhook.delivery.types import AttemptResult, WebhookTarget
 from flowhook.endpoints.models import EndpointCreate
@@ -46,6 +55,7 @@ class TurnPathOptions:
     flow: str = "echo"
     records: bool = True  # transcripts and turn statistics (endpoint defaults: on)
     cprofile: bool = False
+    http: bool = False  # real transport to the bench receiver
 
 
 class InstantTransport:
@@ -63,21 +73,25 @@ class InstantTransport:
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
 
 
-async def measure(topts: TurnPathOptions, data_dir: Path) -> dict[str, Any]:
+async def measure(
+    topts: TurnPathOptions, data_dir: Path, webhook_url: str | None = None
+) -> dict[str, Any]:
     settings = Settings(
         data_dir=data_dir,
         flows_dir=FLOWS_DIR,
         admin_token=secrets.token_hex(16),
-        webhook_allow_cidrs=["127.0.0.0/8"],  # the transport never connects anyway
+        webhook_allow_cidrs=["127.0.0.0/8"],
     )
-    services = build_services(settings, transport=InstantTransport())
+    services = build_services(
+        settings, transport=None if webhook_url is not None else InstantTransport()
+    )
     await services.start()
     try:
         created = await services.endpoints.create(
             EndpointCreate(
                 name="turnpath",
                 flow=topts.flow,
-                webhook_url="http://127.0.0.1:9/hook",
+                webhook_url=webhook_url or "http://127.0.0.1:9/hook",
                 store_transcripts=topts.records,
                 collect_analytics=topts.records,
             )
@@ -108,6 +122,9 @@ async def measure(topts: TurnPathOptions, data_dir: Path) -> dict[str, Any]:
         writer = services.store.writer
         commits, writes = writer.commits, writer.writes
         profiler = cProfile.Profile(time.thread_time) if topts.cprofile else None
+        config = getattr(services.inbox, "_config", None)
+        reads = getattr(config, "reads", 0)
+        threads = _thread_cpu()
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -116,10 +133,16 @@ async def measure(topts: TurnPathOptions, data_dir: Path) -> dict[str, Any]:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         sent = per_client * topts.clients
+        threads = {
+            name: round(1e6 * (spent - threads.get(name, 0.0)) / sent, 1)
+            for name, spent in _thread_cpu().items()
+        }
         result: dict[str, Any] = {
             "messages": sent,
             "cpu_us_per_message": round(1e6 * cpu / sent, 1),
             "messages_per_s": round(sent / wall, 1),
+            "thread_cpu_us_per_message": threads,
+            "generation_reads_per_message": round((getattr(config, "reads", 0) - reads) / sent, 3),
             "writes_per_commit": round(
                 (writer.writes - writes) / max(1, writer.commits - commits), 1
             ),
@@ -134,20 +157,41 @@ async def measure(topts: TurnPathOptions, data_dir: Path) -> dict[str, Any]:
         await services.stop()
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds so far per thread of this process (a pool's threads summed)."""
+    names = {str(t.native_id): t.name for t in threading.enumerate()}
+    return procs.thread_cpu_seconds(os.getpid(), names)
+
+
 def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
     configure_logging("warning")
     doc = base_doc(opts)
     doc["turnpath"] = {"options": topts.__dict__}
     with tempfile.TemporaryDirectory(prefix="flowhook-turnpath-") as tmp:
-        doc["turnpath"].update(asyncio.run(measure(topts, Path(tmp))))
+        if topts.http:
+            import uvloop
+
+            receiver = Receiver(Path(tmp))
+            try:
+                doc["turnpath"].update(uvloop.run(measure(topts, Path(tmp), receiver.url("/hook"))))
+                doc["turnpath"]["received"] = receiver.total()
+            finally:
+                receiver.close()
+        else:
+            doc["turnpath"].update(asyncio.run(measure(topts, Path(tmp))))
     out = write_doc(doc, "-turnpath")
     r = doc["turnpath"]
     print(
-        f"flowhook turn path without HTTP ({topts.flow}, {r['messages']} messages, "
+        f"flowhook turn path without ingress HTTP ({topts.flow}, {r['messages']} messages, "
         f"{topts.clients} concurrent, users: {topts.users or 'one per session'}, "
-        f"transcripts/statistics {'on' if topts.records else 'off'}): "
+        f"transcripts/statistics {'on' if topts.records else 'off'}, "
+        f"transport: {'aiohttp to the receiver' if topts.http else 'instant'}): "
         f"{r['cpu_us_per_message']} µs CPU per message (all threads), "
         f"{r['messages_per_s']:,.0f} messages/s, {r['writes_per_commit']} writes per commit"
+    )
+    print(
+        f"  CPU µs per message by thread: {r['thread_cpu_us_per_message']}; "
+        f"configuration generation reads per message: {r['generation_reads_per_message']}"
     )
     for line in r.get("cprofile", []):
         print(line)

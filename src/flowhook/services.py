@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import math
 import os
 import socket
-import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,19 +16,19 @@ from flowhook.admin_token import resolve_admin_token
 from flowhook.cluster.leases import Worker
 from flowhook.cluster.node import ClusterNode
 from flowhook.cluster.ownership import Ownership
-from flowhook.cluster.partitions import HANDOVER_PREFIX
 from flowhook.config import Settings
 from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.service import DeliveryService
 from flowhook.delivery.transport import AiohttpTransport
-from flowhook.delivery.types import PendingDelivery, Transport, WebhookTarget
+from flowhook.delivery.types import PendingDelivery, Transport
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.generation import ConfigGeneration
 from flowhook.endpoints.key_check import verify_master_key
 from flowhook.endpoints.security import EndpointSecurity
 from flowhook.endpoints.service import EndpointService
+from flowhook.endpoints.targets import WebhookTargets
 from flowhook.errors import ConfigError
 from flowhook.flows.engine import Engine
 from flowhook.flows.factory import engine_from_settings
@@ -187,22 +185,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         on_deleted=metrics.forget_endpoint,
     )
 
-    async def resolve_target(endpoint_id: str) -> WebhookTarget | None:
-        await generation.ensure_fresh()  # a URL or credentials changed anywhere hold now
-        if endpoint_id.startswith(HANDOVER_PREFIX):
-            # An event for the endpoint's handover provider: its URL, no Basic Auth,
-            # signed with the endpoint's signing secret when it has one.
-            cached = await cache.entry_by_id(endpoint_id.removeprefix(HANDOVER_PREFIX))
-            if cached is None or cached.settings.handover_url is None:
-                return None
-            target = security.target(cached.record, time.time())
-            return dataclasses.replace(
-                target, url=cached.settings.handover_url, user=None, password=None
-            )
-        rec = await cache.by_id(endpoint_id)
-        if rec is None:
-            return None
-        return security.target(rec, time.time())
+    resolve_target = WebhookTargets(generation, cache, security)
 
     dispatcher = Dispatcher(
         transport

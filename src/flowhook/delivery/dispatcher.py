@@ -577,13 +577,14 @@ class Dispatcher:
             return None
         headers = {"webhook-id": item.delivery_id}
         try:
-            # Signed per attempt: the timestamp is this attempt's, so receivers can
-            # reject stale replays and still accept a late retry.
-            headers.update(
-                signature_headers(
-                    target.signing_secrets, item.delivery_id, item.body, self._clock()
+            if target.signing_secrets:
+                # Signed per attempt: the timestamp is this attempt's, so receivers can
+                # reject stale replays and still accept a late retry.
+                headers.update(
+                    signature_headers(
+                        target.signing_secrets, item.delivery_id, item.body, self._clock()
+                    )
                 )
-            )
             if self._header_factory is not None:
                 headers.update(self._header_factory(item))
             # The slot is held for the POST only, never while waiting for a retry.

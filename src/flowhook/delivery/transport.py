@@ -15,6 +15,8 @@ import time
 from email.utils import parsedate_to_datetime
 
 import aiohttp
+from aiohttp.payload import BytesPayload
+from multidict import CIMultiDict
 from yarl import URL
 
 from flowhook import __version__
@@ -23,6 +25,9 @@ from flowhook.delivery.types import AttemptResult, WebhookTarget
 
 BODY_EXCERPT_BYTES = 1024
 USER_AGENT = f"flowhook/{__version__}"
+JSON = "application/json"
+# Targets whose URL and headers are kept ready; past it the memo starts afresh.
+PREPARED_MAX = 1024
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -47,6 +52,29 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:  # "-0000" zone: RFC 5322 says UTC
         return None
     return max(0.0, when.timestamp() - now)
+
+
+class _Prepared:
+    """What every attempt to one target shares: the parsed URL without userinfo, and
+    the fixed headers (``Authorization`` computed once, not per attempt)."""
+
+    __slots__ = ("error", "headers", "target", "url")
+
+    def __init__(self, target: WebhookTarget) -> None:
+        self.target = target  # held so that the memo's key (its id) stays its own
+        self.error: str | None = None
+        self.url: URL | None = None
+        self.headers: tuple[tuple[str, str], ...] = ()
+        try:
+            url, authorization = _split_credentials(target)
+        except ValueError as exc:
+            self.error = str(exc)
+            return
+        self.url = url
+        headers = [("User-Agent", USER_AGENT), ("Content-Type", JSON)]
+        if authorization is not None:
+            headers.append(("Authorization", authorization))
+        self.headers = tuple(headers)
 
 
 class AiohttpTransport:
@@ -79,6 +107,17 @@ class AiohttpTransport:
         self._excerpt_bytes = body_excerpt_bytes
         self._guard = guard
         self._session: aiohttp.ClientSession | None = None
+        # Keyed by the target object: the resolver hands out the same object while the
+        # endpoint's URL and credentials stay the same (a changed one is a new object).
+        self._prepared: dict[int, _Prepared] = {}
+
+    def _prepare(self, target: WebhookTarget) -> _Prepared:
+        prepared = self._prepared.get(id(target))
+        if prepared is None or prepared.target is not target:
+            if len(self._prepared) >= PREPARED_MAX:
+                self._prepared.clear()
+            prepared = self._prepared[id(target)] = _Prepared(target)
+        return prepared
 
     def _get_session(self) -> aiohttp.ClientSession:
         session = self._session
@@ -98,7 +137,6 @@ class AiohttpTransport:
             session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
-                headers={"User-Agent": USER_AGENT},
                 trust_env=False,  # proxies from the environment would bypass the SSRF guard
                 auto_decompress=True,
             )
@@ -110,24 +148,31 @@ class AiohttpTransport:
     ) -> AttemptResult:
         """POST ``body`` to ``target``; never raises except for cancellation."""
         started = time.perf_counter()
+        prepared = self._prepare(target)
+        if prepared.url is None:
+            return AttemptResult(None, 0.0, error=prepared.error)
+        send_headers = CIMultiDict(prepared.headers)
+        send_headers.extend(headers)
         try:
-            url, authorization = _split_credentials(target)
-        except ValueError as exc:
-            return AttemptResult(None, 0.0, error=str(exc))
-        send_headers = {**headers, "Content-Type": "application/json"}
-        if authorization is not None:
-            send_headers["Authorization"] = authorization
-        try:
+            # A payload built here skips aiohttp's payload registry; its Content-Type is
+            # in the headers already.
             async with self._get_session().post(
-                url, data=body, headers=send_headers, allow_redirects=False
+                prepared.url,
+                data=BytesPayload(body, content_type=JSON),
+                headers=send_headers,
+                allow_redirects=False,
             ) as resp:
-                excerpt = await self._read_excerpt(resp)
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())
+                status = resp.status
+                # An empty answer (the usual 2xx) has nothing to read: no read call.
+                excerpt = "" if resp.content.at_eof() else await self._read_excerpt(resp)
+                retry_after = resp.headers.get("Retry-After")
                 return AttemptResult(
-                    status=resp.status,
+                    status=status,
                     duration_ms=(time.perf_counter() - started) * 1000.0,
-                    error=None if 200 <= resp.status < 300 else f"HTTP {resp.status}",
-                    retry_after=retry_after,
+                    error=None if 200 <= status < 300 else f"HTTP {status}",
+                    retry_after=None
+                    if retry_after is None
+                    else parse_retry_after(retry_after, time.time()),
                     body_excerpt=excerpt,
                 )
         except Exception as exc:  # every failure becomes a result; cancellation passes

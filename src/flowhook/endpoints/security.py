@@ -3,6 +3,7 @@ signing-secret rotation. Built once from Settings and shared by the service and 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,6 +75,16 @@ class EndpointSecurity:
         ):
             out.append(self.unseal(rec.id, SIGNING, rec.previous_signing_secret))
         return tuple(out)
+
+    def signing_set_until(self, rec: EndpointRecord, now: float) -> float:
+        """Until when ``signing_secrets(rec, ...)`` stays what it is at ``now``: the end
+        of a rotation's grace period, if one runs; otherwise for ever."""
+        rotated = rec.signing_secret_rotated_at
+        if rec.previous_signing_secret and rotated is not None:
+            ends = rotated + self.grace_seconds
+            if now < ends:
+                return ends
+        return math.inf
 
     def target(self, rec: EndpointRecord, now: float) -> WebhookTarget:
         """Where and how delivery POSTs this endpoint's outputs (secrets decrypted)."""
