@@ -15,6 +15,8 @@ import uvicorn
 
 from flowhook.config import Settings
 from flowhook.http.app import create_app
+from flowhook.http.connections import uvicorn_limits
+from flowhook.http.fast_ingress import ingress_handler_of
 from flowhook.services import Services, build_services
 
 ADMIN_TOKEN = "test-admin-token"
@@ -70,8 +72,15 @@ def free_socket() -> socket.socket:
 
 @asynccontextmanager
 async def running_server(
-    tmp_path: Path, db_url: str, flows_dir: Path | None = None, **settings: Any
+    tmp_path: Path,
+    db_url: str,
+    flows_dir: Path | None = None,
+    *,
+    asgi_only: bool = False,
+    **settings: Any,
 ) -> AsyncIterator[RunningServer]:
+    """``asgi_only``: uvicorn's own protocol, every request through ASGI (to compare the
+    protocol's direct answers with)."""
     sock = free_socket()
     port = sock.getsockname()[1]
     cfg = Settings(
@@ -101,8 +110,11 @@ async def running_server(
     except BaseException:
         sock.close()
         raise
+    app = create_app(services)
+    # The protocol `flowhook serve` runs: limits, and the ingress route answered directly.
+    protocol = {} if asgi_only else uvicorn_limits(cfg, ingress_handler_of(app))
     server = uvicorn.Server(
-        uvicorn.Config(create_app(services), log_level="warning", access_log=False, lifespan="on")
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", **protocol)
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

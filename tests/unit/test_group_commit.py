@@ -81,3 +81,44 @@ async def test_driver_errors_become_storage_errors(engine: Engine) -> None:
         assert await writer.write(insert_values, 9) == 9
     finally:
         writer.stop()
+
+
+def insert_raw(conn: Connection, values: Sequence[int]) -> list[int]:
+    """Like insert_values, on the driver's cursor (as the hot-path writes are)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for v in values:
+        cursor.execute("INSERT INTO t (v) VALUES (?)", (v,))
+        if v < 0:
+            raise Conflict(f"negative {v}")
+    return list(values)
+
+
+async def test_driver_cursor_writes_commit_and_a_failing_one_rolls_back(engine: Engine) -> None:
+    """Writes made on the driver connection (no SQLAlchemy transaction) are committed
+    when resolved; one that fails after writing its row leaves nothing behind, and the
+    others of its batch still commit."""
+    writer = GroupCommitWriter(engine)
+    writer.start()
+    try:
+        results = await asyncio.gather(
+            *(writer.write(insert_raw, v) for v in (1, 2, -3, 4)), return_exceptions=True
+        )
+        assert results[:2] == [1, 2]
+        assert isinstance(results[2], Conflict)
+        assert results[3] == 4
+        with engine.connect() as conn:
+            stored = conn.execute(text("SELECT v FROM t ORDER BY v")).scalars().all()
+        assert stored == [1, 2, 4]
+    finally:
+        writer.stop()
+
+
+async def test_writes_submitted_before_stop_are_committed(engine: Engine) -> None:
+    """Writes submitted in the same turn of the event loop as stop() (not yet handed to
+    the writer thread) are still committed before the thread ends."""
+    writer = GroupCommitWriter(engine)
+    writer.start()
+    futures = [writer.submit(insert_raw, v) for v in range(10)]
+    writer.stop()
+    assert count(engine) == 10
+    assert await asyncio.gather(*futures) == list(range(10))

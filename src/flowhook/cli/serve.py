@@ -15,6 +15,7 @@ from flowhook.config import Settings
 from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
 from flowhook.http.connections import uvicorn_limits
+from flowhook.http.fast_ingress import ingress_handler_of
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
 from flowhook.storage import single_writer
@@ -108,8 +109,9 @@ def serve_forever(settings: Settings) -> None:
         access_log=False,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
         timeout_graceful_shutdown=10,
-        # header-read and keep-alive timeouts, a cap on open connections (503 beyond)
-        **uvicorn_limits(settings),
+        # header-read and keep-alive timeouts, a cap on open connections (503 beyond);
+        # the ingress route answered by the protocol itself
+        **uvicorn_limits(settings, ingress_handler_of(app)),
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -9,6 +9,9 @@ without end. ``limited_protocol`` returns its httptools protocol with both:
 - a **connection cap**: beyond ``http_max_connections`` open connections, a new one
   is answered at once with ``503`` and a JSON body, and closed, so file descriptors
   stay bounded and outbound deliveries (which need sockets too) keep working.
+
+With an ``IngressHandler`` it also answers ``POST /endpoint/{urlToken}`` itself, without
+ASGI (``flowhook.http.direct_ingress``); every other request goes to the application.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import Any
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from flowhook.http.direct_ingress import IngressCycle, ingress_route
+from flowhook.http.fast_ingress import IngressHandler
 
 _BODY = orjson.dumps(
     {
@@ -41,6 +47,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     header_timeout: float = 10.0
     max_connections: int = 2000
+    ingress: IngressHandler | None = None  # answers the ingress route without ASGI
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -78,7 +85,57 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
-        super().on_headers_complete()
+        if self.ingress is None or not self._direct_ingress(self.ingress):
+            super().on_headers_complete()
+
+    def _direct_ingress(self, handler: IngressHandler) -> bool:
+        """Start the ingress route's cycle, as ``on_headers_complete`` starts an ASGI one;
+        False (nothing done) for any other request, or when an option the direct path
+        does not implement is on (root path, concurrency limit, access log)."""
+        parser = self.parser
+        if (
+            parser.get_method() != b"POST"
+            or self.root_path
+            or self.limit_concurrency is not None
+            or self.access_log
+            or parser.should_upgrade()
+        ):
+            return False
+        scope: Any = self.scope
+        try:
+            token = ingress_route(scope, self.url)
+        except Exception:  # e.g. a path that is not ASCII: uvicorn answers it as before
+            return False
+        if token is None:
+            return False
+        http_version = parser.get_http_version()
+        scope["method"] = "POST"
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        existing = self.cycle
+        self.cycle = IngressCycle(
+            handler,
+            token,
+            self.client[0] if self.client else None,
+            scope=scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=self.expect_100_continue,
+            keep_alive=http_version != "1.0" and parser.should_keep_alive(),
+            on_response=self.on_response_complete,
+        )
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(self.cycle, self.app)
+        else:
+            # Pipelined: answered in order, after the requests before it.
+            self.flow.pause_reading()
+            self.pipeline.appendleft((self.cycle, self.app))
+        return True
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
@@ -95,18 +152,24 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def limited_protocol(header_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
-    """The protocol class for ``uvicorn.Config(http=...)`` with these limits."""
+def limited_protocol(
+    header_timeout: float, max_connections: int, ingress: IngressHandler | None = None
+) -> type[HttpToolsProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)`` with these limits, answering
+    the ingress route with ``ingress`` when given."""
     return type(
         "LimitedHttpToolsProtocol",
         (LimitedHttpToolsProtocol,),
-        {"header_timeout": header_timeout, "max_connections": max_connections},
+        {"header_timeout": header_timeout, "max_connections": max_connections, "ingress": ingress},
     )
 
 
-def uvicorn_limits(settings: Any) -> dict[str, Any]:
-    """uvicorn options for the connection limits in ``settings``."""
+def uvicorn_limits(settings: Any, ingress: IngressHandler | None = None) -> dict[str, Any]:
+    """uvicorn options for the connection limits in ``settings`` (and the protocol that
+    answers the ingress route with ``ingress``, when given)."""
     return {
-        "http": limited_protocol(settings.http_header_timeout, settings.http_max_connections),
+        "http": limited_protocol(
+            settings.http_header_timeout, settings.http_max_connections, ingress
+        ),
         "timeout_keep_alive": settings.http_keepalive_timeout,
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -35,7 +34,7 @@ from flowhook.sessions.runner import SessionRunner
 from flowhook.sessions.sanitize import sanitize_data, sanitize_text
 from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
-from flowhook.storage.records import InboundMessage
+from flowhook.storage.records import InboundMessage, with_id
 from flowhook.storage.session_storage import SessionStorageStore
 from flowhook.storage.store import SqlStore, StaleConfig
 from flowhook.wire import DEFAULT_LIMITS, InboundLimits, new_trace_id, parse_inbound
@@ -253,7 +252,7 @@ class Inbox:
         msg_id = await self._store.accept_message(msg)
         waiter = self._replies.expect(msg_id) if endpoint.type == "rest" else None
         self._runner.accepted_here(msg_id)
-        self._hand_over(dataclasses.replace(msg, id=msg_id))
+        self._hand_over(with_id(msg, msg_id))
         logs.message_accepted(
             trace_id=msg.trace_id,
             endpoint_id=endpoint.id,
@@ -305,7 +304,7 @@ class Inbox:
         )
         msg_id = await self._store.accept_message(msg)
         self._runner.accepted_here(msg_id)
-        self._hand_over(dataclasses.replace(msg, id=msg_id))
+        self._hand_over(with_id(msg, msg_id))
         return Accepted(msg.trace_id, msg.user_id, msg.session_id)
 
     def _check_key(

@@ -153,7 +153,8 @@ class TurnBuilder:
         if was_handed_over and msg.kind in ("message", handover.AGENT):
             events.extend(await self._copilot.assist(settings, msg, result.state, text=agent_text))
         outputs_sent = await self._pipeline.after(settings, result.state.extra, result.outputs)
-        result = dataclasses.replace(result, outputs=outputs_sent)
+        if outputs_sent is not result.outputs:  # translated (a copy only then)
+            result = dataclasses.replace(result, outputs=outputs_sent)
         new_state = result.state.to_json()
         outputs = [
             output_body(
