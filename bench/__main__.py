@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         "--no-records", action="store_true", help="endpoint without transcripts and statistics"
     )
     tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
+    tp.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: a scratch database; adds PostgreSQL's CPU and the statements per message",
+    )
+    tp.add_argument("--pg-url", default=None, help="PostgreSQL admin URL (default: the bench's)")
 
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
@@ -200,8 +207,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench.turnpath import TurnPathOptions
         from bench.turnpath import main as turnpath_main
 
+        opts = Options(baseline=False, command=command, flows=[args.flow], backend=args.backend)
+        if args.pg_url:
+            opts.pg_url = args.pg_url
         turnpath_main(
-            Options(baseline=False, command=command, flows=[args.flow]),
+            opts,
             TurnPathOptions(
                 messages=args.messages,
                 sessions=args.sessions,

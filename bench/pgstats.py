@@ -13,8 +13,9 @@ from /proc, as for the bench's own processes:
 A backend that starts and ends within the phase is not seen (a pooled connection
 opened and closed again); flowhook's connections are long-lived.
 
-The counters (``pg_stat_database``, ``pg_stat_user_tables``) say what the database did
-per delivered output: transactions, rows read, written, index scans. PostgreSQL
+The counters (``pg_stat_database``, ``pg_stat_user_tables``, ``pg_stat_user_indexes``)
+say what the database did per delivered output: transactions, rows read, written, index
+scans. PostgreSQL
 flushes a backend's counters about once a second, so they are read after the drain.
 """
 
@@ -92,6 +93,10 @@ class DatabaseMeter:
                 f"SELECT relname, {cols} FROM pg_stat_user_tables"  # noqa: S608 - constants
             ).fetchall()
         }
+        for name, scans, read in self._conn.execute(
+            "SELECT indexrelname, idx_scan, idx_tup_read FROM pg_stat_user_indexes"
+        ).fetchall():
+            tables[f"index {name}"] = {"idx_scan": int(scans or 0), "idx_tup_read": int(read or 0)}
         return _Reading(cpu, database, tables)
 
 

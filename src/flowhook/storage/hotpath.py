@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
 from flowhook.delivery.types import AttemptResult, PendingDelivery
+from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.records import InboundMessage, TurnCommit
 
 Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
@@ -71,7 +72,8 @@ _HELD_LEASES_PG = (
     "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE"
 )
 _NOTIFY_PG = "SELECT pg_notify(%s, %s)"
-INBOX_CHANNEL = "flowhook_inbox"  # payload: partitions with new messages, comma-separated
+# payload: "partition:id" of each message committed, comma-separated, in id order
+INBOX_CHANNEL = "flowhook_inbox"
 REPLY_CHANNEL = "flowhook_reply"  # payload: ids of rest messages whose outputs are stored
 _UPSERT_SESSION = (
     "INSERT INTO sessions (endpoint_id, session_id, user_id, state, turns, created_at, "
@@ -175,6 +177,8 @@ class HotPath:
 
     def __init__(self, backend: str, *, owner: str | None = None) -> None:
         self._returning_many = backend == "postgresql"
+        self._pg = backend == "postgresql"
+        self._insert_messages_pg = pg.insert_messages_sql(with_txid=owner is not None)
         self._owner = owner if backend == "postgresql" else None
         self.owner = self._owner
         p = "%s" if backend == "postgresql" else "?"
@@ -215,6 +219,19 @@ class HotPath:
             out.append(int(cursor.lastrowid))
         return out
 
+    def _many_returning(
+        self,
+        cursor: Any,
+        sql: str,
+        kinds: Sequence[tuple[str, str]],
+        rows: list[tuple[Any, ...]],
+    ) -> list[int]:
+        """PostgreSQL: insert the rows in one statement, their new ids in row order."""
+        if not rows:
+            return []
+        cursor.execute(sql, pg.columns(rows, kinds))
+        return [int(r[0]) for r in cursor.fetchall()]
+
     def _insert_messages(
         self, conn: Connection, msgs: Sequence[InboundMessage]
     ) -> list[int | ConfigChanged]:
@@ -250,10 +267,16 @@ class HotPath:
             )
             for m in msgs
         ]
-        ids = self._insert_rows(cursor, self._insert_message, rows)
+        if self._pg:
+            ids = self._many_returning(cursor, self._insert_messages_pg, pg.MESSAGE_COLUMNS, rows)
+        else:
+            ids = self._insert_rows(cursor, self._insert_message, rows)
         if self._owner is not None and rows:
-            # Delivered with the commit: the owners of these partitions scan them at once.
-            for chunk in _payloads([str(p) for p in sorted({row[-1] for row in rows})]):
+            # Delivered with the commit, in commit order: the owners run these messages in
+            # that order (flowhook.cluster.scanner), the accepting process too. The ids
+            # ascend in row order (one statement after the other, one sequence).
+            announced = [f"{row[-1]}:{i}" for row, i in zip(rows, ids, strict=True)]
+            for chunk in _payloads(announced):
                 cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, chunk))
         return ids
 
@@ -273,7 +296,9 @@ class HotPath:
             for t in turns
             if t.state is not None
         ]
-        if sessions:
+        if sessions and self._pg and _unique(s[:2] for s in sessions):
+            cursor.execute(pg.UPSERT_SESSIONS, pg.columns(sessions, pg.SESSION_COLUMNS))
+        elif sessions:
             cursor.executemany(self._upsert_session, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
@@ -292,7 +317,9 @@ class HotPath:
             for t in turns
             for e in t.transcript
         ]
-        if transcript:
+        if transcript and self._pg:
+            cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
+        elif transcript:
             cursor.executemany(self._insert_transcript, transcript)
         stats = [
             (
@@ -307,7 +334,9 @@ class HotPath:
             for t in turns
             if t.stats is not None
         ]
-        if stats:
+        if stats and self._pg:
+            cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
+        elif stats:
             cursor.executemany(self._insert_stats, stats)
         outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
         outputs += [
@@ -315,22 +344,24 @@ class HotPath:
             for t in turns
             for body in t.handover_events
         ]
-        ids = self._insert_rows(
-            cursor,
-            self._insert_output,
-            [
-                (
-                    did,
-                    target,
-                    t.session_id,
-                    t.message_id or None,
-                    body.decode(),
-                    now,
-                    partition_of(t.endpoint_id, t.session_id),
-                )
-                for t, target, body, did in outputs
-            ],
-        )
+        output_rows = [
+            (
+                did,
+                target,
+                t.session_id,
+                t.message_id or None,
+                body.decode(),
+                now,
+                partition_of(t.endpoint_id, t.session_id),
+            )
+            for t, target, body, did in outputs
+        ]
+        if self._pg and output_rows:
+            cursor.execute(pg.INSERT_OUTPUTS, pg.columns(output_rows, pg.OUTPUT_COLUMNS))
+            by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
+            ids = [by_delivery[did] for _t, _target, _body, did in outputs]
+        else:
+            ids = self._insert_rows(cursor, self._insert_output, output_rows)
         per_turn: dict[int, list[PendingDelivery]] = {}
         for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(
@@ -471,36 +502,48 @@ class HotPath:
     def _record_outcomes(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = _cursor(conn)
         now = time.time()
-        cursor.executemany(
-            self._insert_attempt,
-            [
-                (
-                    item.outbox_id,
-                    now,
-                    attempt.status,
-                    attempt.duration_ms,
-                    attempt.error,
-                    attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
-                )
-                for item, attempt, _status, _n, _nb in outcomes
-            ],
-        )
-        cursor.executemany(
-            self._update_outbox,
-            [
-                (
-                    status,
-                    attempts,
-                    not_before,
-                    attempt.status,
-                    attempt.error,
-                    None if status == "pending" else now,
-                    item.outbox_id,
-                )
-                for item, attempt, status, attempts, not_before in outcomes
-            ],
-        )
+        attempts_rows = [
+            (
+                item.outbox_id,
+                now,
+                attempt.status,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
+            )
+            for item, attempt, _status, _n, _nb in outcomes
+        ]
+        updates = [
+            (
+                status,
+                attempts,
+                not_before,
+                attempt.status,
+                attempt.error,
+                None if status == "pending" else now,
+                item.outbox_id,
+            )
+            for item, attempt, status, attempts, not_before in outcomes
+        ]
+        if self._pg:
+            cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
+        else:
+            cursor.executemany(self._insert_attempt, attempts_rows)
+        if self._pg and _unique(u[-1] for u in updates):
+            cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
+        else:
+            # Two outcomes of one output in a batch: in order, one after the other.
+            cursor.executemany(self._update_outbox, updates)
         return [None] * len(outcomes)
+
+
+def _unique(keys: Iterable[Any]) -> bool:
+    seen = set()
+    for key in keys:
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
 
 
 def _payloads(items: list[str], limit: int = 7000) -> list[str]:
