@@ -89,7 +89,9 @@ async def owner(
     ownership.valid_until(float("inf"))
     runner = RecordingRunner()
     runner_any: Any = runner
-    scanner = InboxScanner(stores[0], runner_any, ownership, scan_seconds=0, max_backlog=1000)
+    scanner = InboxScanner(
+        stores[0], runner_any, ownership, scan_seconds=0, max_backlog=1000, worker_id="w1"
+    )
     listener = Listener(
         postgres_database, {INBOX_CHANNEL: scanner.on_notify}, on_connect=scanner.mark_all
     )

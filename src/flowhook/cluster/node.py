@@ -62,7 +62,12 @@ class ClusterNode:
         self._let_go_seconds = let_go_seconds
         self.runs_turns = worker.role != "ingress"
         self.scanner = InboxScanner(
-            store, runner, ownership, scan_seconds=scan_seconds, max_backlog=max_backlog
+            store,
+            runner,
+            ownership,
+            scan_seconds=scan_seconds,
+            max_backlog=max_backlog,
+            worker_id=worker.id,
         )
         self.coordinator = Coordinator(
             store,

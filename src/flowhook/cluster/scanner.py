@@ -51,6 +51,13 @@ BACKLOG_PAUSE_SECONDS = 0.05
 # A message accepted here whose notification has not arrived after this long (the
 # LISTEN connection was (re)established just after its commit): its partition is scanned.
 LOCAL_NOTIFY_SECONDS = 1.0
+# A notification of a message accepted here may come before the accepting request has
+# handed the message over (two wake-ups of the loop, in either order): wait this long
+# for it, then read it back like any other.
+OWN_HANDOVER_SECONDS = 0.05
+# Ids notified lately, so a hand-over that comes after its notification is not kept
+# waiting for another one.
+RECENT_IDS = 20_000
 
 
 class InboxScanner:
@@ -62,8 +69,11 @@ class InboxScanner:
         *,
         scan_seconds: float,
         max_backlog: int,
+        worker_id: str | None = None,
     ) -> None:
+        """``worker_id``: this process's, as the notifications of its own commits name it."""
         self._store = store
+        self._worker_id = worker_id
         self._runner = runner
         self._ownership = ownership
         self._scan_seconds = scan_seconds
@@ -75,8 +85,11 @@ class InboxScanner:
         # Accepted here, in owned partitions, waiting for their own notification (with
         # when they were accepted), in acceptance order.
         self._local: dict[int, tuple[InboundMessage, float]] = {}
-        self._feed: list[tuple[int, int]] = []  # (partition, id) notified, in commit order
+        # (partition, id, committed here) notified, in commit order
+        self._feed: list[tuple[int, int, bool]] = []
         self._feed_wake = asyncio.Event()
+        self._handed_over = asyncio.Event()  # a message accepted here was handed over
+        self._recent: dict[int, None] = {}  # ids notified lately, oldest first
         self._feeding = False
         self._quiet = asyncio.Event()  # nothing marked, waiting or fed, no scan running
         self._quiet.set()
@@ -99,15 +112,21 @@ class InboxScanner:
         """A message committed here: if this process runs its partition, it waits for its
         own notification and then runs from memory (the owner elsewhere hears of it from
         that notification)."""
+        if msg.id in self._recent:
+            return  # notified already: taken from the inbox
         if self._ownership.runs_turns(partition_of(msg.endpoint_id, msg.session_id)):
             self._local[msg.id] = (msg, time.monotonic())
             self._quiet.clear()
+            self._handed_over.set()
 
     def on_notify(self, payload: str) -> None:
-        """A ``flowhook_inbox`` notification: ``partition:id`` of each message committed,
-        comma-separated (a bare partition, from an older process: scan it)."""
+        """A ``flowhook_inbox`` notification: the committing worker's id, ``|``, then
+        ``partition:id`` of each message committed, comma-separated (a bare partition, from
+        an older process: scan it)."""
+        sender, _bar, entries = payload.rpartition("|")
+        own = bool(sender) and sender == self._worker_id
         try:
-            for entry in payload.split(","):
+            for entry in entries.split(","):
                 part, sep, ident = entry.partition(":")
                 if not part:
                     continue
@@ -115,7 +134,7 @@ class InboxScanner:
                 if not sep:
                     self.mark((partition,))
                 elif self._ownership.runs_turns(partition):
-                    self._feed.append((partition, int(ident)))
+                    self._feed.append((partition, int(ident), own))
                 else:
                     self._local.pop(int(ident), None)
         except ValueError:
@@ -207,17 +226,23 @@ class InboxScanner:
                 self.fed += await self._take_notified(batch)
             except Exception as exc:  # storage away (or a bug): the scans take them
                 log.warning("cluster.feed_failed", error=str(exc))
-                self.mark(p for p, _i in batch)
+                self.mark(p for p, _i, _own in batch)
             finally:
                 self._feeding = False
             self._settle_quiet()
 
-    async def _take_notified(self, batch: list[tuple[int, int]]) -> int:
+    async def _take_notified(self, batch: list[tuple[int, int, bool]]) -> int:
         """Hand the runner the notified messages, in notification (commit) order. One of
         a partition with a scan pending or running is left to a scan that reads after
         it (marked again), and so is every later one of that partition."""
+        await self._await_handover([i for _p, i, own in batch if own])
+        # From here on, a late hand-over of these is not kept: they are taken below.
+        for _p, message_id, _own in batch:
+            self._recent[message_id] = None
+        while len(self._recent) > RECENT_IDS:
+            del self._recent[next(iter(self._recent))]
         wanted: list[tuple[int, InboundMessage | None]] = []
-        for partition, message_id in batch:
+        for partition, message_id, _own in batch:
             local = self._local.pop(message_id, None)
             if partition in self._dirty or partition in self._scanning:
                 self.mark((partition,))
@@ -226,6 +251,18 @@ class InboxScanner:
         if not wanted:
             return 0
         return await self._runner.submit_fresh(functools.partial(self._read_notified, wanted))
+
+    async def _await_handover(self, own: list[int]) -> None:
+        """Give the requests that committed these messages here a moment to hand them
+        over, so they run from memory."""
+        deadline = time.monotonic() + OWN_HANDOVER_SECONDS
+        while any(i not in self._local and not self._runner.holds(i) for i in own):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._handed_over.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._handed_over.wait(), left)
 
     async def _read_notified(
         self, wanted: list[tuple[int, InboundMessage | None]]

@@ -72,7 +72,8 @@ _HELD_LEASES_PG = (
     "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE"
 )
 _NOTIFY_PG = "SELECT pg_notify(%s, %s)"
-# payload: "partition:id" of each message committed, comma-separated, in id order
+# payload: the committing worker's id, "|", then "partition:id" of each message committed,
+# comma-separated, in id order
 INBOX_CHANNEL = "flowhook_inbox"
 REPLY_CHANNEL = "flowhook_reply"  # payload: ids of rest messages whose outputs are stored
 _UPSERT_SESSION = (
@@ -276,8 +277,9 @@ class HotPath:
             # that order (flowhook.cluster.scanner), the accepting process too. The ids
             # ascend in row order (one statement after the other, one sequence).
             announced = [f"{row[-1]}:{i}" for row, i in zip(rows, ids, strict=True)]
-            for chunk in _payloads(announced):
-                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, chunk))
+            sender = self._owner + "|"
+            for chunk in _payloads(announced, limit=7000 - len(sender)):
+                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, sender + chunk))
         return ids
 
     def _commit_turns(
