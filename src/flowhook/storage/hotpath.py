@@ -51,19 +51,24 @@ _FINISH_MESSAGE = (
 )
 # The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
 # turns that may commit.
+# The partition with the id: the lookup descends the partial index of pending messages by
+# (partition, id) instead of walking it (docs/architecture.md, "PostgreSQL cost per message").
 _FINISH_MESSAGES_PG = (
     "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
     "error = v.error "
-    "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS status, "
-    "unnest(%s::text[]) AS reply, unnest(%s::text[]) AS error) AS v "
-    "WHERE m.id = v.id AND m.status = 'pending' RETURNING m.id"
+    "FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) "
+    "AS v(id, partition, status, reply, error) "
+    "WHERE m.partition = v.partition AND m.id = v.id AND m.status = 'pending' RETURNING m.id"
 )
 # A run of a message read back from the inbox is counted before it starts, so a message
 # that crashes the process every time is failed after a bounded number of runs.
 _COUNT_ATTEMPT = "UPDATE messages SET attempts = attempts + 1 WHERE id = {p} AND status = 'pending'"
+# The partitions looked up by primary key first, for the same reason.
 _COUNT_ATTEMPTS_PG = (
-    "UPDATE messages SET attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'pending' "
-    "RETURNING id, attempts"
+    "WITH k AS MATERIALIZED (SELECT id, partition FROM messages WHERE id = ANY(%s)) "
+    "UPDATE messages AS m SET attempts = m.attempts + 1 FROM k "
+    "WHERE m.partition = k.partition AND m.id = k.id AND m.status = 'pending' "
+    "RETURNING m.id, m.attempts"
 )
 # The fence: the leases this process still holds, locked (FOR SHARE) until the commit so
 # that nobody can take them over between this check and the commit.
@@ -465,6 +470,7 @@ class HotPath:
                 (
                     now,
                     [r[1] for r in rows],
+                    [partition_of(batch[r[0]].endpoint_id, batch[r[0]].session_id) for r in rows],
                     [r[2] for r in rows],
                     [r[3] for r in rows],
                     [r[4] for r in rows],
@@ -524,6 +530,7 @@ class HotPath:
                 attempt.error,
                 None if status == "pending" else now,
                 item.outbox_id,
+                partition_of(item.endpoint_id, item.session_id),
             )
             for item, attempt, status, attempts, not_before in outcomes
         ]
@@ -531,11 +538,14 @@ class HotPath:
             cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
         else:
             cursor.executemany(self._insert_attempt, attempts_rows)
-        if self._pg and _unique(u[-1] for u in updates):
+        if self._pg and _unique(u[-2] for u in updates):
             cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
-        else:
+        elif self._pg:
             # Two outcomes of one output in a batch: in order, one after the other.
-            cursor.executemany(self._update_outbox, updates)
+            for update in updates:
+                cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
+        else:
+            cursor.executemany(self._update_outbox, [u[:-1] for u in updates])
         return [None] * len(outcomes)
 
 

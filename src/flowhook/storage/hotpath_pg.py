@@ -143,14 +143,17 @@ OUTCOME_COLUMNS = (
     ("last_error", "text"),
     ("finished_at", "float8"),
     ("id", "int8"),
+    ("partition", "int4"),
 )
 # One row per output in the batch (an UPDATE ... FROM changes a row once). Only a pending
-# row moves, as in the one-row statement.
+# row moves, as in the one-row statement. Looked up by partition and id: the partial index
+# of pending outputs by (partition, id) is descended, not walked, even before the table has
+# statistics (with ``id`` alone PostgreSQL may pick that index and read all of it per row).
 UPDATE_OUTPUTS = (
     "UPDATE outbox AS o SET status = v.status, attempts = v.attempts, "
     "not_before = v.not_before, last_status = v.last_status, last_error = v.last_error, "
     f"finished_at = v.finished_at FROM {_unnest(OUTCOME_COLUMNS)} "
-    "WHERE o.id = v.id AND o.status = 'pending'"
+    "WHERE o.partition = v.partition AND o.id = v.id AND o.status = 'pending'"
 )
 
 _FLOAT_KINDS = {"float8"}
