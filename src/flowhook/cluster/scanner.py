@@ -10,8 +10,9 @@ That order is what the owner runs them in:
   message committed before it has been announced too, so none is overtaken. It is not
   read back;
 - a message another process accepted is read by id (all of one wake-up in one read);
-- a partition with a scan pending or running takes no message this way: the scan,
-  whose read starts later, submits them all in id order.
+- a partition with a scan pending takes no message this way: the scan, whose read
+  starts later, submits them all in id order; one notified while its partition is
+  being scanned waits for the scan to finish, then goes in order after what it found.
 
 Scans remain for what notifications cannot say: a partition just claimed, a
 notification missed (the LISTEN connection was lost, or one did not arrive within
@@ -88,6 +89,8 @@ class InboxScanner:
         # (partition, id, committed here) notified, in commit order
         self._feed: list[tuple[int, int, bool]] = []
         self._feed_wake = asyncio.Event()
+        # Notified while their partition was being scanned: handed over after the scan.
+        self._parked: list[tuple[int, int, InboundMessage | None]] = []
         self._handed_over = asyncio.Event()  # a message accepted here was handed over
         self._recent: dict[int, None] = {}  # ids notified lately, oldest first
         self._feeding = False
@@ -203,9 +206,15 @@ class InboxScanner:
                 delay = 0.1
                 for i in covered:
                     self._local.pop(i, None)
+                # Notified while the scan ran: after what it handed over, in order (more
+                # are parked meanwhile, until none is left).
+                while self._parked:
+                    parked, self._parked = self._parked, []
+                    self.fed += await self._submit(parked)
             except Exception as exc:  # storage away (or a bug): never stop scanning
                 log.warning("cluster.scan_failed", error=str(exc), retry_in=delay)
-                self._dirty.update(partitions)
+                self._dirty.update(partitions)  # the next scan reads the parked ones too
+                self._parked = []
                 self._scanning = set()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
@@ -233,21 +242,31 @@ class InboxScanner:
 
     async def _take_notified(self, batch: list[tuple[int, int, bool]]) -> int:
         """Hand the runner the notified messages, in notification (commit) order. One of
-        a partition with a scan pending or running is left to a scan that reads after
-        it (marked again), and so is every later one of that partition."""
+        a partition with a scan pending is left to that scan (it reads after the commit);
+        one of a partition being scanned is parked, and handed over in order right after
+        the scan, as is every later one of that partition until then."""
         await self._await_handover([i for _p, i, own in batch if own])
         # From here on, a late hand-over of these is not kept: they are taken below.
         for _p, message_id, _own in batch:
             self._recent[message_id] = None
         while len(self._recent) > RECENT_IDS:
             del self._recent[next(iter(self._recent))]
-        wanted: list[tuple[int, InboundMessage | None]] = []
+        wanted: list[tuple[int, int, InboundMessage | None]] = []
         for partition, message_id, _own in batch:
             local = self._local.pop(message_id, None)
-            if partition in self._dirty or partition in self._scanning:
-                self.mark((partition,))
-            elif self._ownership.runs_turns(partition) and not self._runner.holds(message_id):
-                wanted.append((message_id, None if local is None else local[0]))
+            msg = None if local is None else local[0]
+            if partition in self._scanning:
+                self._parked.append((partition, message_id, msg))
+            elif partition not in self._dirty:  # a dirty one's scan reads after this commit
+                wanted.append((partition, message_id, msg))
+        return await self._submit(wanted)
+
+    async def _submit(self, entries: list[tuple[int, int, InboundMessage | None]]) -> int:
+        wanted = [
+            (i, msg)
+            for p, i, msg in entries
+            if self._ownership.runs_turns(p) and not self._runner.holds(i)
+        ]
         if not wanted:
             return 0
         return await self._runner.submit_fresh(functools.partial(self._read_notified, wanted))
