@@ -492,6 +492,12 @@ class HotPath:
         """Count one more run for each still-pending message; returns, per batch, the
         new count by message id (messages no longer pending are left out)."""
         cursor = _cursor(conn)
+        every = [i for ids in batches for i in ids]
+        if self._pg and _unique(every):
+            # One statement for the whole group commit (a run is counted per message).
+            cursor.execute(_COUNT_ATTEMPTS_PG, (every,))
+            counted = {int(i): int(n) for i, n in cursor.fetchall()}
+            return [{i: counted[i] for i in ids if i in counted} for ids in batches]
         out: list[dict[int, int]] = []
         for ids in batches:
             if self._returning_many:
