@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     tp.add_argument(
         "--http", action="store_true", help="real aiohttp transport to the bench receiver"
     )
+    tp.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="postgres: a scratch database; adds PostgreSQL's CPU and the statements per message",
+    )
+    tp.add_argument("--pg-url", default=None, help="PostgreSQL admin URL (default: the bench's)")
 
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
@@ -203,8 +210,11 @@ def main(argv: list[str] | None = None) -> None:
         from bench.turnpath import TurnPathOptions
         from bench.turnpath import main as turnpath_main
 
+        opts = Options(baseline=False, command=command, flows=[args.flow], backend=args.backend)
+        if args.pg_url:
+            opts.pg_url = args.pg_url
         turnpath_main(
-            Options(baseline=False, command=command, flows=[args.flow]),
+            opts,
             TurnPathOptions(
                 messages=args.messages,
                 sessions=args.sessions,

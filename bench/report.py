@@ -38,6 +38,7 @@ def print_table(doc: dict[str, Any]) -> None:
         "send>hook p99",
         "lost",
         "srv ms/out",
+        "db ms/out",
         "other CPU",
     )
     rows: list[tuple[str, ...]] = []
@@ -57,6 +58,7 @@ def print_table(doc: dict[str, Any]) -> None:
                     _fmt(p["e2e_from_send_ms"]["p99"]),
                     str(p["undelivered_after_drain"] + p["errors"] + p["rejected"]),
                     _fmt(p["cpu_ms_per_delivery"]["server"]),
+                    _fmt(p.get("database", {}).get("cpu_ms_per_delivery")),
                     f"{p['cpu_s']['other_processes'] / p['cpu_s']['wall_s']:.2f}",
                 )
             )
@@ -73,8 +75,11 @@ def print_table(doc: dict[str, Any]) -> None:
         "(latencies in ms; e2e = received by the webhook - 202 received by the client;\n"
         " send>hook = received by the webhook - request sent; lost = errors + non-2xx +\n"
         " accepted but never delivered; srv ms/out = server CPU ms per delivered output;\n"
-        " other CPU = cores used by processes outside the bench during the phase)"
+        " db ms/out = CPU ms of PostgreSQL's processes serving the bench's database per\n"
+        " delivered output; other CPU = cores used by processes outside the bench during\n"
+        " the phase)"
     )
+    print_database(doc)
     for t in doc["targets"]:
         before, after = t["rss_before"], t["rss_after"]
         print(
@@ -96,6 +101,25 @@ def print_table(doc: dict[str, Any]) -> None:
                 print("  " + line)
 
 
+def print_database(doc: dict[str, Any]) -> None:
+    """PostgreSQL's work per delivered output, saturation phases (``bench.pgstats``)."""
+    for t in doc["targets"]:
+        for p in t["phases"]:
+            db = p.get("database")
+            if db is None or p["phase"] != "saturation":
+                continue
+            d = db["per_delivery"]
+            print(
+                f"database, {t['target']} {p['phase']}, per output: "
+                f"{db['cpu_ms_per_delivery']:.3f} ms CPU (+{db['shared_cpu_ms_per_delivery']:.3f}"
+                f" WAL writer etc.), {d.get('xact_commit', 0):.2f} commits, "
+                f"{d.get('tup_inserted', 0):.2f} rows in, {d.get('tup_updated', 0):.2f} up, "
+                f"{d.get('tup_fetched', 0):.2f} fetched, {d.get('tup_returned', 0):.2f} returned"
+            )
+            for name, c in sorted(db["tables_per_delivery"].items()):
+                print(f"    {name}: " + ", ".join(f"{k} {v:g}" for k, v in c.items()))
+
+
 def print_ratios(ratios: dict[str, Any]) -> None:
     """Ratios within this run: the only comparisons to trust on a shared machine."""
     if not ratios or not all(isinstance(r, dict) for r in ratios.values()):
@@ -107,6 +131,12 @@ def print_ratios(ratios: dict[str, Any]) -> None:
             f"server CPU {r['server_ms_per_output']:.3f} ms/output",
             f"{r['outputs_per_server_cpu_s']:,.0f} outputs per server CPU s",
         ]
+        if "database_ms_per_output" in r:
+            parts.append(
+                f"database CPU {r['database_ms_per_output']:.3f} ms/output, "
+                f"{r['outputs_per_server_and_database_cpu_s']:,.0f} outputs per server and "
+                "database CPU s"
+            )
         if "throughput_over_baseline" in r:
             parts.append(f"throughput / baseline {r['throughput_over_baseline']:.2f}")
         if "cpu_per_output_over_baseline" in r:
@@ -120,6 +150,11 @@ def print_ratios(ratios: dict[str, Any]) -> None:
             parts.append(f"throughput / one process {r['throughput_over_one_process']:.2f}")
         if "per_cpu_s_over_one_process" in r:
             parts.append(f"outputs per CPU s / one process {r['per_cpu_s_over_one_process']:.2f}")
+        if "per_total_cpu_s_over_one_process" in r:
+            parts.append(
+                "outputs per server and database CPU s / one process "
+                f"{r['per_total_cpu_s_over_one_process']:.2f}"
+            )
         print(f"  {name}: " + "; ".join(parts))
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from bench import procs
+from bench import pgstats, procs
 from bench.report import print_table
 from bench.stats import summary_ms
 from flowhook.nlu.bench import time_matching
@@ -68,6 +68,7 @@ class Target:
     # Further processes of the same target (several flowhook processes, one database):
     # the load is split over all ports, CPU summed over all processes.
     more: list[tuple[subprocess.Popen[bytes], int]] = field(default_factory=list)
+    database_url: str | None = None  # PostgreSQL: the scratch database (its CPU is measured)
 
     @property
     def pids(self) -> list[int]:
@@ -169,8 +170,10 @@ def flowhook_target(
     data_dir = data_dir or workdir / f"data-{flow}"
     with contextlib.ExitStack() as stack:
         db_args: list[str] = []
+        database_url = None
         if opts.backend == "postgres":
-            db_args = ["--database-url", stack.enter_context(postgres_database(opts.pg_url))]
+            database_url = stack.enter_context(postgres_database(opts.pg_url))
+            db_args = ["--database-url", database_url]
         # The working tree's flowhook by default; with --flowhook-src, another
         # checkout's src/ (e.g. a `git archive` of a commit) put first on the path.
         env = {
@@ -235,7 +238,15 @@ def flowhook_target(
         if processes > 1:
             wait_for_partitions(base, processes)
         suffix = "" if processes == 1 else f" x{processes}"
-        yield Target(f"flowhook/{flow}{suffix}", proc, port, endpoint_path, workdir, started[1:])
+        yield Target(
+            f"flowhook/{flow}{suffix}",
+            proc,
+            port,
+            endpoint_path,
+            workdir,
+            started[1:],
+            database_url=database_url,
+        )
 
 
 def wait_for_partitions(base: str, processes: int, timeout: float = 120.0) -> None:
@@ -399,6 +410,8 @@ def run_phase(
     cpu_srv, cpu_rcv = target.cpu_seconds(), procs.cpu_seconds(receiver.proc.pid)
     names = procs.python_thread_names(target.proc.pid)
     threads = procs.thread_cpu_seconds(target.proc.pid, names)
+    db = pgstats.meter(target.database_url)
+    db_before = None if db is None else db.read()
     busy, wall = procs.machine_busy_seconds(), time.monotonic()
     load = run_loadgen(target, opts, tag, rate, target.workdir / f"{tag}.json", users=users)
     drained = drain(receiver, opts.drain_timeout)
@@ -415,6 +428,12 @@ def run_phase(
     result["server_processes"] = len(target.pids)
     result["cpu_s"]["server_threads"] = {k: v for k, v in threads.items() if v > 0}
     other = busy - cpu_srv - cpu_rcv - load["cpu_seconds"]
+    if db is not None and db_before is not None:
+        time.sleep(pgstats.FLUSH_SECONDS)  # the backends' counters reach the views
+        result["database"] = pgstats.phase_figures(db_before, db.read(), result["deliveries_total"])
+        db.close()
+        # PostgreSQL's own CPU is the bench's, not the neighbours'.
+        other -= sum(result["database"]["cpu_s"].values())
     result["cpu_s"]["other_processes"] = round(max(0.0, other), 2)
     result["cpu_s"]["wall_s"] = round(wall, 2)
     result["machine_busy_cores"] = round(busy / wall, 2)
@@ -627,6 +646,9 @@ def ratios(targets: list[dict[str, Any]]) -> dict[str, Any]:
             "server_ms_per_output": sat["cpu_ms_per_delivery"]["server"],
             "outputs_per_server_cpu_s": _per_cpu_s(sat),
         }
+        if "database" in sat:
+            row["database_ms_per_output"] = sat["database"]["cpu_ms_per_delivery"]
+            row["outputs_per_server_and_database_cpu_s"] = _per_total_cpu_s(sat)
         one = next((p for p in t["phases"] if p["phase"] == SATURATION_ONE_USER), None)
         if one is not None and sat["delivered_per_s"]:
             row["one_user_delivered_per_s"] = one["delivered_per_s"]
@@ -650,6 +672,10 @@ def ratios(targets: list[dict[str, Any]]) -> dict[str, Any]:
                 )
             if _per_cpu_s(s1):
                 row["per_cpu_s_over_one_process"] = round(_per_cpu_s(sat) / _per_cpu_s(s1), 3)
+            if _per_total_cpu_s(s1) and _per_total_cpu_s(sat):
+                row["per_total_cpu_s_over_one_process"] = round(
+                    _per_total_cpu_s(sat) / _per_total_cpu_s(s1), 3
+                )
         out[name] = row
     return out
 
@@ -658,3 +684,9 @@ def _per_cpu_s(phase: dict[str, Any]) -> float:
     """Outputs delivered per second of server CPU (all server processes)."""
     cpu = phase["cpu_s"]["server"]
     return round(phase["deliveries_total"] / cpu, 1) if cpu else 0.0
+
+
+def _per_total_cpu_s(phase: dict[str, Any]) -> float:
+    """Outputs delivered per second of server and database CPU (PostgreSQL)."""
+    cpu = phase["cpu_s"]["server"] + phase.get("database", {}).get("cpu_s", {}).get("backends", 0)
+    return round(phase["deliveries_total"] / cpu, 1) if "database" in phase and cpu else 0.0

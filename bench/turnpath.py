@@ -7,6 +7,11 @@ ingress service (``Inbox.accept``: key check, validation, the commit), the runne
 transport that answers 200 at once. ``clients`` coroutines send concurrently, like the
 closed loop of ``run``; CPU is the process's (all threads, ``time.process_time``).
 
+``--backend postgres`` runs it on a scratch PostgreSQL database (one process, which then
+takes its messages from the inbox and fences its commits as with several) and adds
+PostgreSQL's CPU per message (``bench.pgstats``) and the statements flowhook sent per
+message, counted on the driver's cursors and grouped by statement.
+
 ``--cprofile`` adds a cProfile of the event-loop thread timed with ``thread_time``
 (CPU, not wall: waits for the GIL held by the writer thread are not charged to the
 function that happened to wait), printed by own time.
@@ -21,6 +26,7 @@ how many attempts can share a moment (fewer: the half-load shape).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import io
 import os
@@ -35,8 +41,8 @@ from typing import Any
 
 import orjson
 
-from bench import procs
-from bench.runner import Options, Receiver, base_doc, write_doc
+from bench import pgstats, procs
+from bench.runner import Options, Receiver, base_doc, postgres_database, write_doc
 from flowhook.config import Settings
 from flowhook.delivery.types import AttemptResult, WebhookTarget
 from flowhook.endpoints.models import EndpointCreate
@@ -73,11 +79,63 @@ class InstantTransport:
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
 
 
+class StatementCount:
+    """Counts the statements psycopg sends (``execute`` calls, and the rows of each
+    ``executemany``), by the statement's first words."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.rows: dict[str, int] = {}
+        self.on = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Any:
+        import psycopg
+
+        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+        count = self
+
+        def counted_execute(cur: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            count.add(query, 1)
+            return execute(cur, query, *args, **kwargs)
+
+        def counted_executemany(cur: Any, query: Any, params: Any, **kwargs: Any) -> Any:
+            params = list(params)
+            count.add(query, len(params))
+            return executemany(cur, query, params, **kwargs)
+
+        psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign,assignment]
+        psycopg.Cursor.executemany = counted_executemany  # type: ignore[method-assign,assignment]
+        try:
+            yield self
+        finally:
+            psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+            psycopg.Cursor.executemany = executemany  # type: ignore[method-assign]
+
+    def add(self, query: Any, rows: int) -> None:
+        if not self.on:
+            return
+        text = query if isinstance(query, str) else str(getattr(query, "_obj", query))
+        key = " ".join(text.split())[:90]
+        self.calls[key] = self.calls.get(key, 0) + 1
+        self.rows[key] = self.rows.get(key, 0) + rows
+
+    def per_message(self, messages: int) -> list[tuple[str, float, float]]:
+        """(statement, calls per message, rows per message), most calls first."""
+        out = [(k, self.calls[k] / messages, self.rows[k] / messages) for k in self.calls]
+        return sorted(out, key=lambda r: -r[2])
+
+
 async def measure(
-    topts: TurnPathOptions, data_dir: Path, webhook_url: str | None = None
+    topts: TurnPathOptions,
+    data_dir: Path,
+    database_url: str | None = None,
+    statements: StatementCount | None = None,
+    webhook_url: str | None = None,
 ) -> dict[str, Any]:
     settings = Settings(
         data_dir=data_dir,
+        database_url=database_url,
         flows_dir=FLOWS_DIR,
         admin_token=secrets.token_hex(16),
         webhook_allow_cidrs=["127.0.0.0/8"],
@@ -125,6 +183,10 @@ async def measure(
         config = getattr(services.inbox, "_config", None)
         reads = getattr(config, "reads", 0)
         threads = _thread_cpu()
+        db = pgstats.meter(database_url)
+        db_before = None if db is None else db.read()
+        if statements is not None:
+            statements.on = True
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -132,6 +194,8 @@ async def measure(
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if statements is not None:
+            statements.on = False
         sent = per_client * topts.clients
         threads = {
             name: round(1e6 * (spent - threads.get(name, 0.0)) / sent, 1)
@@ -147,6 +211,14 @@ async def measure(
                 (writer.writes - writes) / max(1, writer.commits - commits), 1
             ),
         }
+        if db is not None and db_before is not None:
+            await asyncio.sleep(pgstats.FLUSH_SECONDS)
+            result["database"] = pgstats.phase_figures(db_before, db.read(), sent)
+            db.close()
+        if statements is not None:
+            result["statements_per_message"] = [
+                [k, round(c, 3), round(r, 3)] for k, c, r in statements.per_message(sent)
+            ]
         if profiler is not None:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
@@ -167,18 +239,23 @@ def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
     configure_logging("warning")
     doc = base_doc(opts)
     doc["turnpath"] = {"options": topts.__dict__}
-    with tempfile.TemporaryDirectory(prefix="flowhook-turnpath-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="flowhook-turnpath-"))
+        url = statements = None
+        if opts.backend == "postgres":
+            url = stack.enter_context(postgres_database(opts.pg_url))
+            statements = stack.enter_context(StatementCount().installed())
         if topts.http:
             import uvloop
 
             receiver = Receiver(Path(tmp))
-            try:
-                doc["turnpath"].update(uvloop.run(measure(topts, Path(tmp), receiver.url("/hook"))))
-                doc["turnpath"]["received"] = receiver.total()
-            finally:
-                receiver.close()
+            stack.callback(receiver.close)
+            doc["turnpath"].update(
+                uvloop.run(measure(topts, Path(tmp), url, statements, receiver.url("/hook")))
+            )
+            doc["turnpath"]["received"] = receiver.total()
         else:
-            doc["turnpath"].update(asyncio.run(measure(topts, Path(tmp))))
+            doc["turnpath"].update(asyncio.run(measure(topts, Path(tmp), url, statements)))
     out = write_doc(doc, "-turnpath")
     r = doc["turnpath"]
     print(
@@ -193,6 +270,18 @@ def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
         f"  CPU µs per message by thread: {r['thread_cpu_us_per_message']}; "
         f"configuration generation reads per message: {r['generation_reads_per_message']}"
     )
+    db = r.get("database")
+    if db is not None:
+        print(
+            f"PostgreSQL: {1000 * db['cpu_ms_per_delivery']:.1f} µs CPU per message "
+            f"(+{1000 * db['shared_cpu_ms_per_delivery']:.1f} WAL writer etc.); per message: "
+            + ", ".join(f"{k} {v:g}" for k, v in db["per_delivery"].items())
+        )
+        for name, c in sorted(db["tables_per_delivery"].items()):
+            print(f"    {name}: " + ", ".join(f"{k} {v:g}" for k, v in c.items()))
+        print("statements per message (calls, rows):")
+        for text, calls, rows in r.get("statements_per_message", []):
+            print(f"  {calls:7.3f} {rows:7.3f}  {text}")
     for line in r.get("cprofile", []):
         print(line)
     print(f"results: {out.name}")

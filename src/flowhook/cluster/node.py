@@ -7,8 +7,8 @@ the session runner and the dispatcher:
   messages, hand its pending outputs to the dispatcher;
 - a partition handed back or lost: the runner and the dispatcher let go of its
   sessions (running turns and POSTs in flight finish first);
-- a message accepted here: scanned at once if this process owns its session,
-  otherwise the owner hears of it through the NOTIFY sent with the commit.
+- a message accepted here: run here once its own NOTIFY arrived, if this process owns
+  its session, otherwise the owner hears of it through that NOTIFY.
 
 An ingress-only process claims nothing; it only listens for stored rest replies.
 """
@@ -24,7 +24,6 @@ from flowhook.cluster.coordinator import Coordinator
 from flowhook.cluster.leases import LEASE_CHANNEL, Worker
 from flowhook.cluster.listener import Listener
 from flowhook.cluster.ownership import Ownership
-from flowhook.cluster.partitions import partition_of
 from flowhook.cluster.scanner import InboxScanner
 from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
@@ -63,7 +62,12 @@ class ClusterNode:
         self._let_go_seconds = let_go_seconds
         self.runs_turns = worker.role != "ingress"
         self.scanner = InboxScanner(
-            store, runner, ownership, scan_seconds=scan_seconds, max_backlog=max_backlog
+            store,
+            runner,
+            ownership,
+            scan_seconds=scan_seconds,
+            max_backlog=max_backlog,
+            worker_id=worker.id,
         )
         self.coordinator = Coordinator(
             store,
@@ -87,8 +91,9 @@ class ClusterNode:
         self._replies.fetch_waiting()
 
     def hand_over(self, msg: InboundMessage) -> None:
-        """A message committed here: run it here now if this process owns its session."""
-        self.scanner.mark((partition_of(msg.endpoint_id, msg.session_id),))
+        """A message committed here: run here, after its own notification, if this process
+        owns its session (``InboxScanner.accepted``)."""
+        self.scanner.accepted(msg)
 
     async def start(self) -> None:
         self.listener.start()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
 from flowhook.delivery.types import AttemptResult, PendingDelivery
+from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.records import InboundMessage, TurnCommit
 
 Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
@@ -50,19 +51,24 @@ _FINISH_MESSAGE = (
 )
 # The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
 # turns that may commit.
+# The partition with the id: the lookup descends the partial index of pending messages by
+# (partition, id) instead of walking it (docs/architecture.md, "PostgreSQL cost per message").
 _FINISH_MESSAGES_PG = (
     "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
     "error = v.error "
-    "FROM (SELECT unnest(%s::bigint[]) AS id, unnest(%s::text[]) AS status, "
-    "unnest(%s::text[]) AS reply, unnest(%s::text[]) AS error) AS v "
-    "WHERE m.id = v.id AND m.status = 'pending' RETURNING m.id"
+    "FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) "
+    "AS v(id, partition, status, reply, error) "
+    "WHERE m.partition = v.partition AND m.id = v.id AND m.status = 'pending' RETURNING m.id"
 )
 # A run of a message read back from the inbox is counted before it starts, so a message
 # that crashes the process every time is failed after a bounded number of runs.
 _COUNT_ATTEMPT = "UPDATE messages SET attempts = attempts + 1 WHERE id = {p} AND status = 'pending'"
+# The partitions looked up by primary key first, for the same reason.
 _COUNT_ATTEMPTS_PG = (
-    "UPDATE messages SET attempts = attempts + 1 WHERE id = ANY(%s) AND status = 'pending' "
-    "RETURNING id, attempts"
+    "WITH k AS MATERIALIZED (SELECT id, partition FROM messages WHERE id = ANY(%s)) "
+    "UPDATE messages AS m SET attempts = m.attempts + 1 FROM k "
+    "WHERE m.partition = k.partition AND m.id = k.id AND m.status = 'pending' "
+    "RETURNING m.id, m.attempts"
 )
 # The fence: the leases this process still holds, locked (FOR SHARE) until the commit so
 # that nobody can take them over between this check and the commit.
@@ -71,7 +77,9 @@ _HELD_LEASES_PG = (
     "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE"
 )
 _NOTIFY_PG = "SELECT pg_notify(%s, %s)"
-INBOX_CHANNEL = "flowhook_inbox"  # payload: partitions with new messages, comma-separated
+# payload: the committing worker's id, "|", then "partition:id" of each message committed,
+# comma-separated, in id order
+INBOX_CHANNEL = "flowhook_inbox"
 REPLY_CHANNEL = "flowhook_reply"  # payload: ids of rest messages whose outputs are stored
 _UPSERT_SESSION = (
     "INSERT INTO sessions (endpoint_id, session_id, user_id, state, turns, created_at, "
@@ -175,6 +183,8 @@ class HotPath:
 
     def __init__(self, backend: str, *, owner: str | None = None) -> None:
         self._returning_many = backend == "postgresql"
+        self._pg = backend == "postgresql"
+        self._insert_messages_pg = pg.insert_messages_sql(with_txid=owner is not None)
         self._owner = owner if backend == "postgresql" else None
         self.owner = self._owner
         p = "%s" if backend == "postgresql" else "?"
@@ -215,6 +225,19 @@ class HotPath:
             out.append(int(cursor.lastrowid))
         return out
 
+    def _many_returning(
+        self,
+        cursor: Any,
+        sql: str,
+        kinds: Sequence[tuple[str, str]],
+        rows: list[tuple[Any, ...]],
+    ) -> list[int]:
+        """PostgreSQL: insert the rows in one statement, their new ids in row order."""
+        if not rows:
+            return []
+        cursor.execute(sql, pg.columns(rows, kinds))
+        return [int(r[0]) for r in cursor.fetchall()]
+
     def _insert_messages(
         self, conn: Connection, msgs: Sequence[InboundMessage]
     ) -> list[int | ConfigChanged]:
@@ -250,11 +273,18 @@ class HotPath:
             )
             for m in msgs
         ]
-        ids = self._insert_rows(cursor, self._insert_message, rows)
+        if self._pg:
+            ids = self._many_returning(cursor, self._insert_messages_pg, pg.MESSAGE_COLUMNS, rows)
+        else:
+            ids = self._insert_rows(cursor, self._insert_message, rows)
         if self._owner is not None and rows:
-            # Delivered with the commit: the owners of these partitions scan them at once.
-            for chunk in _payloads([str(p) for p in sorted({row[-1] for row in rows})]):
-                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, chunk))
+            # Delivered with the commit, in commit order: the owners run these messages in
+            # that order (flowhook.cluster.scanner), the accepting process too. The ids
+            # ascend in row order (one statement after the other, one sequence).
+            announced = [f"{row[-1]}:{i}" for row, i in zip(rows, ids, strict=True)]
+            sender = self._owner + "|"
+            for chunk in _payloads(announced, limit=7000 - len(sender)):
+                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, sender + chunk))
         return ids
 
     def _commit_turns(
@@ -273,7 +303,9 @@ class HotPath:
             for t in turns
             if t.state is not None
         ]
-        if sessions:
+        if sessions and self._pg and _unique(s[:2] for s in sessions):
+            cursor.execute(pg.UPSERT_SESSIONS, pg.columns(sessions, pg.SESSION_COLUMNS))
+        elif sessions:
             cursor.executemany(self._upsert_session, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
@@ -292,7 +324,9 @@ class HotPath:
             for t in turns
             for e in t.transcript
         ]
-        if transcript:
+        if transcript and self._pg:
+            cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
+        elif transcript:
             cursor.executemany(self._insert_transcript, transcript)
         stats = [
             (
@@ -307,7 +341,9 @@ class HotPath:
             for t in turns
             if t.stats is not None
         ]
-        if stats:
+        if stats and self._pg:
+            cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
+        elif stats:
             cursor.executemany(self._insert_stats, stats)
         outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
         outputs += [
@@ -315,22 +351,24 @@ class HotPath:
             for t in turns
             for body in t.handover_events
         ]
-        ids = self._insert_rows(
-            cursor,
-            self._insert_output,
-            [
-                (
-                    did,
-                    target,
-                    t.session_id,
-                    t.message_id or None,
-                    body.decode(),
-                    now,
-                    partition_of(t.endpoint_id, t.session_id),
-                )
-                for t, target, body, did in outputs
-            ],
-        )
+        output_rows = [
+            (
+                did,
+                target,
+                t.session_id,
+                t.message_id or None,
+                body.decode(),
+                now,
+                partition_of(t.endpoint_id, t.session_id),
+            )
+            for t, target, body, did in outputs
+        ]
+        if self._pg and output_rows:
+            cursor.execute(pg.INSERT_OUTPUTS, pg.columns(output_rows, pg.OUTPUT_COLUMNS))
+            by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
+            ids = [by_delivery[did] for _t, _target, _body, did in outputs]
+        else:
+            ids = self._insert_rows(cursor, self._insert_output, output_rows)
         per_turn: dict[int, list[PendingDelivery]] = {}
         for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(
@@ -432,6 +470,7 @@ class HotPath:
                 (
                     now,
                     [r[1] for r in rows],
+                    [partition_of(batch[r[0]].endpoint_id, batch[r[0]].session_id) for r in rows],
                     [r[2] for r in rows],
                     [r[3] for r in rows],
                     [r[4] for r in rows],
@@ -453,6 +492,12 @@ class HotPath:
         """Count one more run for each still-pending message; returns, per batch, the
         new count by message id (messages no longer pending are left out)."""
         cursor = _cursor(conn)
+        every = [i for ids in batches for i in ids]
+        if self._pg and _unique(every):
+            # One statement for the whole group commit (a run is counted per message).
+            cursor.execute(_COUNT_ATTEMPTS_PG, (every,))
+            counted = {int(i): int(n) for i, n in cursor.fetchall()}
+            return [{i: counted[i] for i in ids if i in counted} for ids in batches]
         out: list[dict[int, int]] = []
         for ids in batches:
             if self._returning_many:
@@ -471,36 +516,52 @@ class HotPath:
     def _record_outcomes(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = _cursor(conn)
         now = time.time()
-        cursor.executemany(
-            self._insert_attempt,
-            [
-                (
-                    item.outbox_id,
-                    now,
-                    attempt.status,
-                    attempt.duration_ms,
-                    attempt.error,
-                    attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
-                )
-                for item, attempt, _status, _n, _nb in outcomes
-            ],
-        )
-        cursor.executemany(
-            self._update_outbox,
-            [
-                (
-                    status,
-                    attempts,
-                    not_before,
-                    attempt.status,
-                    attempt.error,
-                    None if status == "pending" else now,
-                    item.outbox_id,
-                )
-                for item, attempt, status, attempts, not_before in outcomes
-            ],
-        )
+        attempts_rows = [
+            (
+                item.outbox_id,
+                now,
+                attempt.status,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
+            )
+            for item, attempt, _status, _n, _nb in outcomes
+        ]
+        updates = [
+            (
+                status,
+                attempts,
+                not_before,
+                attempt.status,
+                attempt.error,
+                None if status == "pending" else now,
+                item.outbox_id,
+                partition_of(item.endpoint_id, item.session_id),
+            )
+            for item, attempt, status, attempts, not_before in outcomes
+        ]
+        if self._pg:
+            cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
+        else:
+            cursor.executemany(self._insert_attempt, attempts_rows)
+        if self._pg and _unique(u[-2] for u in updates):
+            cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
+        elif self._pg:
+            # Two outcomes of one output in a batch: in order, one after the other.
+            for update in updates:
+                cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
+        else:
+            cursor.executemany(self._update_outbox, [u[:-1] for u in updates])
         return [None] * len(outcomes)
+
+
+def _unique(keys: Iterable[Any]) -> bool:
+    seen = set()
+    for key in keys:
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
 
 
 def _payloads(items: list[str], limit: int = 7000) -> list[str]:

@@ -16,7 +16,19 @@ from typing import Any, TypeVar
 
 import orjson
 import structlog
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
@@ -281,6 +293,22 @@ class SqlStore:
 
     async def pending_messages_by_ids(self, ids: Sequence[int]) -> list[InboundMessage]:
         """Those of ``ids`` still pending, in id order."""
+        if self.backend == "postgresql":
+            # By the primary key, pending ones kept here: with ``status = 'pending'`` in the
+            # query, PostgreSQL may walk a whole partial index of pending messages per id
+            # (docs/architecture.md, "PostgreSQL cost per message").
+            pg_query = (
+                select(t.messages)
+                .where(t.messages.c.id == func.any(bindparam("ids", type_=ARRAY(BigInteger))))
+                .order_by(t.messages.c.id)
+            )
+            return await self._read(
+                lambda c: [
+                    _message(r)
+                    for r in c.execute(pg_query, {"ids": list(ids)}).all()
+                    if r.status == "pending"
+                ]
+            )
         query = (
             select(t.messages)
             .where(t.messages.c.id.in_(list(ids)), t.messages.c.status == "pending")

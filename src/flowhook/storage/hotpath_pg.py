@@ -1,0 +1,174 @@
+"""PostgreSQL: each kind of per-message write of a group commit as ONE statement.
+
+``executemany`` sends one statement per row (pipelined, so one round trip, but each
+row is still parsed, planned, executed and answered on its own, and costs psycopg a
+Python-level send and fetch). Here the rows of a kind go as one array per column and
+are expanded on the server with ``unnest``: one execution per batch whatever its size.
+Measured per message in ``bench turnpath --backend postgres`` (docs/performance.md).
+
+Where the order of generated ids matters (messages: a session's messages must get ids
+in the order they were accepted), the rows are inserted ``ORDER BY`` their position in
+the arrays; outbox ids are matched back by their unique delivery id.
+"""
+
+# Every statement here is built once, at import, from the constant column lists below.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+MESSAGE_COLUMNS = (
+    ("endpoint_id", "text"),
+    ("session_id", "text"),
+    ("user_id", "text"),
+    ("trace_id", "text"),
+    ("text", "text"),
+    ("data", "text"),
+    ("received_at", "float8"),
+    ("kind", "text"),
+    ("client_ip", "text"),
+    ("partition", "int4"),
+)
+
+
+def _unnest(columns: Sequence[tuple[str, str]], *, ordinality: bool = False) -> str:
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
+    names = ", ".join(name for name, _ in columns)
+    if ordinality:
+        return f"unnest({arrays}) WITH ORDINALITY AS v({names}, n)"
+    return f"unnest({arrays}) AS v({names})"
+
+
+def _names(columns: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"v.{name}" for name, _ in columns)
+
+
+def insert_messages_sql(*, with_txid: bool) -> str:
+    """Messages in array order, ids returned in that order. ``with_txid``: the accepting
+    transaction's id goes with each (several processes: incremental scans)."""
+    names = ", ".join(name for name, _ in MESSAGE_COLUMNS)
+    txid = "pg_current_xact_id()::text::bigint" if with_txid else "NULL"
+    return (
+        f"INSERT INTO messages ({names}, status, txid) "
+        f"SELECT {_names(MESSAGE_COLUMNS)}, 'pending', {txid} "
+        f"FROM {_unnest(MESSAGE_COLUMNS, ordinality=True)} ORDER BY v.n RETURNING id"
+    )
+
+
+SESSION_COLUMNS = (
+    ("endpoint_id", "text"),
+    ("session_id", "text"),
+    ("user_id", "text"),
+    ("state", "text"),
+    ("created_at", "float8"),
+    ("updated_at", "float8"),
+)
+# One row per session in the batch (ON CONFLICT cannot touch a row twice in one statement).
+UPSERT_SESSIONS = (
+    "INSERT INTO sessions (endpoint_id, session_id, user_id, state, turns, created_at, "
+    f"updated_at) SELECT v.endpoint_id, v.session_id, v.user_id, v.state, 1, v.created_at, "
+    f"v.updated_at FROM {_unnest(SESSION_COLUMNS)} "
+    "ON CONFLICT (endpoint_id, session_id) DO UPDATE SET user_id = excluded.user_id, "
+    "state = excluded.state, turns = sessions.turns + 1, updated_at = excluded.updated_at"
+)
+
+TRANSCRIPT_COLUMNS = (
+    ("endpoint_id", "text"),
+    ("session_id", "text"),
+    ("user_id", "text"),
+    ("direction", "text"),
+    ("source", "text"),
+    ("text", "text"),
+    ("data", "text"),
+    ("trace_id", "text"),
+    ("client_ip", "text"),
+    ("at", "float8"),
+)
+INSERT_TRANSCRIPTS = (
+    f"INSERT INTO transcripts ({', '.join(n for n, _ in TRANSCRIPT_COLUMNS)}) "
+    f"SELECT {_names(TRANSCRIPT_COLUMNS)} FROM {_unnest(TRANSCRIPT_COLUMNS)}"
+)
+
+STATS_COLUMNS = (
+    ("endpoint_id", "text"),
+    ("session_id", "text"),
+    ("at", "float8"),
+    ("turn_ms", "float8"),
+    ("intent", "text"),
+    ("handover", "bool"),
+    ("outputs", "int4"),
+)
+INSERT_STATS = (
+    f"INSERT INTO turn_stats ({', '.join(n for n, _ in STATS_COLUMNS)}) "
+    f"SELECT {_names(STATS_COLUMNS)} FROM {_unnest(STATS_COLUMNS)}"
+)
+
+OUTPUT_COLUMNS = (
+    ("delivery_id", "text"),
+    ("endpoint_id", "text"),
+    ("session_id", "text"),
+    ("message_id", "int8"),
+    ("body", "text"),
+    ("created_at", "float8"),
+    ("partition", "int4"),
+)
+INSERT_OUTPUTS = (
+    "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
+    "attempts, not_before, created_at, partition) "
+    "SELECT v.delivery_id, v.endpoint_id, v.session_id, v.message_id, v.body, 'pending', 0, "
+    f"0, v.created_at, v.partition FROM {_unnest(OUTPUT_COLUMNS, ordinality=True)} "
+    "ORDER BY v.n RETURNING id, delivery_id"
+)
+
+ATTEMPT_COLUMNS = (
+    ("outbox_id", "int8"),
+    ("at", "float8"),
+    ("status", "int4"),
+    ("duration_ms", "float8"),
+    ("error", "text"),
+    ("body_excerpt", "text"),
+)
+INSERT_ATTEMPTS = (
+    f"INSERT INTO delivery_attempts ({', '.join(n for n, _ in ATTEMPT_COLUMNS)}) "
+    f"SELECT {_names(ATTEMPT_COLUMNS)} FROM {_unnest(ATTEMPT_COLUMNS)}"
+)
+
+OUTCOME_COLUMNS = (
+    ("status", "text"),
+    ("attempts", "int4"),
+    ("not_before", "float8"),
+    ("last_status", "int4"),
+    ("last_error", "text"),
+    ("finished_at", "float8"),
+    ("id", "int8"),
+    ("partition", "int4"),
+)
+# One row per output in the batch (an UPDATE ... FROM changes a row once). Only a pending
+# row moves, as in the one-row statement. Looked up by partition and id: the partial index
+# of pending outputs by (partition, id) is descended, not walked, even before the table has
+# statistics (with ``id`` alone PostgreSQL may pick that index and read all of it per row).
+UPDATE_OUTPUTS = (
+    "UPDATE outbox AS o SET status = v.status, attempts = v.attempts, "
+    "not_before = v.not_before, last_status = v.last_status, last_error = v.last_error, "
+    f"finished_at = v.finished_at FROM {_unnest(OUTCOME_COLUMNS)} "
+    "WHERE o.partition = v.partition AND o.id = v.id AND o.status = 'pending'"
+)
+
+_FLOAT_KINDS = {"float8"}
+_INT_KINDS = {"int4", "int8"}
+
+
+def columns(rows: Sequence[Sequence[Any]], kinds: Sequence[tuple[str, str]]) -> list[list[Any]]:
+    """The rows as one list per column, numbers made uniform for psycopg's array types
+    (a list mixing int and float would not adapt as one array)."""
+    out: list[list[Any]] = []
+    for i, (_name, kind) in enumerate(kinds):
+        values = [row[i] for row in rows]
+        if kind in _FLOAT_KINDS:
+            values = [None if v is None else float(v) for v in values]
+        elif kind in _INT_KINDS:
+            values = [None if v is None else int(v) for v in values]
+        out.append(values)
+    return out
