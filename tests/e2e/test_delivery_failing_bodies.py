@@ -164,7 +164,11 @@ async def test_a_healthy_endpoint_is_served_next_to_a_dead_ones_backlog(
                     ok, {"userId": "u", "sessionId": "s", "text": str(n)}
                 )
                 assert code == 202
-                await healthy.wait_until(lambda n=n: len(healthy.accepted) == n + 1, timeout=5)
+
+                def arrived(count: int = n + 1) -> bool:
+                    return len(healthy.accepted) == count
+
+                await healthy.wait_until(arrived, timeout=5)
                 assert time.monotonic() - started < 1.0
                 await asyncio.sleep(0.3)  # a sweep or two with the backlog in place
             assert server.services.dispatcher.held_of(dead["id"]) == 0
