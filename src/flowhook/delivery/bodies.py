@@ -33,7 +33,7 @@ def release_bodies(queue: deque[PendingDelivery]) -> None:
     """Drop the bodies of every output of a lane whose head waits for its retry."""
     for index, item in enumerate(queue):
         if item.body:
-            queue[index] = replace(item, body=NOT_HELD)
+            queue[index] = without_body(item)
 
 
 def held_body_bytes(items: Iterable[PendingDelivery]) -> int:
