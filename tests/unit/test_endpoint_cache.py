@@ -30,20 +30,25 @@ def record(name: str = "old") -> EndpointRecord:
 
 
 class CountingStore:
-    """Stands in for the Store: counts reads, each taking a little while."""
+    """Stands in for the Store: counts reads; each waits until ``gate`` is open."""
 
     def __init__(self) -> None:
         self.rec = record()
         self.reads = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.returned = asyncio.Event()  # set as each read returns
 
     async def get_endpoint_by_token(self, url_token: str) -> EndpointRecord | None:
         self.reads += 1
-        await asyncio.sleep(0.05)
+        await self.gate.wait()
+        self.returned.set()
         return self.rec if url_token == self.rec.url_token else None
 
     async def get_endpoint(self, endpoint_id: str) -> EndpointRecord | None:
         self.reads += 1
-        await asyncio.sleep(0.05)
+        await self.gate.wait()
+        self.returned.set()
         return self.rec if endpoint_id == self.rec.id else None
 
     async def list_api_keys(self, endpoint_id: str) -> list[Any]:
@@ -60,14 +65,19 @@ async def test_an_expired_entry_is_served_while_one_read_refreshes_it() -> None:
     assert store.reads == 1
     store.rec = record("new")
     await asyncio.sleep(0.06)  # expired
-    started = time.monotonic()
-    answers = await asyncio.gather(
-        *(cache.by_token("tok") for _ in range(50)), *(cache.entry_by_id("ep-1") for _ in range(50))
-    )
-    assert time.monotonic() - started < 0.04  # nobody waited for the read
+    store.gate.clear()  # the refresh cannot finish: whoever waits for it would hang
+    async with asyncio.timeout(5):
+        answers = await asyncio.gather(
+            *(cache.by_token("tok") for _ in range(50)),
+            *(cache.entry_by_id("ep-1") for _ in range(50)),
+        )
     assert {a.record.name for a in answers if a is not None} == {"old"}
-    await asyncio.sleep(0.1)
     assert store.reads == 2
+    store.returned.clear()
+    store.gate.set()
+    async with asyncio.timeout(5):
+        await store.returned.wait()  # the one refresh lands
+    await asyncio.sleep(0)
     fresh = await cache.entry_by_id("ep-1")
     assert fresh is not None
     assert fresh.record.name == "new"

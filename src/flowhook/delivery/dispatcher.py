@@ -63,6 +63,7 @@ from flowhook.delivery.types import (
     Transport,
 )
 from flowhook.delivery.window import ConnectionSlots, FairShare
+from flowhook.settled_during_reads import SettledDuringReads
 
 log = structlog.get_logger(__name__)
 
@@ -146,7 +147,7 @@ class Dispatcher:
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
-        self._sweeps: list[set[int]] = []  # ids settled while each submit_fresh read runs
+        self._reads = SettledDuringReads()  # ids let go while submit_fresh reads run
         self._parked = 0  # lanes whose head waits on a timer
         self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -161,6 +162,11 @@ class Dispatcher:
         An outbox poller can use this for back-pressure: claim more only below a bound.
         """
         return len(self._held)
+
+    @property
+    def reads_remembered(self) -> int:
+        """Ids kept for outbox reads running now (zero when none runs)."""
+        return len(self._reads)
 
     def holds(self, outbox_id: int) -> bool:
         """Whether the item is queued, in flight or waiting for a retry here."""
@@ -271,19 +277,15 @@ class Dispatcher:
         ``read`` runs are dropped; held ones are ignored by ``submit`` anyway. Returns
         how many items were newly taken.
         """
-        settled: set[int] = set()
-        self._sweeps.append(settled)
-        try:
+        with self._reads.reading() as settled_since:
             items = await read()
-        finally:
-            self._sweeps.remove(settled)
-        fresh = [
-            i
-            for i in items
-            if i.outbox_id not in settled
-            and i.outbox_id not in self._held
-            and i.endpoint_id not in self._disabled
-        ]
+            fresh = [
+                i
+                for i in items
+                if not settled_since(i.outbox_id)
+                and i.outbox_id not in self._held
+                and i.endpoint_id not in self._disabled
+            ]
         before = len(self._held)
         self.submit(fresh, from_outbox=True)
         return len(self._held) - before
@@ -396,8 +398,7 @@ class Dispatcher:
         it before it settled or was let go: that read must not hand it over again."""
         self._held.discard(item.outbox_id)
         self._window.give_back(item.endpoint_id)
-        for settled in self._sweeps:
-            settled.add(item.outbox_id)
+        self._reads.note(item.outbox_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,

@@ -37,6 +37,7 @@ from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
 from flowhook.sessions.turn_builder import ProfileNeeded, TurnBuilder
+from flowhook.settled_during_reads import SettledDuringReads
 from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.session_storage import SessionStorageStore
@@ -117,7 +118,7 @@ class SessionRunner:
         # Messages whose runs this process has counted (0: accepted here, nothing to
         # count), by id, until settled; insertion order, bounded.
         self._local: dict[int, int] = {}
-        self._scans: list[set[int]] = []  # ids settled while each submit_fresh read runs
+        self._reads = SettledDuringReads()  # ids settled while submit_fresh reads run
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
@@ -151,19 +152,15 @@ class SessionRunner:
         """Submit the pending messages ``read`` returns, minus those whose turn committed
         while it ran (they were read as pending, but running them again would only be
         refused at commit). Returns how many were newly queued."""
-        settled: set[int] = set()
-        self._scans.append(settled)
-        try:
+        with self._reads.reading() as settled_since:
             msgs = await read()
-        finally:
-            self._scans.remove(settled)
-        fresh = [
-            m
-            for m in msgs
-            if m.id not in settled
-            and m.id not in self._held
-            and self._ownership.owns(m.endpoint_id, m.session_id)
-        ]
+            fresh = [
+                m
+                for m in msgs
+                if not settled_since(m.id)
+                and m.id not in self._held
+                and self._ownership.owns(m.endpoint_id, m.session_id)
+            ]
         for msg in fresh:
             self.submit(msg)
         return len(fresh)
@@ -280,8 +277,7 @@ class SessionRunner:
     def _settled(self, message_id: int) -> None:
         self._held.discard(message_id)
         self._local.pop(message_id, None)
-        for settled in self._scans:
-            settled.add(message_id)
+        self._reads.note(message_id)
 
     async def _turn(self, key: SessionKey, msg: InboundMessage, epoch: int) -> None:
         user_key = (msg.endpoint_id, msg.user_id)

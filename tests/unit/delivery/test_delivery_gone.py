@@ -203,3 +203,44 @@ async def test_submit_fresh_skips_what_was_settled_while_reading(
         assert transport.sent == ["e1/a/1", "e1/b/1"]
     finally:
         await d.stop()
+
+
+async def test_overlapping_reads_each_skip_what_settled_while_they_ran(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """Two outbox reads overlap and the later one ends first, while both have seen the
+    same settlements (none). An item that settles afterwards, and that the earlier read
+    returns as pending, is still not sent again; once both reads are over nothing of them
+    is kept (a read that outlived its bookkeeping used to keep collecting every settled
+    id for the life of the process)."""
+    transport, ledger, gone = parts
+    d = make(transport, ledger, gone)
+    await d.start()
+    try:
+        early_may_return = asyncio.Event()
+        late_may_return = asyncio.Event()
+        inflight = item(1, "a")
+
+        async def early_read() -> list[PendingDelivery]:
+            await early_may_return.wait()
+            return [inflight]
+
+        async def late_read() -> list[PendingDelivery]:
+            await late_may_return.wait()
+            return []
+
+        async with asyncio.timeout(2):
+            early = asyncio.create_task(d.submit_fresh(early_read))
+            late = asyncio.create_task(d.submit_fresh(late_read))
+            await asyncio.sleep(0)
+            late_may_return.set()
+            assert await late == 0
+            d.submit([inflight])  # delivered and settled while the early read still runs
+            await ledger.wait_for("delivered", 1)
+            early_may_return.set()
+            assert await early == 0
+        await d.run_until_idle(timeout=2)
+        assert transport.sent == ["e1/a/1"]
+        assert d.reads_remembered == 0
+    finally:
+        await d.stop()
