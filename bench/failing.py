@@ -109,6 +109,7 @@ class Sent:
     """Accepted messages: (endpoint, session) -> message numbers in acceptance order."""
 
     at: dict[str, float] = field(default_factory=dict)  # tag -> time of the 202
+    posted: dict[str, float] = field(default_factory=dict)  # tag -> time the POST began
     order: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     refused: int = 0
 
@@ -158,6 +159,7 @@ async def post(
     key: tuple[int, int],
     sent: Sent,
 ) -> None:
+    sent.posted[tag] = time.time()
     try:
         async with http.post(url, json=body) as resp:
             if resp.status != 202:
@@ -213,9 +215,23 @@ def check_delivery(receivers: list[Receiver], sent: Sent) -> dict[str, Any]:
             first.setdefault(tag_of(text), at)
     missing = [t for t in sent.at if t not in first]
     out_of_order = 0
+    examples: list[dict[str, Any]] = []  # the first few, to tell a race from a reorder
     for tags in sent.order.values():
-        times = [first[t] for t in tags if t in first]
-        out_of_order += sum(1 for a, b in itertools.pairwise(times) if b < a)
+        arrived = [t for t in tags if t in first]
+        for a, b in itertools.pairwise(arrived):
+            if first[b] < first[a]:
+                out_of_order += 1
+                if len(examples) < 5:
+                    examples.append(
+                        {
+                            tag: {
+                                "posted": round(sent.posted.get(tag, 0.0), 3),
+                                "accepted": round(sent.at[tag], 3),
+                                "arrived": round(first[tag], 3),
+                            }
+                            for tag in (a, b)
+                        }
+                    )
     return {
         "accepted": len(sent.at),
         "delivered": len(sent.at) - len(missing),
@@ -224,6 +240,7 @@ def check_delivery(receivers: list[Receiver], sent: Sent) -> dict[str, Any]:
         "duplicates_by_receiver": by_mode,
         "sessions_checked": len(sent.order),
         "out_of_order_pairs": out_of_order,
+        "out_of_order_examples": examples,
     }
 
 
