@@ -19,8 +19,10 @@ Shape (chosen for the hot path):
   in order, as the window drains. A lane whose head must wait longer than ``park_limit``
   for its retry is let go to the outbox the same way, so an endpoint failing for hours
   holds no memory at all.
-- A delivered (or failed) outcome whose ledger write fails keeps the output at the head of
-  its lane until the write succeeds: memory and the outbox never disagree in a way that
+- A delivered (or failed) outcome gives the output's window slot back as soon as its
+  write is queued, but the output stays held and at the head of its lane until the write
+  commits (``flowhook.delivery.holdings``); a write that fails keeps it there (with its
+  slot again) until the write succeeds: memory and the outbox never disagree in a way that
   would send a session's outputs out of order.
 
 Endpoints with signing secrets get Standard Webhooks signature headers on every
@@ -49,12 +51,13 @@ from datetime import UTC, datetime
 import structlog
 
 from flowhook import logs
+from flowhook.delivery.attempt import HELD, Attempts, HeaderFactory
 from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.bodies import BodyLoader, held_body_bytes, release_bodies, without_body
+from flowhook.delivery.holdings import Holdings
 from flowhook.delivery.lanes import Lane, insert_in_order
 from flowhook.delivery.recording import record, record_final
 from flowhook.delivery.retry import RetryPolicy
-from flowhook.delivery.signing import signature_headers
 from flowhook.delivery.types import (
     AttemptResult,
     DeliveryLedger,
@@ -62,11 +65,11 @@ from flowhook.delivery.types import (
     TargetResolver,
     Transport,
 )
-from flowhook.delivery.window import ConnectionSlots, FairShare
+from flowhook.delivery.window import ConnectionSlots
 
 log = structlog.get_logger(__name__)
 
-HeaderFactory = Callable[[PendingDelivery], Mapping[str, str]]
+__all__ = ["ENDPOINT_DELETED", "GONE_ERROR", "GONE_STATUS", "Dispatcher", "HeaderFactory"]
 # Called (and awaited) when a webhook answered 410 Gone: (endpoint_id, reason).
 GoneHandler = Callable[[str, str], Awaitable[None]]
 
@@ -76,10 +79,6 @@ GONE_ERROR = (
     "HTTP 410 Gone: the receiver says this webhook no longer exists; delivery to the "
     "endpoint is disabled (re-enable it with deliveryEnabled: true, or replay)"
 )
-# Seconds before an attempt whose body could not be read back from the outbox tries again.
-BODY_READ_RETRY = 1.0
-# What _attempt returns when the endpoint was switched off before the POST: no attempt.
-_HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
 
 
 class Dispatcher:
@@ -126,27 +125,32 @@ class Dispatcher:
         read back when its attempt starts (``flowhook.delivery.bodies``)."""
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
-        self._transport = transport
-        self._resolver = resolver
         self._ledger = ledger
         self._policy = policy
         self._slots = ConnectionSlots(max_per_endpoint, max_connections)
-        self._window = FairShare(window_per_endpoint, window_total)
+        self._attempts = Attempts(
+            transport,
+            resolver,
+            self._slots,
+            may_send=self._may_send,
+            clock=clock,
+            header_factory=header_factory,
+            load_body=load_body,
+        )
+        # outbox ids queued, in flight, parked or having their outcome written
+        self._holdings = Holdings(window_per_endpoint, window_total)
         self._park_limit = park_limit
         self.backlog = Backlog(on_backlog, self._notify_idle, cold=cold, on_arrival=on_arrival)
         self._clock = clock
-        self._header_factory = header_factory
         self._on_gone = on_gone
         self._owns = owns or _everything
         self._load_body = load_body
         self._rng = rng or random.Random()  # jitter, not security
         self._lanes: dict[tuple[str, str], Lane] = {}
-        self._held: set[int] = set()  # outbox ids queued, in flight or parked
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
-        self._sweeps: list[set[int]] = []  # ids settled while each submit_fresh read runs
         self._parked = 0  # lanes whose head waits on a timer
         self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,23 +160,30 @@ class Dispatcher:
 
     @property
     def held(self) -> int:
-        """Items held in memory (queued, in flight or waiting for a retry).
+        """Items held in memory (queued, in flight, waiting for a retry, or their outcome
+        being written).
 
         An outbox poller can use this for back-pressure: claim more only below a bound.
         """
-        return len(self._held)
+        return len(self._holdings)
 
     def holds(self, outbox_id: int) -> bool:
-        """Whether the item is queued, in flight or waiting for a retry here."""
-        return outbox_id in self._held
+        """Whether the item is queued, in flight, waiting for a retry, or its outcome being
+        written here (the outbox still has it pending: it must not be taken again)."""
+        return outbox_id in self._holdings
 
     def held_of(self, endpoint_id: str) -> int:
-        """Items of one endpoint held in memory."""
-        return self._window.of(endpoint_id)
+        """Items of one endpoint held in memory (all still pending in the outbox)."""
+        return self._holdings.of(endpoint_id)
+
+    def in_window(self, endpoint_id: str) -> int:
+        """Window slots the endpoint takes now: its held items but those whose final
+        outcome is being written."""
+        return self._holdings.in_window(endpoint_id)
 
     def room_for(self, endpoint_id: str, unbounded: int) -> int:
         """How many more items of the endpoint the window would take now."""
-        return self._window.room(endpoint_id, unbounded)
+        return self._holdings.room(endpoint_id, unbounded)
 
     @property
     def releases_bodies(self) -> bool:
@@ -191,7 +202,9 @@ class Dispatcher:
         """Endpoints this dispatcher keeps any state for (held items, slots, backlog);
         an idle or deleted endpoint is not among them."""
         return (
-            self._window.endpoint_ids() | set(self.backlog.endpoints()) | self._slots.endpoint_ids()
+            self._holdings.endpoint_ids()
+            | set(self.backlog.endpoints())
+            | self._slots.endpoint_ids()
         )
 
     def queued_per_endpoint(self) -> dict[str, int]:
@@ -219,11 +232,10 @@ class Dispatcher:
         may be waiting in the outbox; the outbox refill takes them in order."""
         if self._stopped:
             raise RuntimeError("Dispatcher is stopped")
-        held = self._held
+        held = self._holdings
         lanes = self._lanes
         disabled = self._disabled
         owns = self._owns
-        window = self._window
         full: set[str] = set()
         for item in items:
             endpoint_id = item.endpoint_id
@@ -238,11 +250,10 @@ class Dispatcher:
                 full.add(endpoint_id)  # later items of it must not overtake this one
                 self.backlog.arrived(endpoint_id)
                 continue
-            if not window.take(endpoint_id):
+            if not held.take(item):
                 full.add(endpoint_id)
                 self.backlog.spill(endpoint_id)  # read back as the window drains
                 continue
-            held.add(item.outbox_id)
             key = (endpoint_id, item.session_id)
             lane = lanes.get(key)
             if lane is None:
@@ -271,22 +282,19 @@ class Dispatcher:
         ``read`` runs are dropped; held ones are ignored by ``submit`` anyway. Returns
         how many items were newly taken.
         """
-        settled: set[int] = set()
-        self._sweeps.append(settled)
-        try:
+        held = self._holdings
+        with held.watching() as settled:
             items = await read()
-        finally:
-            self._sweeps.remove(settled)
         fresh = [
             i
             for i in items
             if i.outbox_id not in settled
-            and i.outbox_id not in self._held
+            and i.outbox_id not in held
             and i.endpoint_id not in self._disabled
         ]
-        before = len(self._held)
+        before = len(held)
         self.submit(fresh, from_outbox=True)
-        return len(self._held) - before
+        return len(held) - before
 
     async def let_go(self, timeout: float) -> None:
         """Let go of the sessions this process no longer owns: lanes waiting for a retry at
@@ -369,11 +377,11 @@ class Dispatcher:
                 tasks.append(lane.task)
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
-        self._held.clear()
+        self._holdings.clear()
         self.backlog.clear()
         self._parked = 0
         self._notify_idle()
-        await self._transport.close()
+        await self._attempts.transport.close()
 
     # -- lanes -----------------------------------------------------------------------
 
@@ -384,20 +392,12 @@ class Dispatcher:
         then, and switching on (or owning it again) backlogs it."""
         endpoint_id = lane.key[0]
         for item in lane.queue:
-            self._forget(item)
+            self._holdings.forget(item)
         lane.queue.clear()
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
             self.backlog.let_go(endpoint_id)
-
-    def _forget(self, item: PendingDelivery) -> None:
-        """Memory no longer holds the item. An outbox read already running may have seen
-        it before it settled or was let go: that read must not hand it over again."""
-        self._held.discard(item.outbox_id)
-        self._window.give_back(item.endpoint_id)
-        for settled in self._sweeps:
-            settled.add(item.outbox_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,
@@ -412,8 +412,11 @@ class Dispatcher:
         return True
 
     def _settled(self, item: PendingDelivery) -> None:
-        self._forget(item)
+        self._holdings.forget(item)
         self.backlog.room(item.endpoint_id)
+
+    def _may_send(self, endpoint_id: str, session_id: str) -> bool:
+        return endpoint_id not in self._disabled and self._owns(endpoint_id, session_id)
 
     def _spawn(self, lane: Lane) -> None:
         assert self._loop is not None
@@ -454,7 +457,7 @@ class Dispatcher:
                         return
                 lane.sending = True
                 try:
-                    loaded = await self._with_body(item)
+                    loaded = await self._attempts.with_body(item)
                     if isinstance(loaded, float):
                         self._park(lane, loaded)  # storage away: try again shortly
                         lane.due_id = item.outbox_id
@@ -478,23 +481,10 @@ class Dispatcher:
 
     # -- one attempt -----------------------------------------------------------------
 
-    async def _with_body(self, item: PendingDelivery) -> PendingDelivery | float | None:
-        """The item with its body, read back from the outbox if memory let go of it.
-        ``None``: it is no longer pending there (settled meanwhile: nothing to send); a
-        float: the read failed, try again after that many seconds."""
-        if item.body or self._load_body is None:
-            return item
-        try:
-            body = await self._load_body(item.outbox_id)
-        except Exception as exc:
-            log.warning("delivery body read failed", error_type=type(exc).__name__)
-            return BODY_READ_RETRY
-        return None if body is None else replace(item, body=body)
-
     async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
         """One attempt; returns the item to retry later, or ``None`` when it is settled."""
-        result = await self._attempt(lane, item)
-        if result is _HELD:
+        result = await self._attempts.post(item)
+        if result is HELD:
             return item  # not attempted; the lane lets go of it at its next step
         if result is None:
             log.warning(
@@ -504,15 +494,19 @@ class Dispatcher:
                 error=ENDPOINT_DELETED,
             )
             gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
-            await record_final("failed", lambda: self._ledger.failed(item, gone, item.attempts))
+            await self._record_final(
+                lane, item, "failed", lambda: self._ledger.failed(item, gone, item.attempts)
+            )
             return None
         attempts = item.attempts + 1
         if result.ok:
-            await record_final("delivered", lambda: self._ledger.delivered(item, result))
+            await self._record_final(
+                lane, item, "delivered", lambda: self._ledger.delivered(item, result)
+            )
             _log_settled("delivered", item, result, attempts)
             return None
         if result.status == GONE_STATUS:
-            await self._gone(item, result, attempts)
+            await self._gone(lane, item, result, attempts)
             return None
         delay = self._policy.next_delay(attempts, result, self._rng)
         log.warning(
@@ -525,7 +519,9 @@ class Dispatcher:
             retry_in=None if delay is None else round(delay, 3),
         )
         if delay is None:
-            await record_final("failed", lambda: self._ledger.failed(item, result, attempts))
+            await self._record_final(
+                lane, item, "failed", lambda: self._ledger.failed(item, result, attempts)
+            )
             _log_settled("failed", item, result, attempts)
             return None
         not_before = self._clock() + delay
@@ -536,10 +532,34 @@ class Dispatcher:
         )
         return replace(item, attempts=attempts, not_before=not_before)
 
-    async def _gone(self, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
+    async def _record_final(
+        self,
+        lane: Lane,
+        item: PendingDelivery,
+        what: str,
+        write: Callable[[], Awaitable[None]],
+    ) -> None:
+        """Write the lane head's final outcome; return once the ledger took it.
+
+        The window slot is given back (and the body dropped) right away: ``write`` queues
+        the write on its first step, in this same turn of the loop, and the output is not
+        sent again whatever happens. It stays held at the head of its lane, so neither the
+        outbox refill nor the session's next output goes before the write commits. A
+        refused write takes the slot again until it is taken."""
+        holdings = self._holdings
+        if holdings.recording(item):
+            lane.queue[0] = without_body(lane.queue[0])
+            self.backlog.room(item.endpoint_id)
+        await record_final(what, write, on_refused=lambda: holdings.not_recorded(item))
+
+    async def _gone(
+        self, lane: Lane, item: PendingDelivery, result: AttemptResult, attempts: int
+    ) -> None:
         """410: this output fails, and the endpoint's delivery is switched off."""
         gone = replace(result, error=GONE_ERROR)
-        await record_final("failed", lambda: self._ledger.failed(item, gone, attempts))
+        await self._record_final(
+            lane, item, "failed", lambda: self._ledger.failed(item, gone, attempts)
+        )
         if item.endpoint_id in self._disabled:
             return  # another lane of the endpoint got its 410 first
         at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
@@ -566,34 +586,6 @@ class Dispatcher:
         # Stored now: a reader of the stored switches that started earlier must not
         # take its (older) answer over this process's view.
         self.endpoint_state_version += 1
-
-    async def _attempt(self, lane: Lane, item: PendingDelivery) -> AttemptResult | None:
-        """POST the item once; ``None`` when its endpoint no longer exists (no POST)."""
-        try:
-            target = await self._resolver(item.endpoint_id)
-        except Exception as exc:  # storage hiccup: counts as a failed attempt, retried
-            return AttemptResult(None, 0.0, error=f"target lookup failed: {type(exc).__name__}")
-        if target is None:
-            return None
-        headers = {"webhook-id": item.delivery_id}
-        try:
-            if target.signing_secrets:
-                # Signed per attempt: the timestamp is this attempt's, so receivers can
-                # reject stale replays and still accept a late retry.
-                headers.update(
-                    signature_headers(
-                        target.signing_secrets, item.delivery_id, item.body, self._clock()
-                    )
-                )
-            if self._header_factory is not None:
-                headers.update(self._header_factory(item))
-            # The slot is held for the POST only, never while waiting for a retry.
-            async with self._slots.slot(item.endpoint_id):
-                if item.endpoint_id in self._disabled or not self._owns(*lane.key):
-                    return _HELD  # switched off, or the session handed over, while we waited
-                return await self._transport.post(target, item.body, headers)
-        except Exception as exc:  # a transport must not raise, but one bug must not stall
-            return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
 
     # -- idleness --------------------------------------------------------------------
 
