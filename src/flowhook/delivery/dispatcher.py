@@ -10,31 +10,21 @@ Shape (chosen for the hot path):
 - A head waiting for a retry *parks* its lane on a loop timer: no task, no
   connection slot, nothing polled. So a backlog of retries never starves first
   attempts, and a session waiting for a retry never holds up any other session.
-- Connection slots are taken around the POST only, under a per-endpoint cap and a fair
-  global cap (``flowhook.delivery.window``): a hanging receiver uses up the slots of its
-  own endpoint and never the share of another.
-- Memory holds a bounded *window* of outputs per endpoint and in total. What does not fit
-  stays in the outbox: the endpoint is then *backlogged* (new outputs of it are not taken
-  from the session runner) and ``on_backlog`` asks for it to be refilled from the outbox,
-  in order, as the window drains. A lane whose head must wait longer than ``park_limit``
-  for its retry is let go to the outbox the same way, so an endpoint failing for hours
-  holds no memory at all.
-- A delivered (or failed) outcome gives the output's window slot back as soon as its
-  write is queued, but the output stays held and at the head of its lane until the write
-  commits (``flowhook.delivery.holdings``); a write that fails keeps it there (with its
-  slot again) until the write succeeds: memory and the outbox never disagree in a way that
-  would send a session's outputs out of order.
+- Connection slots are taken around the POST only (``flowhook.delivery.attempt``), under
+  fair caps (``flowhook.delivery.window``): a hanging receiver never takes another's share.
+- Memory holds a bounded *window* of outputs per endpoint and in total
+  (``flowhook.delivery.holdings``). What does not fit stays in the outbox: the endpoint
+  is then *backlogged* (``flowhook.delivery.backlog``) and refilled from the outbox, in
+  order, as the window drains. A lane whose head must wait longer than ``park_limit`` for
+  its retry is let go to the outbox the same way.
+- A final outcome gives the window slot back once its write is queued; the output stays at
+  the head of its lane until the write commits, also when it fails
+  (``flowhook.delivery.outcomes``): a session's outputs are never sent out of order.
 
-Endpoints with signing secrets get Standard Webhooks signature headers on every
-attempt (``flowhook.delivery.signing``).
-
-Delivery is at least once: a crash or ``stop()`` after a POST but before the
-ledger recorded it means the outbox still has the item and it is sent again with
-the same ``webhook-id``.
-
-``410 Gone`` switches an endpoint's delivery off: that output is failed, the
-endpoint's other outputs are let go from memory (they stay pending in the outbox,
-not attempted) and nothing more of it is taken until ``enable_endpoint``.
+Delivery is at least once: a crash or ``stop()`` after a POST but before the ledger
+recorded it means the outbox still has the item, sent again with the same ``webhook-id``.
+``410 Gone`` fails that output and switches the endpoint's delivery off until
+``enable_endpoint`` (its outputs stay pending in the outbox, not attempted).
 """
 
 from __future__ import annotations
@@ -45,21 +35,19 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
-from flowhook import logs
-from flowhook.delivery.attempt import HELD, Attempts, HeaderFactory
+from flowhook.delivery.attempt import Attempts, HeaderFactory
 from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.bodies import BodyLoader, held_body_bytes, release_bodies, without_body
 from flowhook.delivery.holdings import Holdings
+from flowhook.delivery.idle import IdleWaiters
 from flowhook.delivery.lanes import Lane, insert_in_order
-from flowhook.delivery.recording import record, record_final
+from flowhook.delivery.outcomes import ENDPOINT_DELETED, GONE_ERROR, GONE_STATUS, Outcomes
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.types import (
-    AttemptResult,
     DeliveryLedger,
     PendingDelivery,
     TargetResolver,
@@ -72,13 +60,6 @@ log = structlog.get_logger(__name__)
 __all__ = ["ENDPOINT_DELETED", "GONE_ERROR", "GONE_STATUS", "Dispatcher", "HeaderFactory"]
 # Called (and awaited) when a webhook answered 410 Gone: (endpoint_id, reason).
 GoneHandler = Callable[[str, str], Awaitable[None]]
-
-ENDPOINT_DELETED = "endpoint deleted"
-GONE_STATUS = 410
-GONE_ERROR = (
-    "HTTP 410 Gone: the receiver says this webhook no longer exists; delivery to the "
-    "endpoint is disabled (re-enable it with deliveryEnabled: true, or replay)"
-)
 
 
 class Dispatcher:
@@ -145,14 +126,23 @@ class Dispatcher:
         self._on_gone = on_gone
         self._owns = owns or _everything
         self._load_body = load_body
-        self._rng = rng or random.Random()  # jitter, not security
+        self._outcomes = Outcomes(
+            self._attempts,
+            ledger,
+            policy,
+            self._holdings,
+            self.backlog,
+            clock=clock,
+            rng=rng or random.Random(),  # jitter, not security
+            switch_off=self._switch_off_gone,
+        )
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
         self._parked = 0  # lanes whose head waits on a timer
-        self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
+        self._idle = IdleWaiters(self._is_idle)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -349,17 +339,7 @@ class Dispatcher:
         is queued to send now or in flight, only (possibly) items parked until a
         future retry time. Raises ``TimeoutError`` after ``timeout`` seconds.
         """
-        if self._is_idle(include_scheduled):
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (include_scheduled, waiter)
-        self._idle_waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        finally:
-            if entry in self._idle_waiters:
-                self._idle_waiters.remove(entry)
+        await self._idle.wait(include_scheduled, timeout)
 
     async def stop(self) -> None:
         """Cancel all lanes and timers, then close the transport.
@@ -462,7 +442,7 @@ class Dispatcher:
                         self._park(lane, loaded)  # storage away: try again shortly
                         lane.due_id = item.outbox_id
                         return
-                    retry = None if loaded is None else await self._deliver(lane, loaded)
+                    retry = None if loaded is None else await self._outcomes.deliver(lane, loaded)
                 finally:
                     lane.sending = False
                 if retry is None:
@@ -479,87 +459,10 @@ class Dispatcher:
             lane.task = None
             self._notify_idle()
 
-    # -- one attempt -----------------------------------------------------------------
+    # -- 410 Gone --------------------------------------------------------------------
 
-    async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
-        """One attempt; returns the item to retry later, or ``None`` when it is settled."""
-        result = await self._attempts.post(item)
-        if result is HELD:
-            return item  # not attempted; the lane lets go of it at its next step
-        if result is None:
-            log.warning(
-                "delivery failed",
-                endpoint_id=item.endpoint_id,
-                delivery_id=item.delivery_id,
-                error=ENDPOINT_DELETED,
-            )
-            gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
-            await self._record_final(
-                lane, item, "failed", lambda: self._ledger.failed(item, gone, item.attempts)
-            )
-            return None
-        attempts = item.attempts + 1
-        if result.ok:
-            await self._record_final(
-                lane, item, "delivered", lambda: self._ledger.delivered(item, result)
-            )
-            _log_settled("delivered", item, result, attempts)
-            return None
-        if result.status == GONE_STATUS:
-            await self._gone(lane, item, result, attempts)
-            return None
-        delay = self._policy.next_delay(attempts, result, self._rng)
-        log.warning(
-            "delivery attempt failed",
-            endpoint_id=item.endpoint_id,
-            delivery_id=item.delivery_id,
-            status=result.status,
-            error=result.error,
-            attempts=attempts,
-            retry_in=None if delay is None else round(delay, 3),
-        )
-        if delay is None:
-            await self._record_final(
-                lane, item, "failed", lambda: self._ledger.failed(item, result, attempts)
-            )
-            _log_settled("failed", item, result, attempts)
-            return None
-        not_before = self._clock() + delay
-        # If the outbox did not get the due time, the lane keeps the retry in memory: let
-        # go, the outbox would hand it over at once, without the wait.
-        lane.pinned = not await record(
-            "retry_later", self._ledger.retry_later(item, result, attempts, not_before)
-        )
-        return replace(item, attempts=attempts, not_before=not_before)
-
-    async def _record_final(
-        self,
-        lane: Lane,
-        item: PendingDelivery,
-        what: str,
-        write: Callable[[], Awaitable[None]],
-    ) -> None:
-        """Write the lane head's final outcome; return once the ledger took it.
-
-        The window slot is given back (and the body dropped) right away: ``write`` queues
-        the write on its first step, in this same turn of the loop, and the output is not
-        sent again whatever happens. It stays held at the head of its lane, so neither the
-        outbox refill nor the session's next output goes before the write commits. A
-        refused write takes the slot again until it is taken."""
-        holdings = self._holdings
-        if holdings.recording(item):
-            lane.queue[0] = without_body(lane.queue[0])
-            self.backlog.room(item.endpoint_id)
-        await record_final(what, write, on_refused=lambda: holdings.not_recorded(item))
-
-    async def _gone(
-        self, lane: Lane, item: PendingDelivery, result: AttemptResult, attempts: int
-    ) -> None:
-        """410: this output fails, and the endpoint's delivery is switched off."""
-        gone = replace(result, error=GONE_ERROR)
-        await self._record_final(
-            lane, item, "failed", lambda: self._ledger.failed(item, gone, attempts)
-        )
+    async def _switch_off_gone(self, item: PendingDelivery) -> None:
+        """The endpoint answered 410 (that output is failed): its delivery is switched off."""
         if item.endpoint_id in self._disabled:
             return  # another lane of the endpoint got its 410 first
         at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
@@ -597,24 +500,8 @@ class Dispatcher:
         return len(self._lanes) == self._parked and self.backlog.all_quiet()
 
     def _notify_idle(self) -> None:
-        if not self._idle_waiters:
-            return
-        for include_scheduled, waiter in self._idle_waiters:
-            if not waiter.done() and (self._stopped or self._is_idle(include_scheduled)):
-                waiter.set_result(None)
+        self._idle.notify(stopped=self._stopped)
 
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
-
-
-def _log_settled(outcome: str, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
-    logs.delivery_outcome(
-        outcome,
-        endpoint_id=item.endpoint_id,
-        delivery_id=item.delivery_id,
-        body=item.body,
-        status=result.status,
-        latency_ms=result.duration_ms,
-        attempts=attempts,
-    )
