@@ -131,10 +131,10 @@ class Dispatcher:
             ledger,
             policy,
             self._holdings,
-            self.backlog,
             clock=clock,
             rng=rng or random.Random(),  # jitter, not security
             switch_off=self._switch_off_gone,
+            on_room=self._room,
         )
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
@@ -393,7 +393,12 @@ class Dispatcher:
 
     def _settled(self, item: PendingDelivery) -> None:
         self._holdings.forget(item)
-        self.backlog.room(item.endpoint_id)
+        self._room(item.endpoint_id)
+
+    def _room(self, endpoint_id: str) -> None:
+        """An output of the endpoint settled, or gave its window slot back."""
+        if self._holdings.worth_reading(endpoint_id):
+            self.backlog.room(endpoint_id)
 
     def _may_send(self, endpoint_id: str, session_id: str) -> bool:
         return endpoint_id not in self._disabled and self._owns(endpoint_id, session_id)

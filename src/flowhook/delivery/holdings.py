@@ -28,6 +28,10 @@ from contextlib import contextmanager
 from flowhook.delivery.types import PendingDelivery
 from flowhook.delivery.window import FairShare
 
+# A backlogged endpoint is read again once 1/REFILL_FRACTION of its window is free.
+REFILL_FRACTION = 4
+_UNBOUNDED = 1 << 30
+
 
 class Holdings:
     __slots__ = ("_ids", "_recorded", "_recording", "_sweeps", "_window")
@@ -59,6 +63,18 @@ class Holdings:
     def in_window(self, endpoint_id: str) -> int:
         """Window slots the endpoint takes now."""
         return self._window.of(endpoint_id)
+
+    def worth_reading(self, endpoint_id: str) -> bool:
+        """Whether the endpoint's window has room enough for a read of the outbox: empty,
+        or a quarter of what it may hold free. A read walks every session of the endpoint
+        with pending outputs, whatever it takes: with a busy backlogged endpoint, reading
+        after each settled output cost more than the outputs it brought (docs/performance.md,
+        "The delivery window"). The sweep reads anything left meanwhile."""
+        mine = self._window.of(endpoint_id)
+        if mine == 0:
+            return True
+        room = self._window.room(endpoint_id, _UNBOUNDED)
+        return room * REFILL_FRACTION >= mine + room
 
     def endpoint_ids(self) -> set[str]:
         """Endpoints with an output held."""

@@ -16,7 +16,6 @@ import structlog
 
 from flowhook import logs
 from flowhook.delivery.attempt import HELD, Attempts
-from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.bodies import without_body
 from flowhook.delivery.holdings import Holdings
 from flowhook.delivery.lanes import Lane
@@ -41,18 +40,19 @@ class Outcomes:
         ledger: DeliveryLedger,
         policy: RetryPolicy,
         holdings: Holdings,
-        backlog: Backlog,
         *,
         clock: Callable[[], float],
         rng: random.Random,
         switch_off: Callable[[PendingDelivery], Awaitable[None]],
+        on_room: Callable[[str], None],
     ) -> None:
-        """``switch_off(item)``: the item's endpoint answered 410 (its failure is written)."""
+        """``switch_off(item)``: the item's endpoint answered 410 (its failure is written).
+        ``on_room(endpoint_id)``: the endpoint's window has a slot free again."""
         self._attempts = attempts
         self._ledger = ledger
         self._policy = policy
         self._holdings = holdings
-        self._backlog = backlog
+        self._on_room = on_room
         self._clock = clock
         self._rng = rng
         self._switch_off = switch_off
@@ -124,7 +124,7 @@ class Outcomes:
         holdings = self._holdings
         if holdings.recording(item):
             lane.queue[0] = without_body(lane.queue[0])
-            self._backlog.room(item.endpoint_id)  # a backlogged endpoint reads more now
+            self._on_room(item.endpoint_id)
         await record_final(what, write, on_refused=lambda: holdings.not_recorded(item))
 
 

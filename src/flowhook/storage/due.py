@@ -134,6 +134,8 @@ class DueIds(NamedTuple):
     behind: list[int]
     # outbox id -> (not_before, attempts) of each output behind a head, as read
     behind_state: dict[int, tuple[float, int]]
+    # outbox id of each output behind a head -> that head's
+    head_of: dict[int, int]
 
     def all(self) -> list[int]:
         return self.heads + self.behind
@@ -158,6 +160,7 @@ def read_due(
     heads = [head for head, _session in due[:limit]]
     behind: list[int] = []
     state: dict[int, tuple[float, int]] = {}
+    head_of: dict[int, int] = {}
     behind_query = _BEHIND[conn.dialect.name]
     for head, session_id in due[:limit]:
         room = limit - len(heads) - len(behind)
@@ -169,4 +172,5 @@ def read_due(
                 break  # a later output waits for its retry (replayed ones may): it blocks
             behind.append(int(row.id))
             state[int(row.id)] = (float(row.not_before), int(row.attempts))
-    return DueIds(heads, behind, state)
+            head_of[int(row.id)] = head
+    return DueIds(heads, behind, state, head_of)
