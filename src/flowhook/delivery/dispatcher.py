@@ -392,8 +392,8 @@ class Dispatcher:
         return True
 
     def _settled(self, item: PendingDelivery) -> None:
-        self._holdings.forget(item)
-        self._room(item.endpoint_id)
+        if self._holdings.forget(item):
+            self._room(item.endpoint_id)  # (else it was asked when the outcome was queued)
 
     def _room(self, endpoint_id: str) -> None:
         """An output of the endpoint settled, or gave its window slot back."""

@@ -112,21 +112,23 @@ class Holdings:
         self._uncount(endpoint_id)
         self._window.take_anyway(endpoint_id)
 
-    def forget(self, item: PendingDelivery) -> None:
+    def forget(self, item: PendingDelivery) -> bool:
         """Memory no longer holds the item (its outcome is written, or it was let go to the
         outbox). An outbox read already running may have seen it pending: that read must
-        not hand it over again."""
+        not hand it over again. Returns whether a window slot was freed (not when it was
+        given back already, when the item's outcome was queued)."""
         outbox_id = item.outbox_id
         if outbox_id not in self._ids:
-            return
+            return False
         self._ids.discard(outbox_id)
+        for settled in self._sweeps:
+            settled.add(outbox_id)
         endpoint_id = self._recording.pop(outbox_id, None)
         if endpoint_id is None:
             self._window.give_back(item.endpoint_id)
-        else:
-            self._uncount(endpoint_id)
-        for settled in self._sweeps:
-            settled.add(outbox_id)
+            return True
+        self._uncount(endpoint_id)
+        return False
 
     @contextmanager
     def watching(self) -> Iterator[set[int]]:
