@@ -70,6 +70,9 @@ class DeliveryControl:
         self._again: set[str] = set()  # ... and asked for again meanwhile
         self._arrived: set[str] = set()  # new outputs left in the outbox, not read yet
         self._arrival_timer: asyncio.TimerHandle | None = None
+        # per backlogged endpoint: the session its last read stopped after (the next
+        # read resumes there, so every session is served in turn)
+        self._resume_after: dict[str, str] = {}
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -231,9 +234,15 @@ class DeliveryControl:
 
         async def read() -> Sequence[PendingDelivery]:
             nonlocal complete
-            due = await self._deliveries.due(endpoint_id, time.time(), limit, partitions)
+            due = await self._deliveries.due(
+                endpoint_id, time.time(), limit, partitions, self._resume_after.get(endpoint_id)
+            )
+            if due.resume_after is None:
+                self._resume_after.pop(endpoint_id, None)
+            else:
+                self._resume_after[endpoint_id] = due.resume_after
             ids = due.all()
-            complete = len(ids) < limit
+            complete = due.complete
             missing = [i for i in ids if not dispatcher.holds(i)][:room]
             if not missing:
                 return []
