@@ -5,10 +5,12 @@ output of its session is still pending: a session's outputs go in order, so only
 session's *head* (its oldest pending output) can be attempted, and the outputs right
 behind a due head may follow it. The read therefore walks the endpoint's sessions that have
 pending outputs, one index seek each (a loose index scan over ``ix_outbox_pending_head``),
-and looks behind a head only when the head is due. Its work
-grows with the number of sessions owed something, never with how many outputs wait behind
-a head: an endpoint failing for hours with thousands of outputs queued behind each
-session's waiting head costs one seek per session, not one per output.
+and looks behind a head only when the head is due. The walk stops once it has as many due
+heads as it may take, and the next read resumes after the last session it visited (round
+robin: no session starves). Its work grows with what it takes and with the sessions it
+passes whose head is not due, never with how many outputs wait behind a head: an endpoint
+failing for hours with thousands of outputs queued behind each session's waiting head
+costs one seek per session, not one per output.
 
 Everything it reads comes from that index (due time, attempts and partition are in it):
 on SQLite the columns of a row stored after its body are at the end of the body's
