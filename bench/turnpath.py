@@ -16,6 +16,10 @@ message, counted on the driver's cursors and grouped by statement.
 (CPU, not wall: waits for the GIL held by the writer thread are not charged to the
 function that happened to wait), printed by own time.
 
+Every run counts the delivery side's reads of the outbox per message (``OutboxReads``):
+refill reads (each walks the endpoint's sessions with pending outputs), outputs read back
+(not taken from the session runner), and bodies read one by one for an attempt.
+
 ``--http`` replaces the instant transport by the real one (aiohttp, keep-alive pool)
 POSTing to the bench receiver in a process of its own, on uvloop like the server: the
 CPU per message then includes the outbound request, so the delivery path's cost is
@@ -48,6 +52,7 @@ from flowhook.delivery.types import AttemptResult, WebhookTarget
 from flowhook.endpoints.models import EndpointCreate
 from flowhook.logs import configure_logging
 from flowhook.services import build_services
+from flowhook.storage.deliveries import DeliveryStore
 
 TEXT = "Hello, I need help with my order"
 
@@ -126,6 +131,55 @@ class StatementCount:
         return sorted(out, key=lambda r: -r[2])
 
 
+class OutboxReads:
+    """Counts the dispatcher's outbox reads, on ``DeliveryStore`` (the class: the server
+    binds its methods at start)."""
+
+    def __init__(self) -> None:
+        self.counts = {"refill_reads": 0, "outputs_read_back": 0, "body_reads": 0}
+        self.on = False
+
+    @contextlib.contextmanager
+    def installed(self) -> Any:
+        originals = {
+            name: getattr(DeliveryStore, name)
+            for name in ("due", "pending_by_ids", "without_bodies", "pending_body")
+        }
+        counts = self.counts
+
+        async def due(store: Any, *args: Any, **kwargs: Any) -> Any:
+            counts["refill_reads"] += self.on
+            return await originals["due"](store, *args, **kwargs)
+
+        async def pending_by_ids(store: Any, *args: Any, **kwargs: Any) -> Any:
+            items = await originals["pending_by_ids"](store, *args, **kwargs)
+            counts["outputs_read_back"] += self.on * len(items)
+            return items
+
+        async def without_bodies(store: Any, *args: Any, **kwargs: Any) -> Any:
+            items = await originals["without_bodies"](store, *args, **kwargs)
+            counts["outputs_read_back"] += self.on * len(items)
+            return items
+
+        async def pending_body(store: Any, *args: Any, **kwargs: Any) -> Any:
+            counts["body_reads"] += self.on
+            return await originals["pending_body"](store, *args, **kwargs)
+
+        patched = {
+            "due": due,
+            "pending_by_ids": pending_by_ids,
+            "without_bodies": without_bodies,
+            "pending_body": pending_body,
+        }
+        for name, fn in patched.items():
+            setattr(DeliveryStore, name, fn)
+        try:
+            yield self
+        finally:
+            for name, fn in originals.items():
+                setattr(DeliveryStore, name, fn)
+
+
 async def measure(
     topts: TurnPathOptions,
     data_dir: Path,
@@ -140,6 +194,19 @@ async def measure(
         admin_token=secrets.token_hex(16),
         webhook_allow_cidrs=["127.0.0.0/8"],
     )
+    reads = OutboxReads()
+    with reads.installed():
+        return await _measure(topts, settings, reads, database_url, statements, webhook_url)
+
+
+async def _measure(
+    topts: TurnPathOptions,
+    settings: Settings,
+    outbox: OutboxReads,
+    database_url: str | None,
+    statements: StatementCount | None,
+    webhook_url: str | None,
+) -> dict[str, Any]:
     services = build_services(
         settings, transport=None if webhook_url is not None else InstantTransport()
     )
@@ -187,6 +254,7 @@ async def measure(
         db_before = None if db is None else db.read()
         if statements is not None:
             statements.on = True
+        outbox.on = True
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -194,6 +262,7 @@ async def measure(
         if profiler is not None:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        outbox.on = False
         if statements is not None:
             statements.on = False
         sent = per_client * topts.clients
@@ -207,6 +276,7 @@ async def measure(
             "messages_per_s": round(sent / wall, 1),
             "thread_cpu_us_per_message": threads,
             "generation_reads_per_message": round((getattr(config, "reads", 0) - reads) / sent, 3),
+            "outbox_reads_per_message": {k: round(v / sent, 3) for k, v in outbox.counts.items()},
             "writes_per_commit": round(
                 (writer.writes - writes) / max(1, writer.commits - commits), 1
             ),
@@ -270,6 +340,7 @@ def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
         f"  CPU µs per message by thread: {r['thread_cpu_us_per_message']}; "
         f"configuration generation reads per message: {r['generation_reads_per_message']}"
     )
+    print(f"  outbox reads per message: {r['outbox_reads_per_message']}")
     db = r.get("database")
     if db is not None:
         print(

@@ -6,6 +6,7 @@ never reorders a session, and per-endpoint state does not outlive its endpoint."
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -69,7 +70,8 @@ async def test_memory_holds_a_bounded_window_while_a_receiver_fails(
     """With a receiver answering 500, 150 accepted outputs never put more than the window
     (20 for the endpoint) in memory, at any moment nor in the in-memory metric; the rest
     wait in the outbox. Once the receiver is back, every output arrives exactly once, each
-    session's in order."""
+    session's in order, and the window still holds at most 20 (memory at most 20 more whose
+    delivered outcome is being written, without their bodies)."""
     up = False
     hook = WebhookReceiver(answer=switchable(lambda: up))
     await hook.start()
@@ -85,14 +87,17 @@ async def test_memory_holds_a_bounded_window_while_a_receiver_fails(
         ) as server:
             dispatcher = server.services.dispatcher
             ep = await server.create_endpoint(name="down", flow="echo", webhookUrl=hook.url)
-            async with sampling(lambda: dispatcher.held) as samples:
+            in_window = functools.partial(dispatcher.in_window, ep["id"])
+            async with sampling(lambda: dispatcher.held) as held, sampling(in_window) as window:
                 await post_in_order(server, ep, sessions=30, per_session=5)
                 await server.services.runner.run_until_idle(10)
                 await asyncio.sleep(1.0)
                 assert await in_memory_metric(server) <= 20
+                assert max(held) <= 20  # nothing delivered yet
                 up = True
                 await hook.wait_until(lambda: len(hook.unique_accepted()) == 150, timeout=30)
-            assert max(samples) <= 20
+            assert max(window) <= 20
+            assert max(held) <= 40
             assert len(hook.hits) > 150  # the 500s were real attempts
     finally:
         await hook.stop()

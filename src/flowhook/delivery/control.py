@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from flowhook.delivery.bodies import without_body
 from flowhook.delivery.dispatcher import Dispatcher
 from flowhook.delivery.types import PendingDelivery
 from flowhook.endpoints.service import PAUSED_REASON
@@ -69,6 +70,9 @@ class DeliveryControl:
         self._again: set[str] = set()  # ... and asked for again meanwhile
         self._arrived: set[str] = set()  # new outputs left in the outbox, not read yet
         self._arrival_timer: asyncio.TimerHandle | None = None
+        # per backlogged endpoint: the session its last read stopped after (the next
+        # read resumes there, so every session is served in turn)
+        self._resume_after: dict[str, str] = {}
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -230,23 +234,33 @@ class DeliveryControl:
 
         async def read() -> Sequence[PendingDelivery]:
             nonlocal complete
-            due = await self._deliveries.due(endpoint_id, time.time(), limit, partitions)
+            due = await self._deliveries.due(
+                endpoint_id, time.time(), limit, partitions, self._resume_after.get(endpoint_id)
+            )
+            if due.resume_after is None:
+                self._resume_after.pop(endpoint_id, None)
+            else:
+                self._resume_after[endpoint_id] = due.resume_after
             ids = due.all()
-            complete = len(ids) < limit
+            complete = due.complete
             missing = [i for i in ids if not dispatcher.holds(i)][:room]
             if not missing:
                 return []
+            items = await self._deliveries.pending_by_ids(missing)
             if not dispatcher.releases_bodies:
-                return await self._deliveries.pending_by_ids(missing)
-            # What waits behind a head leaves its body in the outbox until its attempt:
-            # behind a failing head that is a long wait.
+                return items
+            # What waits behind a head that waits for its retry leaves its body in the
+            # outbox until its attempt: behind a failing head that is a long wait. Behind
+            # a head on its first attempt (or held here) it goes next: its body is read
+            # now, in this one read, not by a read per attempt (docs/performance.md, "The
+            # delivery window"); if that head fails, the lane drops the bodies again.
             heads = set(due.heads)
-            first = [i for i in missing if i in heads]
-            rest = [i for i in missing if i not in heads]
-            items = list(await self._deliveries.pending_by_ids(first)) if first else []
-            if rest:
-                items += await self._deliveries.without_bodies(rest, due.behind_state)
-            return items
+            retrying = {i.outbox_id for i in items if i.attempts and i.outbox_id in heads}
+            if not retrying:
+                return items
+            return [
+                without_body(i) if due.head_of.get(i.outbox_id) in retrying else i for i in items
+            ]
 
         taken = await dispatcher.submit_fresh(read)
         if taken or not complete:

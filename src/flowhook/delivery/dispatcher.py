@@ -10,29 +10,21 @@ Shape (chosen for the hot path):
 - A head waiting for a retry *parks* its lane on a loop timer: no task, no
   connection slot, nothing polled. So a backlog of retries never starves first
   attempts, and a session waiting for a retry never holds up any other session.
-- Connection slots are taken around the POST only, under a per-endpoint cap and a fair
-  global cap (``flowhook.delivery.window``): a hanging receiver uses up the slots of its
-  own endpoint and never the share of another.
-- Memory holds a bounded *window* of outputs per endpoint and in total. What does not fit
-  stays in the outbox: the endpoint is then *backlogged* (new outputs of it are not taken
-  from the session runner) and ``on_backlog`` asks for it to be refilled from the outbox,
-  in order, as the window drains. A lane whose head must wait longer than ``park_limit``
-  for its retry is let go to the outbox the same way, so an endpoint failing for hours
-  holds no memory at all.
-- A delivered (or failed) outcome whose ledger write fails keeps the output at the head of
-  its lane until the write succeeds: memory and the outbox never disagree in a way that
-  would send a session's outputs out of order.
+- Connection slots are taken around the POST only (``flowhook.delivery.attempt``), under
+  fair caps (``flowhook.delivery.window``): a hanging receiver never takes another's share.
+- Memory holds a bounded *window* of outputs per endpoint and in total
+  (``flowhook.delivery.holdings``). What does not fit stays in the outbox: the endpoint
+  is then *backlogged* (``flowhook.delivery.backlog``) and refilled from the outbox, in
+  order, as the window drains. A lane whose head must wait longer than ``park_limit`` for
+  its retry is let go to the outbox the same way.
+- A final outcome gives the window slot back once its write is queued; the output stays at
+  the head of its lane until the write commits, also when it fails
+  (``flowhook.delivery.outcomes``): a session's outputs are never sent out of order.
 
-Endpoints with signing secrets get Standard Webhooks signature headers on every
-attempt (``flowhook.delivery.signing``).
-
-Delivery is at least once: a crash or ``stop()`` after a POST but before the
-ledger recorded it means the outbox still has the item and it is sent again with
-the same ``webhook-id``.
-
-``410 Gone`` switches an endpoint's delivery off: that output is failed, the
-endpoint's other outputs are let go from memory (they stay pending in the outbox,
-not attempted) and nothing more of it is taken until ``enable_endpoint``.
+Delivery is at least once: a crash or ``stop()`` after a POST but before the ledger
+recorded it means the outbox still has the item, sent again with the same ``webhook-id``.
+``410 Gone`` fails that output and switches the endpoint's delivery off until
+``enable_endpoint`` (its outputs stay pending in the outbox, not attempted).
 """
 
 from __future__ import annotations
@@ -43,44 +35,31 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
 
-from flowhook import logs
+from flowhook.delivery.attempt import Attempts, HeaderFactory
 from flowhook.delivery.backlog import Backlog
 from flowhook.delivery.bodies import BodyLoader, held_body_bytes, release_bodies, without_body
+from flowhook.delivery.holdings import Holdings
+from flowhook.delivery.idle import IdleWaiters
 from flowhook.delivery.lanes import Lane, insert_in_order
-from flowhook.delivery.recording import record, record_final
+from flowhook.delivery.outcomes import ENDPOINT_DELETED, GONE_ERROR, GONE_STATUS, Outcomes
 from flowhook.delivery.retry import RetryPolicy
-from flowhook.delivery.signing import signature_headers
 from flowhook.delivery.types import (
-    AttemptResult,
     DeliveryLedger,
     PendingDelivery,
     TargetResolver,
     Transport,
 )
-from flowhook.delivery.window import ConnectionSlots, FairShare
-from flowhook.settled_during_reads import SettledDuringReads
+from flowhook.delivery.window import ConnectionSlots
 
 log = structlog.get_logger(__name__)
 
-HeaderFactory = Callable[[PendingDelivery], Mapping[str, str]]
+__all__ = ["ENDPOINT_DELETED", "GONE_ERROR", "GONE_STATUS", "Dispatcher", "HeaderFactory"]
 # Called (and awaited) when a webhook answered 410 Gone: (endpoint_id, reason).
 GoneHandler = Callable[[str, str], Awaitable[None]]
-
-ENDPOINT_DELETED = "endpoint deleted"
-GONE_STATUS = 410
-GONE_ERROR = (
-    "HTTP 410 Gone: the receiver says this webhook no longer exists; delivery to the "
-    "endpoint is disabled (re-enable it with deliveryEnabled: true, or replay)"
-)
-# Seconds before an attempt whose body could not be read back from the outbox tries again.
-BODY_READ_RETRY = 1.0
-# What _attempt returns when the endpoint was switched off before the POST: no attempt.
-_HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
 
 
 class Dispatcher:
@@ -127,29 +106,43 @@ class Dispatcher:
         read back when its attempt starts (``flowhook.delivery.bodies``)."""
         if max_per_endpoint < 1:
             raise ValueError("max_per_endpoint must be >= 1")
-        self._transport = transport
-        self._resolver = resolver
         self._ledger = ledger
         self._policy = policy
         self._slots = ConnectionSlots(max_per_endpoint, max_connections)
-        self._window = FairShare(window_per_endpoint, window_total)
+        self._attempts = Attempts(
+            transport,
+            resolver,
+            self._slots,
+            may_send=self._may_send,
+            clock=clock,
+            header_factory=header_factory,
+            load_body=load_body,
+        )
+        # outbox ids queued, in flight, parked or having their outcome written
+        self._holdings = Holdings(window_per_endpoint, window_total)
         self._park_limit = park_limit
         self.backlog = Backlog(on_backlog, self._notify_idle, cold=cold, on_arrival=on_arrival)
         self._clock = clock
-        self._header_factory = header_factory
         self._on_gone = on_gone
         self._owns = owns or _everything
         self._load_body = load_body
-        self._rng = rng or random.Random()  # jitter, not security
+        self._outcomes = Outcomes(
+            self._attempts,
+            ledger,
+            policy,
+            self._holdings,
+            clock=clock,
+            rng=rng or random.Random(),  # jitter, not security
+            switch_off=self._switch_off_gone,
+            on_room=self._room,
+        )
         self._lanes: dict[tuple[str, str], Lane] = {}
-        self._held: set[int] = set()  # outbox ids queued, in flight or parked
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
-        self._reads = SettledDuringReads()  # ids let go while submit_fresh reads run
         self._parked = 0  # lanes whose head waits on a timer
-        self._idle_waiters: list[tuple[bool, asyncio.Future[None]]] = []
+        self._idle = IdleWaiters(self._is_idle)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
 
@@ -157,28 +150,35 @@ class Dispatcher:
 
     @property
     def held(self) -> int:
-        """Items held in memory (queued, in flight or waiting for a retry).
+        """Items held in memory (queued, in flight, waiting for a retry, or their outcome
+        being written).
 
         An outbox poller can use this for back-pressure: claim more only below a bound.
         """
-        return len(self._held)
+        return len(self._holdings)
 
     @property
     def reads_remembered(self) -> int:
         """Ids kept for outbox reads running now (zero when none runs)."""
-        return len(self._reads)
+        return self._holdings.reads_remembered
 
     def holds(self, outbox_id: int) -> bool:
-        """Whether the item is queued, in flight or waiting for a retry here."""
-        return outbox_id in self._held
+        """Whether the item is queued, in flight, waiting for a retry, or its outcome being
+        written here (the outbox still has it pending: it must not be taken again)."""
+        return outbox_id in self._holdings
 
     def held_of(self, endpoint_id: str) -> int:
-        """Items of one endpoint held in memory."""
-        return self._window.of(endpoint_id)
+        """Items of one endpoint held in memory (all still pending in the outbox)."""
+        return self._holdings.of(endpoint_id)
+
+    def in_window(self, endpoint_id: str) -> int:
+        """Window slots the endpoint takes now: its held items but those whose final
+        outcome is being written."""
+        return self._holdings.in_window(endpoint_id)
 
     def room_for(self, endpoint_id: str, unbounded: int) -> int:
         """How many more items of the endpoint the window would take now."""
-        return self._window.room(endpoint_id, unbounded)
+        return self._holdings.room(endpoint_id, unbounded)
 
     @property
     def releases_bodies(self) -> bool:
@@ -197,7 +197,9 @@ class Dispatcher:
         """Endpoints this dispatcher keeps any state for (held items, slots, backlog);
         an idle or deleted endpoint is not among them."""
         return (
-            self._window.endpoint_ids() | set(self.backlog.endpoints()) | self._slots.endpoint_ids()
+            self._holdings.endpoint_ids()
+            | set(self.backlog.endpoints())
+            | self._slots.endpoint_ids()
         )
 
     def queued_per_endpoint(self) -> dict[str, int]:
@@ -225,11 +227,10 @@ class Dispatcher:
         may be waiting in the outbox; the outbox refill takes them in order."""
         if self._stopped:
             raise RuntimeError("Dispatcher is stopped")
-        held = self._held
+        held = self._holdings
         lanes = self._lanes
         disabled = self._disabled
         owns = self._owns
-        window = self._window
         full: set[str] = set()
         for item in items:
             endpoint_id = item.endpoint_id
@@ -244,11 +245,10 @@ class Dispatcher:
                 full.add(endpoint_id)  # later items of it must not overtake this one
                 self.backlog.arrived(endpoint_id)
                 continue
-            if not window.take(endpoint_id):
+            if not held.take(item):
                 full.add(endpoint_id)
                 self.backlog.spill(endpoint_id)  # read back as the window drains
                 continue
-            held.add(item.outbox_id)
             key = (endpoint_id, item.session_id)
             lane = lanes.get(key)
             if lane is None:
@@ -277,18 +277,19 @@ class Dispatcher:
         ``read`` runs are dropped; held ones are ignored by ``submit`` anyway. Returns
         how many items were newly taken.
         """
-        with self._reads.reading() as settled_since:
+        held = self._holdings
+        with held.watching() as settled_since:
             items = await read()
             fresh = [
                 i
                 for i in items
                 if not settled_since(i.outbox_id)
-                and i.outbox_id not in self._held
+                and i.outbox_id not in held
                 and i.endpoint_id not in self._disabled
             ]
-        before = len(self._held)
+        before = len(held)
         self.submit(fresh, from_outbox=True)
-        return len(self._held) - before
+        return len(held) - before
 
     async def let_go(self, timeout: float) -> None:
         """Let go of the sessions this process no longer owns: lanes waiting for a retry at
@@ -343,17 +344,7 @@ class Dispatcher:
         is queued to send now or in flight, only (possibly) items parked until a
         future retry time. Raises ``TimeoutError`` after ``timeout`` seconds.
         """
-        if self._is_idle(include_scheduled):
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (include_scheduled, waiter)
-        self._idle_waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        finally:
-            if entry in self._idle_waiters:
-                self._idle_waiters.remove(entry)
+        await self._idle.wait(include_scheduled, timeout)
 
     async def stop(self) -> None:
         """Cancel all lanes and timers, then close the transport.
@@ -371,11 +362,11 @@ class Dispatcher:
                 tasks.append(lane.task)
         await asyncio.gather(*tasks, return_exceptions=True)
         self._lanes.clear()
-        self._held.clear()
+        self._holdings.clear()
         self.backlog.clear()
         self._parked = 0
         self._notify_idle()
-        await self._transport.close()
+        await self._attempts.transport.close()
 
     # -- lanes -----------------------------------------------------------------------
 
@@ -386,19 +377,12 @@ class Dispatcher:
         then, and switching on (or owning it again) backlogs it."""
         endpoint_id = lane.key[0]
         for item in lane.queue:
-            self._forget(item)
+            self._holdings.forget(item)
         lane.queue.clear()
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
             self.backlog.let_go(endpoint_id)
-
-    def _forget(self, item: PendingDelivery) -> None:
-        """Memory no longer holds the item. An outbox read already running may have seen
-        it before it settled or was let go: that read must not hand it over again."""
-        self._held.discard(item.outbox_id)
-        self._window.give_back(item.endpoint_id)
-        self._reads.note(item.outbox_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,
@@ -413,8 +397,16 @@ class Dispatcher:
         return True
 
     def _settled(self, item: PendingDelivery) -> None:
-        self._forget(item)
-        self.backlog.room(item.endpoint_id)
+        if self._holdings.forget(item):
+            self._room(item.endpoint_id)  # (else it was asked when the outcome was queued)
+
+    def _room(self, endpoint_id: str) -> None:
+        """An output of the endpoint settled, or gave its window slot back."""
+        if self._holdings.worth_reading(endpoint_id):
+            self.backlog.room(endpoint_id)
+
+    def _may_send(self, endpoint_id: str, session_id: str) -> bool:
+        return endpoint_id not in self._disabled and self._owns(endpoint_id, session_id)
 
     def _spawn(self, lane: Lane) -> None:
         assert self._loop is not None
@@ -455,12 +447,12 @@ class Dispatcher:
                         return
                 lane.sending = True
                 try:
-                    loaded = await self._with_body(item)
+                    loaded = await self._attempts.with_body(item)
                     if isinstance(loaded, float):
                         self._park(lane, loaded)  # storage away: try again shortly
                         lane.due_id = item.outbox_id
                         return
-                    retry = None if loaded is None else await self._deliver(lane, loaded)
+                    retry = None if loaded is None else await self._outcomes.deliver(lane, loaded)
                 finally:
                     lane.sending = False
                 if retry is None:
@@ -477,70 +469,10 @@ class Dispatcher:
             lane.task = None
             self._notify_idle()
 
-    # -- one attempt -----------------------------------------------------------------
+    # -- 410 Gone --------------------------------------------------------------------
 
-    async def _with_body(self, item: PendingDelivery) -> PendingDelivery | float | None:
-        """The item with its body, read back from the outbox if memory let go of it.
-        ``None``: it is no longer pending there (settled meanwhile: nothing to send); a
-        float: the read failed, try again after that many seconds."""
-        if item.body or self._load_body is None:
-            return item
-        try:
-            body = await self._load_body(item.outbox_id)
-        except Exception as exc:
-            log.warning("delivery body read failed", error_type=type(exc).__name__)
-            return BODY_READ_RETRY
-        return None if body is None else replace(item, body=body)
-
-    async def _deliver(self, lane: Lane, item: PendingDelivery) -> PendingDelivery | None:
-        """One attempt; returns the item to retry later, or ``None`` when it is settled."""
-        result = await self._attempt(lane, item)
-        if result is _HELD:
-            return item  # not attempted; the lane lets go of it at its next step
-        if result is None:
-            log.warning(
-                "delivery failed",
-                endpoint_id=item.endpoint_id,
-                delivery_id=item.delivery_id,
-                error=ENDPOINT_DELETED,
-            )
-            gone = AttemptResult(None, 0.0, error=ENDPOINT_DELETED)
-            await record_final("failed", lambda: self._ledger.failed(item, gone, item.attempts))
-            return None
-        attempts = item.attempts + 1
-        if result.ok:
-            await record_final("delivered", lambda: self._ledger.delivered(item, result))
-            _log_settled("delivered", item, result, attempts)
-            return None
-        if result.status == GONE_STATUS:
-            await self._gone(item, result, attempts)
-            return None
-        delay = self._policy.next_delay(attempts, result, self._rng)
-        log.warning(
-            "delivery attempt failed",
-            endpoint_id=item.endpoint_id,
-            delivery_id=item.delivery_id,
-            status=result.status,
-            error=result.error,
-            attempts=attempts,
-            retry_in=None if delay is None else round(delay, 3),
-        )
-        if delay is None:
-            await record_final("failed", lambda: self._ledger.failed(item, result, attempts))
-            _log_settled("failed", item, result, attempts)
-            return None
-        not_before = self._clock() + delay
-        # If the outbox did not get the due time, the lane keeps the retry in memory: let
-        # go, the outbox would hand it over at once, without the wait.
-        lane.pinned = not await record(
-            "retry_later", self._ledger.retry_later(item, result, attempts, not_before)
-        )
-        return replace(item, attempts=attempts, not_before=not_before)
-
-    async def _gone(self, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
-        """410: this output fails, and the endpoint's delivery is switched off."""
-        gone = replace(result, error=GONE_ERROR)
-        await record_final("failed", lambda: self._ledger.failed(item, gone, attempts))
+    async def _switch_off_gone(self, item: PendingDelivery) -> None:
+        """The endpoint answered 410 (that output is failed): its delivery is switched off."""
         if item.endpoint_id in self._disabled:
             return  # another lane of the endpoint got its 410 first
         at = datetime.fromtimestamp(self._clock(), tz=UTC).isoformat(timespec="seconds")
@@ -568,34 +500,6 @@ class Dispatcher:
         # take its (older) answer over this process's view.
         self.endpoint_state_version += 1
 
-    async def _attempt(self, lane: Lane, item: PendingDelivery) -> AttemptResult | None:
-        """POST the item once; ``None`` when its endpoint no longer exists (no POST)."""
-        try:
-            target = await self._resolver(item.endpoint_id)
-        except Exception as exc:  # storage hiccup: counts as a failed attempt, retried
-            return AttemptResult(None, 0.0, error=f"target lookup failed: {type(exc).__name__}")
-        if target is None:
-            return None
-        headers = {"webhook-id": item.delivery_id}
-        try:
-            if target.signing_secrets:
-                # Signed per attempt: the timestamp is this attempt's, so receivers can
-                # reject stale replays and still accept a late retry.
-                headers.update(
-                    signature_headers(
-                        target.signing_secrets, item.delivery_id, item.body, self._clock()
-                    )
-                )
-            if self._header_factory is not None:
-                headers.update(self._header_factory(item))
-            # The slot is held for the POST only, never while waiting for a retry.
-            async with self._slots.slot(item.endpoint_id):
-                if item.endpoint_id in self._disabled or not self._owns(*lane.key):
-                    return _HELD  # switched off, or the session handed over, while we waited
-                return await self._transport.post(target, item.body, headers)
-        except Exception as exc:  # a transport must not raise, but one bug must not stall
-            return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
-
     # -- idleness --------------------------------------------------------------------
 
     def _is_idle(self, include_scheduled: bool) -> bool:
@@ -606,24 +510,8 @@ class Dispatcher:
         return len(self._lanes) == self._parked and self.backlog.all_quiet()
 
     def _notify_idle(self) -> None:
-        if not self._idle_waiters:
-            return
-        for include_scheduled, waiter in self._idle_waiters:
-            if not waiter.done() and (self._stopped or self._is_idle(include_scheduled)):
-                waiter.set_result(None)
+        self._idle.notify(stopped=self._stopped)
 
 
 def _everything(_endpoint_id: str, _session_id: str) -> bool:
     return True
-
-
-def _log_settled(outcome: str, item: PendingDelivery, result: AttemptResult, attempts: int) -> None:
-    logs.delivery_outcome(
-        outcome,
-        endpoint_id=item.endpoint_id,
-        delivery_id=item.delivery_id,
-        body=item.body,
-        status=result.status,
-        latency_ms=result.duration_ms,
-        attempts=attempts,
-    )

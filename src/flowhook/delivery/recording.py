@@ -30,9 +30,15 @@ async def record(what: str, call: Awaitable[None]) -> bool:
     return True
 
 
-async def record_final(what: str, call: Callable[[], Awaitable[None]]) -> None:
+async def record_final(
+    what: str,
+    call: Callable[[], Awaitable[None]],
+    *,
+    on_refused: Callable[[], None] | None = None,
+) -> None:
     """Write a final outcome, retrying (backing off) until the ledger takes it. The POST
-    is not repeated; a crash meanwhile leaves the output pending, sent again first."""
+    is not repeated; a crash meanwhile leaves the output pending, sent again first.
+    ``on_refused`` is called after each refusal."""
     delay = RETRY_FIRST
     while True:
         try:
@@ -40,6 +46,8 @@ async def record_final(what: str, call: Callable[[], Awaitable[None]]) -> None:
             return
         except Exception as exc:
             _log_error(what, exc, retry_in=delay)
+            if on_refused is not None:
+                on_refused()
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX)
 

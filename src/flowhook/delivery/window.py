@@ -35,6 +35,14 @@ class FairShare:
         self._in_use: dict[str, int] = {}
         self.in_use = 0
 
+    @property
+    def per_endpoint(self) -> int | None:
+        return self._per_endpoint
+
+    @property
+    def total(self) -> int | None:
+        return self._total
+
     def of(self, endpoint_id: str) -> int:
         return self._in_use.get(endpoint_id, 0)
 
@@ -70,6 +78,12 @@ class FairShare:
         self._in_use[endpoint_id] = self._in_use.get(endpoint_id, 0) + 1
         self.in_use += 1
         return True
+
+    def take_anyway(self, endpoint_id: str) -> None:
+        """Count a unit the endpoint holds already, whatever the caps (it gave it back
+        early and must count again)."""
+        self._in_use[endpoint_id] = self._in_use.get(endpoint_id, 0) + 1
+        self.in_use += 1
 
     def give_back(self, endpoint_id: str) -> None:
         mine = self._in_use.get(endpoint_id, 0)

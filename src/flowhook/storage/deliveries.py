@@ -261,9 +261,11 @@ class DeliveryStore:
         now: float,
         limit: int,
         partitions: Sequence[int] | None = None,
+        after: str | None = None,
     ) -> DueIds:
-        """``due_ids``, with the due heads apart from the outputs behind them."""
-        return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions))
+        """``due_ids``, with the due heads apart from the outputs behind them; ``after``:
+        resume the walk of sessions after that one (``DueIds.resume_after``)."""
+        return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions, after))
 
     async def without_bodies(
         self, ids: Sequence[int], state: Mapping[int, tuple[float, int]]
