@@ -69,6 +69,9 @@ class DeliveryControl:
         self._again: set[str] = set()  # ... and asked for again meanwhile
         self._arrived: set[str] = set()  # new outputs left in the outbox, not read yet
         self._arrival_timer: asyncio.TimerHandle | None = None
+        # Per endpoint: the session of the last head a refill took (PostgreSQL's read of
+        # due heads goes round the sessions from there: flowhook.storage.due).
+        self._after: dict[str, str] = {}
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -230,12 +233,16 @@ class DeliveryControl:
 
         async def read() -> Sequence[PendingDelivery]:
             nonlocal complete
-            due = await self._deliveries.due(endpoint_id, time.time(), limit, partitions)
+            after = self._after.get(endpoint_id)
+            due = await self._deliveries.due(endpoint_id, time.time(), limit, partitions, after)
             ids = due.all()
             complete = len(ids) < limit
             missing = [i for i in ids if not dispatcher.holds(i)][:room]
             if not missing:
                 return []
+            taken_heads = [i for i in missing if i in due.head_sessions]
+            if taken_heads:
+                self._after[endpoint_id] = due.head_sessions[taken_heads[-1]]
             if not dispatcher.releases_bodies:
                 return await self._deliveries.pending_by_ids(missing)
             # What waits behind a head leaves its body in the outbox until its attempt:

@@ -206,18 +206,21 @@ class DeliveryStore:
         return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
     async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
-        """Those of ``ids`` still pending, in id order."""
+        """Those of ``ids`` still pending, in id order.
+
+        Looked up by primary key, the status checked here: with ``status = 'pending'`` in
+        the query, PostgreSQL (before the table has statistics) serves ``id IN (...)``
+        from a partial index of pending outputs whose leading key is not ``id``, reading
+        every pending entry per statement (docs/performance.md, "PostgreSQL delivery
+        reads")."""
+        o = t.outbox.c
 
         def run(c: Connection) -> list[PendingDelivery]:
             out: list[PendingDelivery] = []
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
-                rows = c.execute(
-                    select(t.outbox)
-                    .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
-                    .order_by(t.outbox.c.id)
-                ).all()
-                out.extend(pending_delivery(r) for r in rows)
+                rows = c.execute(select(t.outbox).where(o.id.in_(chunk))).all()
+                out.extend(pending_delivery(r) for r in rows if r.status == "pending")
             out.sort(key=lambda p: p.outbox_id)
             return out
 
@@ -261,9 +264,12 @@ class DeliveryStore:
         now: float,
         limit: int,
         partitions: Sequence[int] | None = None,
+        after: str | None = None,
     ) -> DueIds:
-        """``due_ids``, with the due heads apart from the outputs behind them."""
-        return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions))
+        """``due_ids``, with the due heads apart from the outputs behind them (and their
+        sessions). ``after``: on PostgreSQL, the walk over the sessions starts after this
+        one (``flowhook.storage.due``)."""
+        return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions, after))
 
     async def without_bodies(
         self, ids: Sequence[int], state: Mapping[int, tuple[float, int]]
@@ -289,9 +295,10 @@ class DeliveryStore:
         """The body of a pending output, as stored (the exact bytes sent); ``None`` when it
         is no longer pending."""
         o = t.outbox.c
-        query = select(o.body).where(o.id == outbox_id, o.status == "pending")
-        body = await self._read(lambda c: c.execute(query).scalar())
-        return None if body is None else str(body).encode()
+        # By primary key, the status checked here (as in ``pending_by_ids``).
+        query = select(o.body, o.status).where(o.id == outbox_id)
+        row = await self._read(lambda c: c.execute(query).first())
+        return None if row is None or row.status != "pending" else str(row.body).encode()
 
     async def some_pending_ids(
         self, endpoint_id: str, limit: int, partitions: Sequence[int] | None = None

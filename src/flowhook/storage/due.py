@@ -14,7 +14,14 @@ Everything it reads comes from that index (due time, attempts and partition are 
 on SQLite the columns of a row stored after its body are at the end of the body's
 overflow pages, so reading them from the table would walk the whole body.
 
-The same statements run on SQLite and PostgreSQL.
+On SQLite every session is walked on each read and the due heads go oldest first. On
+PostgreSQL, where each seek is a round of the executor in another process and a refill
+under load may run every few milliseconds, the walk starts after a cursor (the session of
+the last head the caller took, ``after``), goes round once at most, and stops as soon as
+``limit`` due heads are found: a refill's work grows with what it may take, not with the
+number of sessions owed something; every session's head comes round once per turn of the
+cursor. One seek per session there: the first pending entry of the next session in the
+index is that session's head, read from the index with its due time and partition.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, Integer, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 # Per session with pending outputs: its head's id, due time and partition. Each step seeks
 # the next session (past the previous one) in the pending-per-session index; SQLite is told
@@ -89,6 +97,54 @@ _BEHIND: dict[str, TextClause] = {
     "sqlite": text(_BEHIND_SQL.format(hint="INDEXED BY ix_outbox_pending_head")),
     "postgresql": text(_BEHIND_SQL.format(hint="")),
 }
+# PostgreSQL: the due heads of the sessions after ``:after`` (or from the first) up to
+# ``:until`` (or to the last), in session order, at most ``:limit``. Each step is one seek
+# in ix_outbox_pending_head (endpoint, session, id, not_before, ..., partition): the
+# session's first pending entry is its head. The recursion is lazy, so it stops when the
+# outer LIMIT is met (PostgreSQL evaluates a recursive WITH only as far as it is read).
+_PG_HEADS_SQL = """
+    WITH RECURSIVE walk(session_id, id, not_before, partition) AS (
+        (
+            SELECT session_id, id, not_before, partition FROM outbox
+            WHERE status = 'pending' AND endpoint_id = :endpoint_id {lower} {upper}
+            ORDER BY endpoint_id, session_id, id LIMIT 1
+        )
+        UNION ALL
+        SELECT n.session_id, n.id, n.not_before, n.partition FROM walk, LATERAL (
+            SELECT o.session_id, o.id, o.not_before, o.partition FROM outbox o
+            WHERE o.status = 'pending' AND o.endpoint_id = :endpoint_id
+              AND o.session_id > walk.session_id {upper_o}
+            ORDER BY o.endpoint_id, o.session_id, o.id LIMIT 1
+        ) AS n
+    )
+    SELECT id, session_id FROM walk
+    WHERE not_before <= :now {partitions}
+    LIMIT :limit
+"""
+
+
+def _pg_heads_statement(lower: bool, upper: bool, by_partition: bool) -> TextClause:
+    query = text(
+        _PG_HEADS_SQL.format(
+            lower="AND session_id > :after" if lower else "",
+            upper="AND session_id <= :until" if upper else "",
+            upper_o="AND o.session_id <= :until" if upper else "",
+            partitions="AND partition = ANY(:partitions)" if by_partition else "",
+        )
+    )
+    if by_partition:
+        query = query.bindparams(bindparam("partitions", type_=ARRAY(Integer)))
+    return query
+
+
+_PG_HEADS = {
+    (lower, upper, by_partition): _pg_heads_statement(lower, upper, by_partition)
+    for lower in (False, True)
+    for upper in (False, True)
+    for by_partition in (False, True)
+}
+
+
 # Up to ``limit`` ids of an endpoint's pending outputs, in no particular order.
 _SOME_SQL = """
     SELECT id FROM outbox {hint}
@@ -134,6 +190,8 @@ class DueIds(NamedTuple):
     behind: list[int]
     # outbox id -> (not_before, attempts) of each output behind a head, as read
     behind_state: dict[int, tuple[float, int]]
+    # outbox id -> session of each head (the caller's cursor: ``read_due(after=...)``)
+    head_sessions: dict[int, str]
 
     def all(self) -> list[int]:
         return self.heads + self.behind
@@ -145,21 +203,23 @@ def read_due(
     now: float,
     limit: int,
     partitions: Sequence[int] | None = None,
+    after: str | None = None,
 ) -> DueIds:
     """Ids of the endpoint's outputs that may be attempted now, at most ``limit`` in all:
-    every due head first, then the due outputs behind the due heads."""
-    owned = None if partitions is None else set(partitions)
-    every_head = conn.execute(_HEADS[conn.dialect.name], {"endpoint_id": endpoint_id}).all()
-    due = sorted(
-        (int(h.id), str(h.session_id))
-        for h in every_head
-        if float(h.not_before) <= now and (owned is None or h.partition in owned)
-    )
-    heads = [head for head, _session in due[:limit]]
+    due heads first, then the due outputs behind the due heads.
+
+    SQLite: every due head, oldest first. PostgreSQL: the due heads of the sessions after
+    ``after`` (the session of the last head the caller took), going round once at most,
+    in that order; fewer than ``limit`` of them means every session was looked at."""
+    if conn.dialect.name == "postgresql":
+        due = _pg_due_heads(conn, endpoint_id, now, limit, partitions, after)
+    else:
+        due = _every_due_head(conn, endpoint_id, now, partitions)[:limit]
+    heads = [head for head, _session in due]
     behind: list[int] = []
     state: dict[int, tuple[float, int]] = {}
     behind_query = _BEHIND[conn.dialect.name]
-    for head, session_id in due[:limit]:
+    for head, session_id in due:
         room = limit - len(heads) - len(behind)
         if room <= 0:
             break
@@ -169,4 +229,42 @@ def read_due(
                 break  # a later output waits for its retry (replayed ones may): it blocks
             behind.append(int(row.id))
             state[int(row.id)] = (float(row.not_before), int(row.attempts))
-    return DueIds(heads, behind, state)
+    return DueIds(heads, behind, state, dict(due))
+
+
+def _every_due_head(
+    conn: Connection, endpoint_id: str, now: float, partitions: Sequence[int] | None
+) -> list[tuple[int, str]]:
+    """(id, session) of every due head of the endpoint (in owned partitions), oldest first."""
+    owned = None if partitions is None else set(partitions)
+    every_head = conn.execute(_HEADS[conn.dialect.name], {"endpoint_id": endpoint_id}).all()
+    return sorted(
+        (int(h.id), str(h.session_id))
+        for h in every_head
+        if float(h.not_before) <= now and (owned is None or h.partition in owned)
+    )
+
+
+def _pg_due_heads(
+    conn: Connection,
+    endpoint_id: str,
+    now: float,
+    limit: int,
+    partitions: Sequence[int] | None,
+    after: str | None,
+) -> list[tuple[int, str]]:
+    """(id, session) of up to ``limit`` due heads in walk order: the sessions after
+    ``after``, then (round the end) those up to it."""
+    params: dict[str, Any] = {"endpoint_id": endpoint_id, "now": now, "limit": limit}
+    by_partition = partitions is not None
+    if by_partition:
+        params["partitions"] = list(partitions or ())
+    found: list[tuple[int, str]] = []
+    lower = after is not None
+    rows = conn.execute(_PG_HEADS[lower, False, by_partition], {**params, "after": after})
+    found += [(int(r.id), str(r.session_id)) for r in rows]
+    if after is not None and len(found) < limit:
+        params["limit"] = limit - len(found)
+        rows = conn.execute(_PG_HEADS[False, True, by_partition], {**params, "until": after})
+        found += [(int(r.id), str(r.session_id)) for r in rows]
+    return found
