@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from flowhook.storage import hotpath_pg as pg
+from flowhook.storage import schema as t
 from flowhook.storage.deliveries import DeliveryStore
+from flowhook.storage.outcomes import MOVES_FROM
 from flowhook.storage.store import SqlStore
 from tests.storage.test_due_read import INDEX_SCANS, add, counting_work
 from tests.support import postgres
@@ -140,3 +143,37 @@ async def test_due_reads_go_round_the_sessions_from_the_last_one_taken(
     every = await ds.due("round", 2e9, 100, after="s12")
     assert sorted(every.heads) == sorted(heads)
     assert len(every.all()) == 50  # and the one behind each head
+
+
+async def test_the_outcome_update_descends_an_index_by_id(pg_store: SqlStore) -> None:
+    """The statement that moves a group commit's outputs to their outcome finds each row
+    through the primary key or (status, id), on a fresh table where most outputs are
+    delivered: never through a partial index of pending outputs searched by id, which
+    PostgreSQL reads whole per row (it did with ``status = 'pending'`` in the statement).
+    It moves the pending rows and leaves a delivered one as it was."""
+    with pg_store.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO outbox (delivery_id, endpoint_id, session_id, body, status, "
+                "attempts, not_before, created_at, partition) "
+                "SELECT 'd-' || g, 'e', 's' || (g % 500), '{}', "
+                "CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'delivered' END, 0, 0, 0, g % 128 "
+                "FROM generate_series(1, 3000) AS g"
+            )
+        )
+    rows = [
+        ("delivered", 1, 0.0, 200, None, 1.0, outbox_id, MOVES_FROM)
+        for outbox_id in (10, 20, 21)  # 21 was delivered already
+    ]
+    params = pg.columns(rows, pg.OUTCOME_COLUMNS)
+    with statements(pg_store.engine) as sent:
+        sent.append((pg.UPDATE_OUTPUTS, params))
+    assert indexes_used(pg_store.engine, sent) <= {"outbox_pkey", "ix_outbox_pending"}
+    with pg_store.engine.begin() as conn:
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(pg.UPDATE_OUTPUTS, params)
+        assert cursor.rowcount == 2
+        moved = conn.execute(
+            sa.select(t.outbox.c.id, t.outbox.c.attempts).where(t.outbox.c.id.in_([10, 20, 21]))
+        ).all()
+    assert sorted(moved) == [(10, 1), (20, 1), (21, 0)]

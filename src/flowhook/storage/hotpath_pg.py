@@ -143,17 +143,19 @@ OUTCOME_COLUMNS = (
     ("last_error", "text"),
     ("finished_at", "float8"),
     ("id", "int8"),
-    ("partition", "int4"),
+    ("was", "text"),
 )
-# One row per output in the batch (an UPDATE ... FROM changes a row once). Only a pending
-# row moves, as in the one-row statement. Looked up by partition and id: the partial index
-# of pending outputs by (partition, id) is descended, not walked, even before the table has
-# statistics (with ``id`` alone PostgreSQL may pick that index and read all of it per row).
+# One row per output in the batch (an UPDATE ... FROM changes a row once). A row moves only
+# from the status it was read in (``was``: pending). That status comes as a column, not a
+# constant: with ``status = 'pending'`` PostgreSQL may serve ``id = v.id`` from a partial
+# index of pending outputs whose leading key is not the id, reading all of it per row
+# (``EXPLAIN``: ``Index Cond: (id = v.id)`` on ix_outbox_pending_due); a status it cannot
+# prove pending rules those indexes out, and (status, id) or the primary key is descended.
 UPDATE_OUTPUTS = (
     "UPDATE outbox AS o SET status = v.status, attempts = v.attempts, "
     "not_before = v.not_before, last_status = v.last_status, last_error = v.last_error, "
     f"finished_at = v.finished_at FROM {_unnest(OUTCOME_COLUMNS)} "
-    "WHERE o.partition = v.partition AND o.id = v.id AND o.status = 'pending'"
+    "WHERE o.id = v.id AND o.status = v.was"
 )
 
 _FLOAT_KINDS = {"float8"}
