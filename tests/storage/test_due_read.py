@@ -57,13 +57,28 @@ def add(
         return sorted(ids)
 
 
+# PostgreSQL: pages of the outbox and its indexes the backend has read so far (from shared
+# buffers or not). Pages, not rows: an index scan counts only the entries it returns, so a
+# walk over a whole index that returns one entry shows in its pages alone.
+PAGES_READ = (
+    "SELECT COALESCE(SUM(pg_stat_get_xact_blocks_fetched(oid)), 0) FROM pg_class "
+    "WHERE oid = 'outbox'::regclass "
+    "OR oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'outbox'::regclass)"
+)
+# PostgreSQL: index scans started on the outbox (each seek of a loose index scan is one).
+INDEX_SCANS = (
+    "SELECT COALESCE(SUM(idx_scan), 0) FROM pg_stat_xact_user_tables WHERE relname = 'outbox'"
+)
+
+
 @contextmanager
-def counting_work(engine: sa.Engine) -> Iterator[list[int]]:
+def counting_work(engine: sa.Engine, pg_stat: str | None = None) -> Iterator[list[int]]:
     """Counts the database's work for the statements run inside the block: on SQLite the
     virtual machine steps (a progress handler every 10 of them), on PostgreSQL the rows
     its scans read (``pg_stat_xact_user_tables``: heap rows fetched through an index plus
     rows read by sequential scans). A deterministic count, not a time. The statements must
-    run on one connection (as one ``DeliveryStore`` read does)."""
+    run on one connection (as one ``DeliveryStore`` read does). ``pg_stat``: another
+    PostgreSQL counter to read instead (one number, e.g. ``PAGES_READ``)."""
     work = [0]
     if engine.dialect.name == "sqlite":
 
@@ -85,7 +100,7 @@ def counting_work(engine: sa.Engine) -> Iterator[list[int]]:
             sa.event.remove(engine, "checkout", on_checkout)
             sa.event.remove(engine, "checkin", on_checkin)
         return
-    stat = (
+    stat = pg_stat or (
         "SELECT COALESCE(SUM(COALESCE(idx_tup_fetch, 0) + COALESCE(seq_tup_read, 0)), 0) "
         "FROM pg_stat_xact_user_tables WHERE relname = 'outbox'"
     )

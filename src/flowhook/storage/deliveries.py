@@ -9,7 +9,7 @@ here is on the message hot path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -206,18 +206,21 @@ class DeliveryStore:
         return await self._read(lambda c: [pending_delivery(r) for r in c.execute(query).all()])
 
     async def pending_by_ids(self, ids: Sequence[int]) -> list[PendingDelivery]:
-        """Those of ``ids`` still pending, in id order."""
+        """Those of ``ids`` still pending, in id order.
+
+        Looked up by primary key, the status checked here: with ``status = 'pending'`` in
+        the query, PostgreSQL (before the table has statistics) serves ``id IN (...)``
+        from a partial index of pending outputs whose leading key is not ``id``, reading
+        every pending entry per statement (docs/performance.md, "PostgreSQL delivery
+        reads")."""
+        o = t.outbox.c
 
         def run(c: Connection) -> list[PendingDelivery]:
             out: list[PendingDelivery] = []
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
-                rows = c.execute(
-                    select(t.outbox)
-                    .where(t.outbox.c.id.in_(chunk), t.outbox.c.status == "pending")
-                    .order_by(t.outbox.c.id)
-                ).all()
-                out.extend(pending_delivery(r) for r in rows)
+                rows = c.execute(select(t.outbox).where(o.id.in_(chunk))).all()
+                out.extend(pending_delivery(r) for r in rows if r.status == "pending")
             out.sort(key=lambda p: p.outbox_id)
             return out
 
@@ -267,33 +270,14 @@ class DeliveryStore:
         resume the walk of sessions after that one (``DueIds.resume_after``)."""
         return await self._read(lambda c: read_due(c, endpoint_id, now, limit, partitions, after))
 
-    async def without_bodies(
-        self, ids: Sequence[int], state: Mapping[int, tuple[float, int]]
-    ) -> list[PendingDelivery]:
-        """Outputs just read as due behind a head (``due``), each with an empty body (read
-        back when its attempt starts: ``flowhook.delivery.bodies``). Only the columns
-        stored before the body are read; due time and attempts come from ``state``."""
-        o = t.outbox.c
-        columns = (o.id, o.delivery_id, o.endpoint_id, o.session_id)
-
-        def run(c: Connection) -> list[PendingDelivery]:
-            out: list[PendingDelivery] = []
-            for start in range(0, len(ids), CHUNK):
-                chunk = list(ids[start : start + CHUNK])
-                rows = c.execute(select(*columns).where(o.id.in_(chunk))).all()
-                out.extend(_without_body(r, *state[r.id]) for r in rows)
-            out.sort(key=lambda p: p.outbox_id)
-            return out
-
-        return await self._read(run)
-
     async def pending_body(self, outbox_id: int) -> bytes | None:
         """The body of a pending output, as stored (the exact bytes sent); ``None`` when it
         is no longer pending."""
         o = t.outbox.c
-        query = select(o.body).where(o.id == outbox_id, o.status == "pending")
-        body = await self._read(lambda c: c.execute(query).scalar())
-        return None if body is None else str(body).encode()
+        # By primary key, the status checked here (as in ``pending_by_ids``).
+        query = select(o.body, o.status).where(o.id == outbox_id)
+        row = await self._read(lambda c: c.execute(query).first())
+        return None if row is None or row.status != "pending" else str(row.body).encode()
 
     async def some_pending_ids(
         self, endpoint_id: str, limit: int, partitions: Sequence[int] | None = None
@@ -408,19 +392,6 @@ def _set_disabled(conn: Connection, args: Sequence[tuple[str, str | None, float]
 
 
 # -- row mapping ------------------------------------------------------------------------------
-
-
-def _without_body(row: Any, not_before: float, attempts: int) -> PendingDelivery:
-    return PendingDelivery(
-        outbox_id=row.id,
-        delivery_id=row.delivery_id,
-        endpoint_id=row.endpoint_id,
-        session_id=row.session_id,
-        seq=row.id,
-        body=b"",
-        attempts=attempts,
-        not_before=not_before,
-    )
 
 
 def _delivery(row: Any, *, with_body: bool = False) -> DeliveryRecord:

@@ -16,7 +16,10 @@ Everything it reads comes from that index (due time, attempts and partition are 
 on SQLite the columns of a row stored after its body are at the end of the body's
 overflow pages, so reading them from the table would walk the whole body.
 
-The same statements run on SQLite and PostgreSQL.
+On SQLite the walk runs in steps of ``WALK_STEP`` sessions and checks due times here. On
+PostgreSQL, where each seek is a round of the executor in another process, one lazy
+recursive statement walks from the cursor and filters due heads itself, stopping at
+``limit`` (``_PG_HEADS``).
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, TextClause, bindparam, text
+from sqlalchemy import Connection, Integer, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
 
 # Per session with pending outputs: its head's id, due time and partition. Each step seeks
 # the next session (past the previous one) in the pending-per-session index; SQLite is told
@@ -150,6 +154,54 @@ def some_pending(
     return [int(i) for i in conn.execute(query, params).scalars()]
 
 
+# PostgreSQL: the due heads of the sessions after ``:after`` (or from the first) up to
+# ``:until`` (or to the last), in session order, at most ``:limit``. Each step is one seek
+# in ix_outbox_pending_head (endpoint, session, id, not_before, ..., partition): the
+# session's first pending entry is its head. The recursion is lazy, so it stops when the
+# outer LIMIT is met (PostgreSQL evaluates a recursive WITH only as far as it is read).
+_PG_HEADS_SQL = """
+    WITH RECURSIVE walk(session_id, id, not_before, partition) AS (
+        (
+            SELECT session_id, id, not_before, partition FROM outbox
+            WHERE status = 'pending' AND endpoint_id = :endpoint_id {lower} {upper}
+            ORDER BY endpoint_id, session_id, id LIMIT 1
+        )
+        UNION ALL
+        SELECT n.session_id, n.id, n.not_before, n.partition FROM walk, LATERAL (
+            SELECT o.session_id, o.id, o.not_before, o.partition FROM outbox o
+            WHERE o.status = 'pending' AND o.endpoint_id = :endpoint_id
+              AND o.session_id > walk.session_id {upper_o}
+            ORDER BY o.endpoint_id, o.session_id, o.id LIMIT 1
+        ) AS n
+    )
+    SELECT id, session_id FROM walk
+    WHERE not_before <= :now {partitions}
+    LIMIT :limit
+"""
+
+
+def _pg_heads_statement(lower: bool, upper: bool, by_partition: bool) -> TextClause:
+    query = text(
+        _PG_HEADS_SQL.format(
+            lower="AND session_id > :after" if lower else "",
+            upper="AND session_id <= :until" if upper else "",
+            upper_o="AND o.session_id <= :until" if upper else "",
+            partitions="AND partition = ANY(:partitions)" if by_partition else "",
+        )
+    )
+    if by_partition:
+        query = query.bindparams(bindparam("partitions", type_=ARRAY(Integer)))
+    return query
+
+
+_PG_HEADS = {
+    (lower, upper, by_partition): _pg_heads_statement(lower, upper, by_partition)
+    for lower in (False, True)
+    for upper in (False, True)
+    for by_partition in (False, True)
+}
+
+
 class DueIds(NamedTuple):
     """What may be attempted now: due session heads (in the order the walk met them), then
     the due outputs right behind them (session by session, in order). ``heads + behind``
@@ -161,6 +213,8 @@ class DueIds(NamedTuple):
     behind_state: dict[int, tuple[float, int]]
     # outbox id of each output behind a head -> that head's
     head_of: dict[int, int]
+    # outbox id -> session of each head
+    head_sessions: dict[int, str]
     # Everything due was read: every session was visited, and fewer than ``limit`` taken.
     complete: bool = True
     # The last session visited, where the next read resumes (``None``: from the start).
@@ -186,6 +240,52 @@ def read_due(
     successive reads (passing the ``resume_after`` of the last) serve every session in
     turn. Before, each read walked every session with a pending output: with a thousand
     of them, ≈ 14 ms per read (docs/performance.md, "The delivery window")."""
+    if conn.dialect.name == "postgresql":
+        due = _pg_due_heads(conn, endpoint_id, now, limit, partitions, after)
+        # Fewer than ``limit``: the walk went round every session.
+        visited_all = len(due) < limit
+        last = due[-1][1] if due else after
+    else:
+        due, visited_all, last = _walk_due_heads(conn, endpoint_id, now, limit, partitions, after)
+    heads = [head for head, _session in due]
+    behind: list[int] = []
+    state: dict[int, tuple[float, int]] = {}
+    head_of: dict[int, int] = {}
+    behind_query = _BEHIND[conn.dialect.name]
+    for head, session_id in due:
+        room = limit - len(heads) - len(behind)
+        if room <= 0:
+            break
+        params = {"endpoint_id": endpoint_id, "session_id": session_id, "head": head}
+        for row in conn.execute(behind_query, {**params, "limit": room}):
+            if float(row.not_before) > now:
+                break  # a later output waits for its retry (replayed ones may): it blocks
+            behind.append(int(row.id))
+            state[int(row.id)] = (float(row.not_before), int(row.attempts))
+            head_of[int(row.id)] = head
+    complete = visited_all and len(heads) + len(behind) < limit
+    return DueIds(
+        heads=heads,
+        behind=behind,
+        behind_state=state,
+        head_of=head_of,
+        head_sessions=dict(due),
+        complete=complete,
+        resume_after=None if visited_all else last,
+    )
+
+
+def _walk_due_heads(
+    conn: Connection,
+    endpoint_id: str,
+    now: float,
+    limit: int,
+    partitions: Sequence[int] | None,
+    after: str | None,
+) -> tuple[list[tuple[int, str]], bool, str | None]:
+    """SQLite: (id, session) of up to ``limit`` due heads in walk order, whether every
+    session was visited, and the last session visited. Steps of ``WALK_STEP`` sessions
+    and the due check here (each step is cheap in-process)."""
     owned = None if partitions is None else set(partitions)
     due: list[tuple[int, str]] = []
     steps = max(limit, WALK_STEP)
@@ -215,21 +315,29 @@ def read_due(
                 break
         if len(due) >= limit:
             break
-    heads = [head for head, _session in due]
-    behind: list[int] = []
-    state: dict[int, tuple[float, int]] = {}
-    head_of: dict[int, int] = {}
-    behind_query = _BEHIND[conn.dialect.name]
-    for head, session_id in due:
-        room = limit - len(heads) - len(behind)
-        if room <= 0:
-            break
-        params = {"endpoint_id": endpoint_id, "session_id": session_id, "head": head}
-        for row in conn.execute(behind_query, {**params, "limit": room}):
-            if float(row.not_before) > now:
-                break  # a later output waits for its retry (replayed ones may): it blocks
-            behind.append(int(row.id))
-            state[int(row.id)] = (float(row.not_before), int(row.attempts))
-            head_of[int(row.id)] = head
-    complete = visited_all and len(heads) + len(behind) < limit
-    return DueIds(heads, behind, state, head_of, complete, None if visited_all else last)
+    return due, visited_all, last
+
+
+def _pg_due_heads(
+    conn: Connection,
+    endpoint_id: str,
+    now: float,
+    limit: int,
+    partitions: Sequence[int] | None,
+    after: str | None,
+) -> list[tuple[int, str]]:
+    """(id, session) of up to ``limit`` due heads in walk order: the sessions after
+    ``after``, then (round the end) those up to it."""
+    params: dict[str, Any] = {"endpoint_id": endpoint_id, "now": now, "limit": limit}
+    by_partition = partitions is not None
+    if by_partition:
+        params["partitions"] = list(partitions or ())
+    found: list[tuple[int, str]] = []
+    lower = after is not None
+    rows = conn.execute(_PG_HEADS[lower, False, by_partition], {**params, "after": after})
+    found += [(int(r.id), str(r.session_id)) for r in rows]
+    if after is not None and len(found) < limit:
+        params["limit"] = limit - len(found)
+        rows = conn.execute(_PG_HEADS[False, True, by_partition], {**params, "until": after})
+        found += [(int(r.id), str(r.session_id)) for r in rows]
+    return found

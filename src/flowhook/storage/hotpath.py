@@ -1,6 +1,8 @@
 """The per-message writes, as precompiled SQL on the raw driver connection.
 
-These three writes run for every message (accept, turn, delivery outcome). Going
+These writes run for every message (accept, turn; the delivery outcome's are in
+``flowhook.storage.outcomes``, the runs counted of read-back messages in
+``flowhook.storage.run_counts``). Going
 through SQLAlchemy Core cost about 200 µs per message in statement compilation,
 parameter processing and result wrapping (measured with py-spy, see
 docs/performance.md); the same statements on the DBAPI cursor, batched with
@@ -17,7 +19,7 @@ from __future__ import annotations
 import enum
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +27,11 @@ import orjson
 from sqlalchemy import Connection
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
-from flowhook.delivery.types import AttemptResult, PendingDelivery
+from flowhook.delivery.types import PendingDelivery
 from flowhook.storage import hotpath_pg as pg
+from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
-
-Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
+from flowhook.storage.run_counts import RunCounter
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
@@ -59,16 +61,6 @@ _FINISH_MESSAGES_PG = (
     "FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) "
     "AS v(id, partition, status, reply, error) "
     "WHERE m.partition = v.partition AND m.id = v.id AND m.status = 'pending' RETURNING m.id"
-)
-# A run of a message read back from the inbox is counted before it starts, so a message
-# that crashes the process every time is failed after a bounded number of runs.
-_COUNT_ATTEMPT = "UPDATE messages SET attempts = attempts + 1 WHERE id = {p} AND status = 'pending'"
-# The partitions looked up by primary key first, for the same reason.
-_COUNT_ATTEMPTS_PG = (
-    "WITH k AS MATERIALIZED (SELECT id, partition FROM messages WHERE id = ANY(%s)) "
-    "UPDATE messages AS m SET attempts = m.attempts + 1 FROM k "
-    "WHERE m.partition = k.partition AND m.id = k.id AND m.status = 'pending' "
-    "RETURNING m.id, m.attempts"
 )
 # The fence: the leases this process still holds, locked (FOR SHARE) until the commit so
 # that nobody can take them over between this check and the commit.
@@ -122,18 +114,6 @@ _INSERT_OUTPUT = (
     "VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
 )
 _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
-_INSERT_ATTEMPT = (
-    "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
-)
-# Only a pending row moves: an outcome recorded late (a process that lost its partition
-# mid-POST) never turns a delivered output back into a pending one.
-_UPDATE_OUTBOX = (
-    "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
-    "last_error = {p}, finished_at = {p} WHERE id = {p} AND status = 'pending'"
-)
-
-BODY_EXCERPT_LIMIT = 1024
 
 
 def new_delivery_id() -> str:
@@ -197,13 +177,10 @@ class HotPath:
         self._insert_transcript = _INSERT_TRANSCRIPT.format(p=p)
         self._insert_stats = _INSERT_STATS.format(p=p)
         self._insert_output = _INSERT_OUTPUT.format(p=p)
-        self._insert_attempt = _INSERT_ATTEMPT.format(p=p)
-        self._update_outbox = _UPDATE_OUTBOX.format(p=p)
         self.insert_messages = self._insert_messages
         self.commit_turns = self._commit_turns
-        self.record_outcomes = self._record_outcomes
-        self.count_attempts = self._count_attempts
-        self._count_attempt = _COUNT_ATTEMPT.format(p=p)
+        self.record_outcomes = OutcomeWriter(backend).record
+        self.count_attempts = RunCounter(backend).count
         self._read_generation = _READ_GENERATION
 
     def _insert_rows(self, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
@@ -245,7 +222,7 @@ class HotPath:
         the stored one is not inserted (its result is ConfigChanged): the ingress checks
         it again against the changed configuration. One read per batch, in the same
         transaction, so a change committed before it holds for every message after."""
-        cursor = _cursor(conn)
+        cursor = raw_cursor(conn)
         current: int | None = None
         if any(m.generation is not None for m in msgs):
             cursor.execute(self._read_generation)
@@ -290,7 +267,7 @@ class HotPath:
     def _commit_turns(
         self, conn: Connection, batch: Sequence[TurnCommit]
     ) -> list[list[PendingDelivery] | Refusal]:
-        cursor = _cursor(conn)
+        cursor = raw_cursor(conn)
         now = time.time()
         verdicts: list[Refusal | None] = [None] * len(batch)
         if self._owner is not None:
@@ -303,7 +280,7 @@ class HotPath:
             for t in turns
             if t.state is not None
         ]
-        if sessions and self._pg and _unique(s[:2] for s in sessions):
+        if sessions and self._pg and all_distinct(s[:2] for s in sessions):
             cursor.execute(pg.UPSERT_SESSIONS, pg.columns(sessions, pg.SESSION_COLUMNS))
         elif sessions:
             cursor.executemany(self._upsert_session, sessions)
@@ -486,83 +463,6 @@ class HotPath:
             if cursor.rowcount != 1:
                 verdicts[i] = Refusal.ALREADY_PROCESSED
 
-    def _count_attempts(
-        self, conn: Connection, batches: Sequence[Sequence[int]]
-    ) -> list[dict[int, int]]:
-        """Count one more run for each still-pending message; returns, per batch, the
-        new count by message id (messages no longer pending are left out)."""
-        cursor = _cursor(conn)
-        every = [i for ids in batches for i in ids]
-        if self._pg and _unique(every):
-            # One statement for the whole group commit (a run is counted per message).
-            cursor.execute(_COUNT_ATTEMPTS_PG, (every,))
-            counted = {int(i): int(n) for i, n in cursor.fetchall()}
-            return [{i: counted[i] for i in ids if i in counted} for ids in batches]
-        out: list[dict[int, int]] = []
-        for ids in batches:
-            if self._returning_many:
-                cursor.execute(_COUNT_ATTEMPTS_PG, (list(ids),))
-                out.append({int(i): int(n) for i, n in cursor.fetchall()})
-                continue
-            counts: dict[int, int] = {}
-            for message_id in ids:
-                cursor.execute(self._count_attempt, (message_id,))
-                if cursor.rowcount == 1:
-                    cursor.execute("SELECT attempts FROM messages WHERE id = ?", (message_id,))
-                    counts[message_id] = int(cursor.fetchone()[0])
-            out.append(counts)
-        return out
-
-    def _record_outcomes(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
-        cursor = _cursor(conn)
-        now = time.time()
-        attempts_rows = [
-            (
-                item.outbox_id,
-                now,
-                attempt.status,
-                attempt.duration_ms,
-                attempt.error,
-                attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
-            )
-            for item, attempt, _status, _n, _nb in outcomes
-        ]
-        updates = [
-            (
-                status,
-                attempts,
-                not_before,
-                attempt.status,
-                attempt.error,
-                None if status == "pending" else now,
-                item.outbox_id,
-                partition_of(item.endpoint_id, item.session_id),
-            )
-            for item, attempt, status, attempts, not_before in outcomes
-        ]
-        if self._pg:
-            cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
-        else:
-            cursor.executemany(self._insert_attempt, attempts_rows)
-        if self._pg and _unique(u[-2] for u in updates):
-            cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
-        elif self._pg:
-            # Two outcomes of one output in a batch: in order, one after the other.
-            for update in updates:
-                cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
-        else:
-            cursor.executemany(self._update_outbox, [u[:-1] for u in updates])
-        return [None] * len(outcomes)
-
-
-def _unique(keys: Iterable[Any]) -> bool:
-    seen = set()
-    for key in keys:
-        if key in seen:
-            return False
-        seen.add(key)
-    return True
-
 
 def _payloads(items: list[str], limit: int = 7000) -> list[str]:
     """Comma-separated NOTIFY payloads, each under PostgreSQL's 8000-byte limit."""
@@ -578,8 +478,3 @@ def _payloads(items: list[str], limit: int = 7000) -> list[str]:
     if current:
         out.append(",".join(current))
     return out
-
-
-def _cursor(conn: Connection) -> Any:
-    # The DBAPI connection under the SQLAlchemy one: same transaction, no Core overhead.
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

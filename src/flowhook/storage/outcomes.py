@@ -1,0 +1,98 @@
+"""The per-attempt write of the delivery side: each attempt logged, each output's state
+moved, as precompiled SQL on the raw driver connection inside the group-commit writer's
+transaction (like the turn's writes, ``flowhook.storage.hotpath``).
+
+On PostgreSQL each kind of write of a group commit is one statement over arrays
+(``flowhook.storage.hotpath_pg``). An output moves only from the state its row says it
+was in (``pending``): an outcome recorded late (a process that lost its partition
+mid-POST) never turns a delivered output back into a pending one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from flowhook.delivery.types import AttemptResult, PendingDelivery
+from flowhook.storage import hotpath_pg as pg
+
+Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
+
+BODY_EXCERPT_LIMIT = 1024
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+)
+_UPDATE_OUTBOX = (
+    "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
+    "last_error = {p}, finished_at = {p} WHERE id = {p} AND status = {p}"
+)
+MOVES_FROM = "pending"
+
+
+class OutcomeWriter:
+    """Records attempts and their outcomes on one backend (``sqlite`` or ``postgresql``)."""
+
+    def __init__(self, backend: str) -> None:
+        self._pg = backend == "postgresql"
+        p = "%s" if self._pg else "?"
+        self._insert_attempt = _INSERT_ATTEMPT.format(p=p)
+        self._update_outbox = _UPDATE_OUTBOX.format(p=p)
+
+    def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
+        cursor = raw_cursor(conn)
+        now = time.time()
+        attempts_rows = [
+            (
+                item.outbox_id,
+                now,
+                attempt.status,
+                attempt.duration_ms,
+                attempt.error,
+                attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
+            )
+            for item, attempt, _status, _n, _nb in outcomes
+        ]
+        updates = [
+            (
+                status,
+                attempts,
+                not_before,
+                attempt.status,
+                attempt.error,
+                None if status == "pending" else now,
+                item.outbox_id,
+                MOVES_FROM,
+            )
+            for item, attempt, status, attempts, not_before in outcomes
+        ]
+        if not self._pg:
+            cursor.executemany(self._insert_attempt, attempts_rows)
+            cursor.executemany(self._update_outbox, updates)
+            return [None] * len(outcomes)
+        cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
+        if all_distinct(u[-2] for u in updates):
+            cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
+        else:
+            # Two outcomes of one output in a batch: in order, one after the other.
+            for update in updates:
+                cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
+        return [None] * len(outcomes)
+
+
+def all_distinct(keys: Iterable[Any]) -> bool:
+    seen = set()
+    for key in keys:
+        if key in seen:
+            return False
+        seen.add(key)
+    return True
+
+
+def raw_cursor(conn: Connection) -> Any:
+    # The DBAPI connection under the SQLAlchemy one: same transaction, no Core overhead.
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
