@@ -8,13 +8,22 @@ One table serves every read running at once and is pruned as the oldest read end
 memory is bounded by what settles during the longest read running now, never by how
 many reads ran. Reads are told apart by a token of their own, not by what they collected:
 two reads that saw the same settlements are still two reads.
+
+An item *let go* (memory gave it back to the store without an outcome, e.g. a session's
+head waiting long for its retry) taints its whole session for the reads running then: such
+a read may have seen the head due and the outputs behind it due too; handing over those
+without the head would let them overtake it. So a let-go also records the session, and a
+read hands over nothing of that session; a later read finds the head first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
 class SettledDuringReads:
@@ -26,32 +35,44 @@ class SettledDuringReads:
         self._reads: dict[int, int] = {}
         # id -> clock when it last settled, kept in clock order (re-settling moves it last).
         self._settled: dict[int, int] = {}
+        # session -> clock when something of it was last let go, in clock order likewise.
+        self._sessions: dict[Hashable, int] = {}
 
     def __len__(self) -> int:
-        """Ids remembered now (for bounds checks and metrics)."""
-        return len(self._settled)
+        """Ids and sessions remembered now (for bounds checks and metrics)."""
+        return len(self._settled) + len(self._sessions)
 
     @property
     def reads_running(self) -> int:
         return len(self._reads)
 
-    def note(self, item_id: int) -> None:
-        """The item settled or memory let go of it. Free when no read is running."""
+    def note(self, item_id: int, let_go_session: Hashable | None = None) -> None:
+        """The item settled, or (with its session) memory let go of it. Free when no read
+        is running."""
         if not self._reads:
             return
         self._clock += 1
-        self._settled.pop(item_id, None)
-        self._settled[item_id] = self._clock
+        _move_last(self._settled, item_id, self._clock)
+        if let_go_session is not None:
+            _move_last(self._sessions, let_go_session, self._clock)
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[Callable[[int], bool]]:
-        """Wrap a read *and* the filtering of what it returned. Yields a predicate: did
-        this id settle after the read started?"""
+    def reading(self) -> Iterator[Callable[[int, Hashable | None], bool]]:
+        """Wrap a read *and* the filtering of what it returned. Yields a predicate: is this
+        item stale for the read, i.e. did it settle, or was something of its session let
+        go, after the read started? (``None`` as the session: the item alone counts.)"""
         token = next(self._tokens)
         mark = self._clock
         self._reads[token] = mark
+        settled, sessions = self._settled, self._sessions
+
+        def stale(item_id: int, session: Hashable | None) -> bool:
+            if settled.get(item_id, -1) > mark:
+                return True
+            return session is not None and sessions.get(session, -1) > mark
+
         try:
-            yield lambda item_id: self._settled.get(item_id, -1) > mark
+            yield stale
         finally:
             del self._reads[token]
             self._prune()
@@ -59,12 +80,23 @@ class SettledDuringReads:
     def _prune(self) -> None:
         if not self._reads:
             self._settled.clear()
+            self._sessions.clear()
             return
         oldest = next(iter(self._reads.values()))
-        settled = self._settled
-        # What settled before the oldest running read began matters to no read.
-        while settled:
-            item_id, at = next(iter(settled.items()))
-            if at > oldest:
-                break
-            del settled[item_id]
+        # What happened before the oldest running read began matters to no read.
+        _drop_until(self._settled, oldest)
+        _drop_until(self._sessions, oldest)
+
+
+def _move_last(table: dict[K, int], key: K, clock: int) -> None:
+    table.pop(key, None)
+    table[key] = clock
+
+
+def _drop_until(table: dict[K, int], clock: int) -> None:
+    """Drop the leading entries (oldest first) noted at or before ``clock``."""
+    while table:
+        key, at = next(iter(table.items()))
+        if at > clock:
+            return
+        del table[key]

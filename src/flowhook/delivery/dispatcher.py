@@ -278,12 +278,12 @@ class Dispatcher:
         how many items were newly taken.
         """
         held = self._holdings
-        with held.watching() as settled_since:
+        with held.watching() as stale:
             items = await read()
             fresh = [
                 i
                 for i in items
-                if not settled_since(i.outbox_id)
+                if not stale(i.outbox_id, (i.endpoint_id, i.session_id))
                 and i.outbox_id not in held
                 and i.endpoint_id not in self._disabled
             ]
@@ -377,7 +377,7 @@ class Dispatcher:
         then, and switching on (or owning it again) backlogs it."""
         endpoint_id = lane.key[0]
         for item in lane.queue:
-            self._holdings.forget(item)
+            self._holdings.forget(item, let_go=True)
         lane.queue.clear()
         if self._lanes.get(lane.key) is lane:
             del self._lanes[lane.key]

@@ -22,7 +22,7 @@ most twice the window's outputs, and the second half without bodies.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager
 
 from flowhook.delivery.types import PendingDelivery
@@ -113,16 +113,18 @@ class Holdings:
         self._uncount(endpoint_id)
         self._window.take_anyway(endpoint_id)
 
-    def forget(self, item: PendingDelivery) -> bool:
-        """Memory no longer holds the item (its outcome is written, or it was let go to the
-        outbox). An outbox read already running may have seen it pending: that read must
-        not hand it over again. Returns whether a window slot was freed (not when it was
-        given back already, when the item's outcome was queued)."""
+    def forget(self, item: PendingDelivery, *, let_go: bool = False) -> bool:
+        """Memory no longer holds the item: its outcome is written, or (``let_go``) it was
+        given back to the outbox still pending. An outbox read already running may have
+        seen it pending: that read must not hand it over again, nor, when it was let go,
+        anything of its session (it would overtake the item). Returns whether a window
+        slot was freed (not when it was given back already, when the item's outcome was
+        queued)."""
         outbox_id = item.outbox_id
         if outbox_id not in self._ids:
             return False
         self._ids.discard(outbox_id)
-        self._reads.note(outbox_id)
+        self._reads.note(outbox_id, (item.endpoint_id, item.session_id) if let_go else None)
         endpoint_id = self._recording.pop(outbox_id, None)
         if endpoint_id is None:
             self._window.give_back(item.endpoint_id)
@@ -130,9 +132,10 @@ class Holdings:
         self._uncount(endpoint_id)
         return False
 
-    def watching(self) -> AbstractContextManager[Callable[[int], bool]]:
-        """Wrap an outbox read and the filtering of what it returned: yields whether an id
-        was let go since the read began."""
+    def watching(self) -> AbstractContextManager[Callable[[int, Hashable | None], bool]]:
+        """Wrap an outbox read and the filtering of what it returned: yields whether an
+        item (id, (endpoint, session)) is stale for the read: it settled, or something of
+        its session was let go, since the read began."""
         return self._reads.reading()
 
     @property

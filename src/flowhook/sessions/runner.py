@@ -152,12 +152,12 @@ class SessionRunner:
         """Submit the pending messages ``read`` returns, minus those whose turn committed
         while it ran (they were read as pending, but running them again would only be
         refused at commit). Returns how many were newly queued."""
-        with self._reads.reading() as settled_since:
+        with self._reads.reading() as stale:
             msgs = await read()
             fresh = [
                 m
                 for m in msgs
-                if not settled_since(m.id)
+                if not stale(m.id, None)
                 and m.id not in self._held
                 and self._ownership.owns(m.endpoint_id, m.session_id)
             ]

@@ -244,3 +244,44 @@ async def test_overlapping_reads_each_skip_what_settled_while_they_ran(
         assert d.reads_remembered == 0
     finally:
         await d.stop()
+
+
+async def test_a_read_does_not_send_what_follows_a_head_let_go_while_it_ran(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """A read sees a session's head and the output behind it as due. While the read runs,
+    the head's attempt fails and its lane lets it go to the outbox (its retry is far off).
+    The output behind it, returned by that read, must not be sent: it would overtake the
+    head. It stays for a later read, which finds the head first."""
+    transport, ledger, _gone = parts
+    d = Dispatcher(
+        transport,
+        resolve,
+        ledger,
+        RetryPolicy((60.0,), jitter=0.0),
+        on_gone=None,
+        park_limit=1.0,
+    )
+    await d.start()
+    try:
+        head, behind = item(1, "a"), item(2, "a")
+        transport.answers[head.body] = [AttemptResult(500, 1.0, error="HTTP 500")]
+        may_return = asyncio.Event()
+
+        async def read() -> list[PendingDelivery]:
+            await may_return.wait()
+            return [head, behind]  # as read before the head's attempt failed
+
+        async with asyncio.timeout(2):
+            reading = asyncio.create_task(d.submit_fresh(read))
+            await asyncio.sleep(0)
+            d.submit([head])
+            await ledger.wait_for("retry_later", 1)
+            await d.run_until_idle(timeout=1)  # the lane let the head go
+            assert not d.holds(head.outbox_id)
+            may_return.set()
+            assert await reading == 0
+        await d.run_until_idle(timeout=1)
+        assert transport.sent == ["e1/a/1"]
+    finally:
+        await d.stop()
