@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import pytest
 import pytest_asyncio
@@ -25,7 +25,7 @@ from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 
 REPO = Path(__file__).resolve().parents[2]
-LOOP = "package"
+LOOP: Final[Literal["package"]] = "package"
 BROWSER_LOOP = pytest.mark.asyncio(loop_scope=LOOP)
 CHROMIUM = os.environ.get("FLOWHOOK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
