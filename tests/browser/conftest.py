@@ -3,6 +3,12 @@
 Under ``CI=true`` a browser that cannot start fails the tests; elsewhere they are
 skipped with the reason. Screenshots of every page go to the test's directory and,
 with ``FLOWHOOK_SCREENSHOTS=<dir>``, to that directory (docs/screenshots for the docs).
+
+One Chromium (and one Playwright driver) serves the whole package: starting them is
+seconds of CPU, and each test still gets what isolates it, a new browser context (its
+own cookies, storage and cache) against its own server, closed before that server
+stops. So every async fixture and test here runs on the package's event loop
+(``LOOP``): each test module says ``pytestmark = BROWSER_LOOP``.
 """
 
 from __future__ import annotations
@@ -10,16 +16,17 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, Literal
 
 import pytest
+import pytest_asyncio
 
-# The real server (on each backend) and webhook receiver of the end-to-end suite.
-from tests.e2e.conftest import receiver, server
-from tests.support.server import RunningServer
+from tests.support.receiver import Receiver
+from tests.support.server import RunningServer, running_server
 
 REPO = Path(__file__).resolve().parents[2]
-__all__ = ["receiver", "server"]
+LOOP: Final[Literal["package"]] = "package"
+BROWSER_LOOP = pytest.mark.asyncio(loop_scope=LOOP)
 CHROMIUM = os.environ.get("FLOWHOOK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -39,22 +46,52 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-async def browser(server: RunningServer) -> AsyncIterator[Any]:
-    """Chromium, closed before the server stops (its open event streams end with it)."""
+@pytest_asyncio.fixture(loop_scope=LOOP)
+async def receiver() -> AsyncIterator[Receiver]:
+    """The end-to-end suite's real webhook receiver, on the package's loop."""
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP)
+async def server(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
+    """The real server (on each backend) with the repository's flows, one per test."""
+    async with running_server(tmp_path, db_url, flows_dir=REPO / "flows") as s:
+        yield s
+
+
+@pytest_asyncio.fixture(scope=LOOP, loop_scope=LOOP)
+async def chromium() -> AsyncIterator[Any]:
+    """Chromium, started once for the package."""
     try:
         from playwright.async_api import async_playwright
     except ImportError:
         _unavailable("the playwright package is not installed (pip install -e '.[dev]')")
     async with async_playwright() as pw:
         try:
-            chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         except Exception as exc:
             _unavailable(f"Chromium did not start from {CHROMIUM}: {exc}")
         try:
-            yield chromium
+            yield launched
         finally:
-            await chromium.close()
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope=LOOP)
+async def browser(chromium: Any, server: RunningServer) -> AsyncIterator[Any]:
+    """The package's Chromium for one test: every context the test opens is closed
+    before its server stops (their open event streams end with them), so the next test
+    starts with none."""
+    assert chromium.is_connected(), "Chromium went away during an earlier test"
+    assert not chromium.contexts, "an earlier test left a browser context open"
+    try:
+        yield chromium
+    finally:
+        for context in chromium.contexts:
+            await context.close()
 
 
 @pytest.fixture

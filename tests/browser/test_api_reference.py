@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.browser.conftest import BROWSER_LOOP
 from tests.browser.console import open_console
 from tests.support.server import RunningServer
+
+pytestmark = BROWSER_LOOP
 
 
 async def test_api_reference_lists_every_operation_without_leaving_the_server(

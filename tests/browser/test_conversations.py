@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from tests.browser.conftest import BROWSER_LOOP
 from tests.browser.console import open_console
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer
+
+pytestmark = BROWSER_LOOP
 
 
 async def test_try_it_conversation_appears_live_in_the_transcript(

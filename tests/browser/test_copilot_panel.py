@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pytest_asyncio
 
+from tests.browser.conftest import BROWSER_LOOP, LOOP
 from tests.browser.console import open_console
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
+
+pytestmark = BROWSER_LOOP
 
 SUPPORT = """
 name: support
@@ -54,7 +57,7 @@ nodes:
 """
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def server(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
     """The real server with a support flow that hands over and a copilot flow."""
     flows = tmp_path / "flows"
@@ -65,7 +68,7 @@ async def server(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
         yield s
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def provider() -> AsyncIterator[Receiver]:
     """The handover provider's webhook (the agent desk)."""
     r = Receiver()

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.browser.conftest import BROWSER_LOOP
 from tests.browser.console import open_console
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer
+
+pytestmark = BROWSER_LOOP
 
 
 async def test_create_an_endpoint_with_errors_shown_next_to_their_fields(

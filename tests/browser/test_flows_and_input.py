@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+import pytest_asyncio
 
+from tests.browser.conftest import BROWSER_LOOP, LOOP
 from tests.browser.console import open_console
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
+
+pytestmark = BROWSER_LOOP
 
 GOOD = """
 name: greet
@@ -36,7 +39,7 @@ nodes:
 HOSTILE = "<img src=x onerror=alert(1)>/../ü%2F?x=1&y=\u202e" + "s" * 200
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def server(tmp_path: Path, db_url: str) -> AsyncIterator[RunningServer]:
     flows = tmp_path / "flows"
     flows.mkdir()

@@ -7,9 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.browser.conftest import BROWSER_LOOP
 from tests.browser.console import LAPTOP, PHONE, Console, open_console, unlabelled_controls
 from tests.support.receiver import Receiver
 from tests.support.server import RunningServer
+
+pytestmark = BROWSER_LOOP
 
 
 async def _with_traffic(server: RunningServer, receiver: Receiver) -> dict[str, Any]:

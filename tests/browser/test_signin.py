@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import BROWSER_LOOP
 from tests.browser.console import open_console
 from tests.support.server import ADMIN_TOKEN, RunningServer
+
+pytestmark = BROWSER_LOOP
 
 
 @pytest.fixture
