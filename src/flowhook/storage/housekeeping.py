@@ -2,16 +2,23 @@
 
 Processed messages, finished outbox rows (delivered, or failed and not replayed) and
 delivery attempts older than the history retention are deleted, turn statistics older
-than the analytics retention; pending work never is. Each
-batch is its own short transaction through the writer, so a large purge does not hold
-up the per-message writes.
+than the analytics retention; pending work never is.
+
+Each batch's candidates are found by a read on a reader thread, and the writer deletes
+only those ids (by primary key, with the same conditions checked again), each batch its
+own short transaction, so a purge never holds up the per-message writes. Finding them
+may scan a table (finished rows by finish time: no index serves that, and one would cost
+a write per delivered output); that scan ran inside a group commit before, and on SQLite
+it read each 100 KiB row to its end, so every message's commit waited for about the
+whole database (a 0.5 s stall each 600 s in ``bench failing``, docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, select
 
 from flowhook.storage import schema as t
 from flowhook.storage.store import SqlStore
@@ -30,34 +37,38 @@ async def purge_history(
     counts = dict.fromkeys(cutoffs, 0)
     for table, table_cutoff in cutoffs.items():
         while True:
-            deleted: int = await store._write(_purge_batch, (table, table_cutoff))
-            counts[table] += deleted
-            if deleted < BATCH:
+            ids = await store._read(functools.partial(_candidates, table, table_cutoff))
+            if not ids:
                 break
+            deleted: int = await store._write(_delete_batch, (table, table_cutoff, ids))
+            counts[table] += deleted
+            if len(ids) < BATCH or not deleted:
+                break  # (none deleted: they changed meanwhile; the next purge looks again)
     return counts
 
 
-def _purge_batch(conn: Connection, args: Sequence[tuple[str, float]]) -> list[int]:
+def _purgeable(table: str, cutoff: float) -> tuple[Table, ColumnElement[bool]]:
+    """The table and the condition of its rows that may go."""
+    if table == "messages":
+        m = t.messages
+        return m, and_(m.c.status != "pending", m.c.processed_at < cutoff)
+    if table == "outbox":
+        o = t.outbox
+        return o, and_(o.c.status != "pending", o.c.finished_at < cutoff)
+    if table == "turn_stats":
+        return t.turn_stats, t.turn_stats.c.at < cutoff
+    return t.attempts, t.attempts.c.at < cutoff
+
+
+def _candidates(table: str, cutoff: float, conn: Connection) -> list[int]:
+    target, condition = _purgeable(table, cutoff)
+    query = select(target.c.id).where(condition).limit(BATCH)
+    return [int(i) for i in conn.execute(query).scalars()]
+
+
+def _delete_batch(conn: Connection, args: Sequence[tuple[str, float, list[int]]]) -> list[int]:
     out = []
-    for table, cutoff in args:
-        if table == "messages":
-            m = t.messages
-            ids = select(m.c.id).where(m.c.status != "pending", m.c.processed_at < cutoff)
-            target = m
-        elif table == "outbox":
-            o = t.outbox
-            ids = select(o.c.id).where(o.c.status != "pending", o.c.finished_at < cutoff)
-            target = o
-        elif table == "turn_stats":
-            ts = t.turn_stats
-            ids = select(ts.c.id).where(ts.c.at < cutoff)
-            target = ts
-        else:
-            a = t.attempts
-            ids = select(a.c.id).where(a.c.at < cutoff)
-            target = a
-        res = conn.execute(
-            delete(target).where(target.c.id.in_(ids.limit(BATCH).scalar_subquery()))
-        )
-        out.append(res.rowcount)
+    for table, cutoff, ids in args:
+        target, condition = _purgeable(table, cutoff)
+        out.append(conn.execute(delete(target).where(target.c.id.in_(ids), condition)).rowcount)
     return out
