@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
 import random
 import socket
 import sys
@@ -287,6 +288,16 @@ def flowhook(opts: Options, workdir: Path) -> Iterator[tuple[Any, int]]:
             procs.stop(proc)
 
 
+def settings_from_env() -> dict[str, str]:
+    """The FLOWHOOK_* settings this run's server inherited, secrets left out."""
+    secret = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith("FLOWHOOK_") and not any(word in k for word in secret)
+    }
+
+
 def create_endpoint(port: int, name: str, url: str) -> str:
     status, body = procs.http_json(
         "POST",
@@ -403,7 +414,9 @@ async def run(opts: Options) -> dict[str, Any]:
                 if lat:
                     per_minute.append({"minute": m + 1, "n": len(lat), **summary_ms(lat)})
         result = {
-            "options": asdict(opts),
+            "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(opts).items()},
+            # Server settings given through the environment (the server inherits it).
+            "settings_from_env": settings_from_env(),
             "retry_schedule": RETRY_SCHEDULE[:8],
             "baseline": summary_ms(latencies(healthy, sent, base_start, base_end)),
             "failing": summary_ms(latencies(healthy, sent, fail_start, fail_end)),
