@@ -185,6 +185,15 @@ class Settings(BaseSettings):
             "the others; the total never exceeds twice this."
         ),
     )
+    delivery_max_per_failing_endpoint: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Concurrent POSTs to an endpoint whose last 5 attempts all failed, until one "
+            "succeeds: a hanging receiver holds this many connections (and output bodies), "
+            "not its whole share."
+        ),
+    )
     delivery_window_per_endpoint: int = Field(
         default=100,
         ge=1,

@@ -199,6 +199,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         RetryPolicy(settings.delivery_retry_schedule),
         max_per_endpoint=settings.delivery_max_per_endpoint,
         max_connections=settings.delivery_max_connections,
+        max_per_failing_endpoint=settings.delivery_max_per_failing_endpoint,
         window_per_endpoint=settings.delivery_window_per_endpoint,
         window_total=settings.delivery_window_total,
         # A retry due later than the next sweep or two waits in the outbox, not in memory

@@ -1,9 +1,9 @@
-"""One delivery attempt: the output's body (read back if memory let go of it), the
-endpoint's current target, the signature headers, a connection slot, and the POST.
+"""One delivery attempt: the endpoint's current target, a connection slot, the output's
+body (read back if memory let go of it), the signature headers, and the POST.
 
-The slot is held for the POST only, never while waiting for a retry; an endpoint
-switched off (or a session handed over) while the attempt waited for its slot is not
-POSTed to (``HELD``).
+The slot is held for the body read and the POST only, never while waiting for a retry;
+an endpoint switched off (or a session handed over) while the attempt waited for its
+slot is not POSTed to (``HELD``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ HeaderFactory = Callable[[PendingDelivery], Mapping[str, str]]
 BODY_READ_RETRY = 1.0
 # What ``Attempts.post`` returns when the endpoint was switched off before the POST.
 HELD = AttemptResult(None, 0.0, error="held: endpoint delivery disabled")
+# ... when the output was no longer pending in the outbox (settled meanwhile): no POST.
+SETTLED = AttemptResult(None, 0.0, error="settled meanwhile")
+# ... when its body could not be read back from the outbox: no POST, tried again shortly.
+BODY_UNREADABLE = AttemptResult(None, 0.0, error="body read failed")
 
 
 class Attempts:
@@ -49,43 +53,50 @@ class Attempts:
         self._header_factory = header_factory
         self._load_body = load_body
 
-    async def with_body(self, item: PendingDelivery) -> PendingDelivery | float | None:
-        """The item with its body, read back from the outbox if memory let go of it.
-        ``None``: it is no longer pending there (settled meanwhile: nothing to send); a
-        float: the read failed, try again after that many seconds."""
-        if item.body or self._load_body is None:
-            return item
-        try:
-            body = await self._load_body(item.outbox_id)
-        except Exception as exc:
-            log.warning("delivery body read failed", error_type=type(exc).__name__)
-            return BODY_READ_RETRY
-        return None if body is None else replace(item, body=body)
+    async def post(self, item: PendingDelivery) -> tuple[AttemptResult | None, PendingDelivery]:
+        """POST the item once; returns the result and the item as sent (with its body,
+        read back from the outbox if memory let go of it). The result is ``None`` when
+        the endpoint no longer exists, ``HELD`` when the output may no longer be sent,
+        ``SETTLED`` when the outbox no longer has it pending, ``BODY_UNREADABLE`` when its
+        body could not be read: none of these was POSTed.
 
-    async def post(self, item: PendingDelivery) -> AttemptResult | None:
-        """POST the item once; ``None`` when its endpoint no longer exists (no POST),
-        ``HELD`` when it may no longer be sent (no POST)."""
+        The body is read once a connection slot is taken, so outputs waiting for a slot
+        (a hanging receiver's, say) keep no body in memory."""
         try:
             target = await self._resolver(item.endpoint_id)
         except Exception as exc:  # storage hiccup: counts as a failed attempt, retried
-            return AttemptResult(None, 0.0, error=f"target lookup failed: {type(exc).__name__}")
+            error = f"target lookup failed: {type(exc).__name__}"
+            return AttemptResult(None, 0.0, error=error), item
         if target is None:
-            return None
-        headers = {"webhook-id": item.delivery_id}
+            return None, item
+        slots = self._slots
+        endpoint_id = item.endpoint_id
         try:
-            if target.signing_secrets:
-                # Signed per attempt: the timestamp is this attempt's, so receivers can
-                # reject stale replays and still accept a late retry.
-                headers.update(
-                    signature_headers(
-                        target.signing_secrets, item.delivery_id, item.body, self._clock()
+            async with slots.slot(endpoint_id):
+                if not self._may_send(endpoint_id, item.session_id):
+                    return HELD, item  # switched off, or the session handed over, meanwhile
+                if not item.body and self._load_body is not None:
+                    try:
+                        body = await self._load_body(item.outbox_id)
+                    except Exception as exc:
+                        log.warning("delivery body read failed", error_type=type(exc).__name__)
+                        return BODY_UNREADABLE, item
+                    if body is None:
+                        return SETTLED, item
+                    item = replace(item, body=body)
+                headers = {"webhook-id": item.delivery_id}
+                if target.signing_secrets:
+                    # Signed per attempt: the timestamp is this attempt's, so receivers can
+                    # reject stale replays and still accept a late retry.
+                    headers.update(
+                        signature_headers(
+                            target.signing_secrets, item.delivery_id, item.body, self._clock()
+                        )
                     )
-                )
-            if self._header_factory is not None:
-                headers.update(self._header_factory(item))
-            async with self._slots.slot(item.endpoint_id):
-                if not self._may_send(item.endpoint_id, item.session_id):
-                    return HELD  # switched off, or the session handed over, while we waited
-                return await self.transport.post(target, item.body, headers)
+                if self._header_factory is not None:
+                    headers.update(self._header_factory(item))
+                result = await self.transport.post(target, item.body, headers)
+                slots.attempted(endpoint_id, result.ok)
+                return result, item
         except Exception as exc:  # a transport must not raise, but one bug must not stall
-            return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}")
+            return AttemptResult(None, 0.0, error=f"internal error: {type(exc).__name__}"), item

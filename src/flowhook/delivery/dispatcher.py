@@ -79,6 +79,7 @@ class Dispatcher:
         *,
         max_per_endpoint: int = 64,
         max_connections: int | None = None,
+        max_per_failing_endpoint: int | None = None,
         window_per_endpoint: int | None = None,
         window_total: int | None = None,
         park_limit: float = math.inf,
@@ -95,6 +96,9 @@ class Dispatcher:
         """``owns(endpoint_id, session_id)``: with several processes, whether this one
         delivers that session's outputs now (it owns the session's partition).
 
+        ``max_per_failing_endpoint``: POSTs at once to an endpoint whose recent attempts
+        all failed, until one succeeds (``flowhook.delivery.window``).
+
         ``window_*``: outputs held in memory (``None``: unbounded, for a dispatcher with
         no outbox to refill from). ``park_limit``: retries due later than this many
         seconds let their lane go to the outbox. ``on_backlog(endpoint_id)``: the
@@ -108,7 +112,9 @@ class Dispatcher:
             raise ValueError("max_per_endpoint must be >= 1")
         self._ledger = ledger
         self._policy = policy
-        self._slots = ConnectionSlots(max_per_endpoint, max_connections)
+        self._slots = ConnectionSlots(
+            max_per_endpoint, max_connections, failing_limit=max_per_failing_endpoint
+        )
         self._attempts = Attempts(
             transport,
             resolver,
@@ -252,11 +258,15 @@ class Dispatcher:
             key = (endpoint_id, item.session_id)
             lane = lanes.get(key)
             if lane is None:
+                if self._load_body is not None and self._slots.failing(endpoint_id):
+                    item = without_body(item)  # waits for one of the failing endpoint's slots
                 lane = lanes[key] = Lane(key, deque((item,)))
                 if self._loop is not None:
                     self._spawn(lane)
                 continue
-            if self._load_body is not None and not lane.queue[0].body:
+            if self._load_body is not None and (
+                not lane.queue[0].body or self._slots.failing(endpoint_id)
+            ):
                 item = without_body(item)  # behind a head waiting for its retry
             if (
                 insert_in_order(lane.queue, item, head_locked=lane.sending)
@@ -447,12 +457,7 @@ class Dispatcher:
                         return
                 lane.sending = True
                 try:
-                    loaded = await self._attempts.with_body(item)
-                    if isinstance(loaded, float):
-                        self._park(lane, loaded)  # storage away: try again shortly
-                        lane.due_id = item.outbox_id
-                        return
-                    retry = None if loaded is None else await self._outcomes.deliver(lane, loaded)
+                    retry = await self._outcomes.deliver(lane, item)
                 finally:
                     lane.sending = False
                 if retry is None:

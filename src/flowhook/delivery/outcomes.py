@@ -15,7 +15,7 @@ from dataclasses import replace
 import structlog
 
 from flowhook import logs
-from flowhook.delivery.attempt import HELD, Attempts
+from flowhook.delivery.attempt import BODY_READ_RETRY, BODY_UNREADABLE, HELD, SETTLED, Attempts
 from flowhook.delivery.bodies import without_body
 from flowhook.delivery.holdings import Holdings
 from flowhook.delivery.lanes import Lane
@@ -61,9 +61,13 @@ class Outcomes:
         """One attempt of the lane's head; returns the item to retry later, or ``None`` when
         it is settled."""
         ledger = self._ledger
-        result = await self._attempts.post(item)
+        result, item = await self._attempts.post(item)
         if result is HELD:
             return item  # not attempted; the lane lets go of it at its next step
+        if result is SETTLED:
+            return None  # not pending any more: nothing to send, nothing to write
+        if result is BODY_UNREADABLE:  # storage away: the lane waits and tries again
+            return replace(item, not_before=self._clock() + BODY_READ_RETRY)
         if result is None:
             log.warning(
                 "delivery failed",

@@ -11,6 +11,12 @@ each took their share past the cap can a newcomer have to wait for a unit to be 
 
 Counts are kept per endpoint only while non-zero: an idle (or deleted) endpoint leaves
 nothing behind.
+
+Connections have one more rule: an endpoint whose last ``FAILING_AFTER`` attempts all
+failed (no answer, or no 2xx) is *failing* and gets at most ``failing_limit`` connections
+until an attempt succeeds. A receiver that hangs would otherwise keep its whole share
+busy (and an output body in memory per connection) for a timeout each, and a dead one
+gets nothing from many attempts at once that it would not get from a few.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+
+# Consecutive failed attempts after which an endpoint counts as failing.
+FAILING_AFTER = 5
 
 
 class FairShare:
@@ -50,9 +59,12 @@ class FairShare:
         """Endpoints holding at least one unit now."""
         return set(self._in_use)
 
-    def can_take(self, endpoint_id: str) -> bool:
+    def can_take(self, endpoint_id: str, cap: int | None = None) -> bool:
+        """``cap``: a lower per-endpoint cap for this endpoint now."""
         mine = self._in_use.get(endpoint_id, 0)
         if self._per_endpoint is not None and mine >= self._per_endpoint:
+            return False
+        if cap is not None and mine >= cap:
             return False
         if self._total is None or self.in_use < self._total:
             return True
@@ -71,9 +83,9 @@ class FairShare:
         share = min(max(1, self._total // users) - mine, 2 * self._total - self.in_use)
         return max(0, min(own, max(self._total - self.in_use, share)))
 
-    def take(self, endpoint_id: str) -> bool:
+    def take(self, endpoint_id: str, cap: int | None = None) -> bool:
         """Take one unit if the rule allows it; returns whether it did."""
-        if not self.can_take(endpoint_id):
+        if not self.can_take(endpoint_id, cap):
             return False
         self._in_use[endpoint_id] = self._in_use.get(endpoint_id, 0) + 1
         self.in_use += 1
@@ -103,9 +115,34 @@ class ConnectionSlots:
     healthy endpoint that waits at all waits only for the next POST to end anywhere.
     """
 
-    def __init__(self, per_endpoint: int, total: int | None) -> None:
+    def __init__(
+        self, per_endpoint: int, total: int | None, *, failing_limit: int | None = None
+    ) -> None:
+        """``failing_limit``: slots of a failing endpoint (``None``: no lower cap)."""
+        if failing_limit is not None and failing_limit < 1:
+            raise ValueError("failing_limit must be >= 1")
         self._share = FairShare(per_endpoint, total)
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
+        self._failing_limit = failing_limit
+        # Consecutive failed attempts, kept only while the endpoint has a slot in use or
+        # waits for one: with none, it has nothing in flight to limit (a receiver that
+        # refuses connections fails each attempt at once; one that hangs keeps its slots).
+        self._failures: dict[str, int] = {}
+
+    def failing(self, endpoint_id: str) -> bool:
+        """Whether the endpoint's last ``FAILING_AFTER`` attempts all failed."""
+        return self._failures.get(endpoint_id, 0) >= FAILING_AFTER
+
+    def attempted(self, endpoint_id: str, ok: bool) -> None:
+        """Count an attempt's outcome (called while its slot is held)."""
+        if ok:
+            if self._failures.pop(endpoint_id, 0) >= FAILING_AFTER:
+                self._admit()  # back to its full share
+        else:
+            self._failures[endpoint_id] = self._failures.get(endpoint_id, 0) + 1
+
+    def _cap(self, endpoint_id: str) -> int | None:
+        return self._failing_limit if self.failing(endpoint_id) else None
 
     @property
     def in_use(self) -> int:
@@ -115,8 +152,8 @@ class ConnectionSlots:
         return self._share.of(endpoint_id)
 
     def endpoint_ids(self) -> set[str]:
-        """Endpoints with a slot in use or waiting for one."""
-        return set(self._waiters) | self._share.endpoint_ids()
+        """Endpoints anything is kept for: a slot in use, one awaited, or a failure count."""
+        return set(self._waiters) | self._share.endpoint_ids() | set(self._failures)
 
     @asynccontextmanager
     async def slot(self, endpoint_id: str) -> AsyncIterator[None]:
@@ -126,9 +163,13 @@ class ConnectionSlots:
         finally:
             self._share.give_back(endpoint_id)
             self._admit()
+            if not self._share.of(endpoint_id) and endpoint_id not in self._waiters:
+                self._failures.pop(endpoint_id, None)  # idle (or deleted): nothing kept
 
     async def _acquire(self, endpoint_id: str) -> None:
-        if endpoint_id not in self._waiters and self._share.take(endpoint_id):
+        if endpoint_id not in self._waiters and self._share.take(
+            endpoint_id, self._cap(endpoint_id)
+        ):
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(endpoint_id, deque()).append(fut)
@@ -155,7 +196,7 @@ class ConnectionSlots:
     def _admit(self) -> None:
         """Hand free slots to waiting endpoints, fewest slots in use first."""
         while self._waiters:
-            ready = [e for e in self._waiters if self._share.can_take(e)]
+            ready = [e for e in self._waiters if self._share.can_take(e, self._cap(e))]
             if not ready:
                 return
             endpoint_id = min(ready, key=self._share.of)
@@ -165,5 +206,5 @@ class ConnectionSlots:
                 del self._waiters[endpoint_id]
             if fut.done():
                 continue  # cancelled while waiting
-            self._share.take(endpoint_id)
+            self._share.take(endpoint_id, self._cap(endpoint_id))
             fut.set_result(None)

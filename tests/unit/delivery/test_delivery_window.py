@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowhook.delivery.window import ConnectionSlots, FairShare
+from flowhook.delivery.window import FAILING_AFTER, ConnectionSlots, FairShare
 
 
 def test_an_endpoint_stops_at_its_own_cap() -> None:
@@ -107,4 +107,58 @@ async def test_a_cancelled_waiter_leaves_no_trace() -> None:
     gate.set()
     await asyncio.gather(first, third)
     assert slots.in_use == 0
+    assert slots.endpoint_ids() == set()
+
+
+async def test_a_failing_endpoint_gets_few_connections_until_an_attempt_succeeds() -> None:
+    """After ``FAILING_AFTER`` failed attempts in a row an endpoint takes at most the
+    failing cap of connections; another endpoint keeps its full share; one success gives
+    the first endpoint its full cap back at once (its waiters are admitted)."""
+    slots = ConnectionSlots(per_endpoint=8, total=None, failing_limit=2)
+    gate = asyncio.Event()
+    running: dict[str, int] = {"bad": 0, "good": 0}
+
+    async def post(endpoint: str) -> None:
+        async with slots.slot(endpoint):
+            running[endpoint] += 1
+            await gate.wait()
+            running[endpoint] -= 1
+
+    async with slots.slot("bad"):
+        for _ in range(FAILING_AFTER):
+            slots.attempted("bad", ok=False)
+        assert slots.failing("bad")
+        tasks = [asyncio.create_task(post("bad")) for _ in range(6)]
+        tasks += [asyncio.create_task(post("good")) for _ in range(6)]
+        await asyncio.sleep(0)
+        assert running == {"bad": 1, "good": 6}  # 1 + this slot = the cap of 2
+        slots.attempted("bad", ok=True)
+        await asyncio.sleep(0)
+        assert not slots.failing("bad")
+        assert running["bad"] == 6
+    gate.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_a_success_between_failures_keeps_an_endpoint_healthy() -> None:
+    """Failures interleaved with successes (one bad output among good ones) never make
+    an endpoint failing: only consecutive failures count."""
+    slots = ConnectionSlots(per_endpoint=8, total=None, failing_limit=1)
+    async with slots.slot("e"):
+        for _ in range(10 * FAILING_AFTER):
+            for _ in range(FAILING_AFTER - 1):
+                slots.attempted("e", ok=False)
+            slots.attempted("e", ok=True)
+            assert not slots.failing("e")
+
+
+async def test_failure_counts_are_dropped_with_the_endpoints_last_slot() -> None:
+    """Nothing is kept of an endpoint with no slot in use and none awaited (idle or
+    deleted): its failure count goes with its last slot."""
+    slots = ConnectionSlots(per_endpoint=4, total=None, failing_limit=1)
+    for n in range(100):
+        async with slots.slot(f"gone-{n}"):
+            for _ in range(FAILING_AFTER):
+                slots.attempted(f"gone-{n}", ok=False)
+    assert not any(slots.failing(f"gone-{n}") for n in range(100))
     assert slots.endpoint_ids() == set()
