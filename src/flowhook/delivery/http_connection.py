@@ -69,6 +69,7 @@ class HttpConnection(asyncio.Protocol):
         # State of the exchange under way.
         self._waiter: asyncio.Future[Answer] | None = None
         self._limit = 0
+        self._status = 0
         self._received = 0
         self._headers_done = False
         self._complete = False
@@ -90,9 +91,6 @@ class HttpConnection(asyncio.Protocol):
             self.abort()
             return
         self._received += len(data)
-        if not self._headers_done and self._received > MAX_HEAD_BYTES:
-            self._fail(InvalidAnswer("answer head too large"))
-            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -105,6 +103,9 @@ class HttpConnection(asyncio.Protocol):
             self._after_complete = True
         if self._complete:
             self._settle(reusable=self._keep_alive and not self._after_complete)
+        elif not self._headers_done and self._received > MAX_HEAD_BYTES:
+            # Checked after each read: the parser holds at most this plus one read.
+            self._fail(InvalidAnswer("answer head too large"))
         elif self._headers_done and len(self._excerpt) >= self._limit:
             self._settle(reusable=False)  # enough read; the unread rest goes with the socket
 
@@ -129,7 +130,12 @@ class HttpConnection(asyncio.Protocol):
         if self._complete:
             self._after_complete = True
 
+    # Once the answer is complete, callbacks come only from bytes beyond it (which retire
+    # the connection): they must not touch the answer.
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._complete:
+            return
         if len(name) == 11 and self._retry_after is None and name.lower() == b"retry-after":
             self._retry_after = value
         elif (len(name) == 14 and name.lower() == b"content-length") or (
@@ -138,12 +144,16 @@ class HttpConnection(asyncio.Protocol):
             self._framed = True
 
     def on_headers_complete(self) -> None:
+        if self._complete:
+            return
         self._headers_done = True
-        status = self._parser.get_status_code()
+        self._status = status = self._parser.get_status_code()
         if status in (204, 304):
             self._framed = True  # never a body
 
     def on_body(self, body: bytes) -> None:
+        if self._complete:
+            return
         room = self._limit - len(self._excerpt)
         if room > 0:
             self._excerpt += body[:room] if len(body) > room else body
@@ -151,8 +161,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._complete:
             return
-        status = self._parser.get_status_code()
-        if 100 <= status < 200:  # an interim answer (100 Continue, 103): the real one follows
+        if 100 <= self._status < 200:  # an interim answer (100 Continue, 103): the real one follows
             self._headers_done = False
             self._framed = False
             self._retry_after = None
@@ -216,11 +225,7 @@ class HttpConnection(asyncio.Protocol):
         if waiter is None or waiter.done():
             return
         self.exchanges += 1
-        waiter.set_result(
-            Answer(
-                self._parser.get_status_code(), self._retry_after, bytes(self._excerpt), reusable
-            )
-        )
+        waiter.set_result(Answer(self._status, self._retry_after, bytes(self._excerpt), reusable))
         if not reusable:
             self.abort()
 
