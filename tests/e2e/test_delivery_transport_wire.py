@@ -42,8 +42,8 @@ async def using(transport: Transport) -> AsyncIterator[Transport]:
         await transport.close()
 
 
-async def post(transport: Transport, url: str, delivery_id: str = "m1", **kw: str) -> AttemptResult:
-    return await transport.post(WebhookTarget(url, **kw), BODY, {"webhook-id": delivery_id})
+async def post(transport: Transport, url: str, delivery_id: str = "m1") -> AttemptResult:
+    return await transport.post(WebhookTarget(url), BODY, {"webhook-id": delivery_id})
 
 
 async def closed(raw: RawReceiver, index: int = 0) -> None:
