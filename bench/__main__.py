@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
     tp.add_argument(
-        "--http", action="store_true", help="real aiohttp transport to the bench receiver"
+        "--http", action="store_true", help="the real delivery transport to the bench receiver"
     )
     tp.add_argument(
         "--backend",

@@ -5,10 +5,10 @@ A target's request line, ``Host``, ``User-Agent``, ``Content-Type``, ``Accept`` 
 prefix; an attempt adds its own headers (``webhook-id``, signatures),
 ``Content-Length`` and the body.
 
-No CR, LF or NUL can reach the wire from a URL, a credential or a header: the URL
-parser drops or percent-encodes them, credentials travel base64-encoded, and every
-part is checked here anyway (a header name or value with one of them makes the request
-invalid, never a second header).
+No CR, LF or other control character can reach the wire from a URL, a credential or a
+header: the URL parser drops or percent-encodes them, credentials travel base64-encoded,
+and every part is checked here anyway (a header name or value with one of them makes
+the request invalid, never a second header).
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from typing import NamedTuple
 from flowhook.delivery.transport import JSON, USER_AGENT, _split_credentials
 from flowhook.delivery.types import WebhookTarget
 
-_FORBIDDEN = ("\r", "\n", "\x00")
+# Control characters (horizontal tab aside) have no place in a request line or header.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Origin(NamedTuple):
@@ -65,7 +66,7 @@ class PreparedRequest:
             ]
             if authorization is not None:
                 lines.append(f"Authorization: {authorization}")
-            if any(c in line for line in lines for c in _FORBIDDEN) or " " in url.raw_path_qs:
+            if any(_CONTROL.search(line) for line in lines) or " " in url.raw_path_qs:
                 raise ValueError("invalid webhook URL")
             self.head = ("\r\n".join(lines) + "\r\n").encode("ascii")
         except UnicodeEncodeError:
@@ -84,12 +85,9 @@ class PreparedRequest:
         for name in headers:
             if name not in _valid_names:
                 _check_name(name)
+        if _CONTROL.search("".join(headers.values())):
+            raise ValueError("invalid webhook request (a header value holds a control character)")
         extra = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-        # Exactly one CR and one LF per header: the ones just added.
-        if extra.count("\n") != len(headers) or extra.count("\r") != len(headers):
-            raise ValueError("invalid webhook request (a header value holds a line break)")
-        if "\x00" in extra:
-            raise ValueError("invalid webhook request (a header value holds NUL)")
         try:
             encoded = extra.encode("latin-1")
         except UnicodeEncodeError:
