@@ -21,7 +21,7 @@ from flowhook.delivery.lean_transport import LeanTransport
 from flowhook.delivery.transport import USER_AGENT
 from flowhook.delivery.types import AttemptResult, Transport, WebhookTarget
 from tests.support.raw_http import OK, Exchange, RawReceiver, answer, headers_of
-from tests.support.transports import MakeTransport
+from tests.support.transports import TRANSPORTS, MakeTransport
 
 BODY = b'{"userId":"u1","sessionId":"s1","AIOutput":{"text":"Hi","source":"bot"}}'
 
@@ -447,3 +447,23 @@ async def test_connect_timeout_has_its_own_text(make_transport: MakeTransport) -
                 s.close()
     assert result.status is None
     assert result.error == "timeout connecting (after 0.2s)"
+
+
+async def test_error_texts_are_the_same_for_both_transports() -> None:
+    """Refused connections, unsupported schemes and invalid credentials read the same
+    whichever transport made the attempt (the attempt log does not change with it)."""
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    targets = [
+        WebhookTarget(f"http://127.0.0.1:{port}/hook", user="bot", password="hunter2"),
+        WebhookTarget("ftp://example.test/hook"),
+        WebhookTarget(f"http://127.0.0.1:{port}/hook", user="a:b", password="pw"),
+        WebhookTarget("http:///no-host"),
+    ]
+    errors: dict[str, list[str | None]] = {}
+    for name, make in TRANSPORTS.items():
+        async with using(make(1.0, 5.0)) as transport:
+            errors[name] = [(await transport.post(t, BODY, {})).error for t in targets]
+    assert errors["lean"] == errors["aiohttp"]
+    assert all(e and "hunter2" not in e for e in errors["lean"]), errors
