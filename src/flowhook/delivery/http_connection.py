@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 import httptools
 
@@ -64,7 +64,6 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpResponseParser(self)
         self.closed = False
-        self.exchanges = 0  # answers read on this connection so far
         self.idle_since = 0.0  # loop time when last handed back
         # State of the exchange under way.
         self._waiter: asyncio.Future[Answer] | None = None
@@ -166,7 +165,6 @@ class HttpConnection(asyncio.Protocol):
             self._framed = False
             self._retry_after = None
             self._excerpt.clear()
-            self._received = 0
             return
         self._complete = True
         # Asked here: the parser forgets it once it has moved on to the next message.
@@ -215,16 +213,12 @@ class HttpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
-    def extra(self, name: str) -> Any:
-        return None if self._transport is None else self._transport.get_extra_info(name)
-
     # -- internals -------------------------------------------------------------------
 
     def _settle(self, *, reusable: bool) -> None:
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        self.exchanges += 1
         waiter.set_result(Answer(self._status, self._retry_after, bytes(self._excerpt), reusable))
         if not reusable:
             self.abort()
