@@ -141,9 +141,12 @@ class OutboxReads:
 
     @contextlib.contextmanager
     def installed(self) -> Any:
+        # Only the reads this version of the store has (``--flowhook-src`` may be older
+        # or newer than the bench).
         originals = {
             name: getattr(DeliveryStore, name)
             for name in ("due", "pending_by_ids", "without_bodies", "pending_body")
+            if hasattr(DeliveryStore, name)
         }
         counts = self.counts
 
@@ -172,7 +175,8 @@ class OutboxReads:
             "pending_body": pending_body,
         }
         for name, fn in patched.items():
-            setattr(DeliveryStore, name, fn)
+            if name in originals:
+                setattr(DeliveryStore, name, fn)
         try:
             yield self
         finally:
