@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     tp.add_argument("--cprofile", action="store_true", help="cProfile the loop thread (CPU)")
     tp.add_argument(
-        "--http", action="store_true", help="real aiohttp transport to the bench receiver"
+        "--http", action="store_true", help="the real delivery transport to the bench receiver"
     )
     tp.add_argument(
         "--backend",
@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> None:
         help="postgres: a scratch database; adds PostgreSQL's CPU and the statements per message",
     )
     tp.add_argument("--pg-url", default=None, help="PostgreSQL admin URL (default: the bench's)")
+
+    trn = sub.add_parser("transport", help="CPU per webhook POST of each delivery transport")
+    trn.add_argument("--posts", type=int, default=20_000, help="POSTs measured per round")
+    trn.add_argument("--concurrency", type=int, default=64)
+    trn.add_argument("--rounds", type=int, default=3, help="rounds, transports taking turns")
+    trn.add_argument("--warmup", type=int, default=2_000, help="POSTs before each round")
+    trn.add_argument("--transports", default="aiohttp,lean", help="comma-separated")
 
     rcv = sub.add_parser("receiver", help="(internal) the webhook receiver")
     rcv.add_argument("--port", type=int, required=True)
@@ -224,6 +231,21 @@ def main(argv: list[str] | None = None) -> None:
                 records=not args.no_records,
                 cprofile=args.cprofile,
                 http=args.http,
+            ),
+        )
+    elif args.cmd == "transport":
+        from bench.runner import Options
+        from bench.transport import TransportOptions
+        from bench.transport import main as transport_main
+
+        transport_main(
+            Options(baseline=False, command=command),
+            TransportOptions(
+                posts=args.posts,
+                concurrency=args.concurrency,
+                rounds=args.rounds,
+                warmup=args.warmup,
+                transports=tuple(t for t in args.transports.split(",") if t),
             ),
         )
     elif args.cmd == "receiver":

@@ -20,7 +20,7 @@ Every run counts the delivery side's reads of the outbox per message (``OutboxRe
 refill reads (each walks the endpoint's sessions with pending outputs), outputs read back
 (not taken from the session runner), and bodies read one by one for an attempt.
 
-``--http`` replaces the instant transport by the real one (aiohttp, keep-alive pool)
+``--http`` replaces the instant transport by the real one (the default, keep-alive pool)
 POSTing to the bench receiver in a process of its own, on uvloop like the server: the
 CPU per message then includes the outbound request, so the delivery path's cost is
 measured without the ingress HTTP server and the load generator. ``--clients`` sets
@@ -141,9 +141,12 @@ class OutboxReads:
 
     @contextlib.contextmanager
     def installed(self) -> Any:
+        # Only the reads this version of the store has (``--flowhook-src`` may be older
+        # or newer than the bench).
         originals = {
             name: getattr(DeliveryStore, name)
             for name in ("due", "pending_by_ids", "without_bodies", "pending_body")
+            if hasattr(DeliveryStore, name)
         }
         counts = self.counts
 
@@ -172,7 +175,8 @@ class OutboxReads:
             "pending_body": pending_body,
         }
         for name, fn in patched.items():
-            setattr(DeliveryStore, name, fn)
+            if name in originals:
+                setattr(DeliveryStore, name, fn)
         try:
             yield self
         finally:
@@ -332,7 +336,7 @@ def main(opts: Options, topts: TurnPathOptions) -> dict[str, Any]:
         f"flowhook turn path without ingress HTTP ({topts.flow}, {r['messages']} messages, "
         f"{topts.clients} concurrent, users: {topts.users or 'one per session'}, "
         f"transcripts/statistics {'on' if topts.records else 'off'}, "
-        f"transport: {'aiohttp to the receiver' if topts.http else 'instant'}): "
+        f"transport: {'the delivery default to the receiver' if topts.http else 'instant'}): "
         f"{r['cpu_us_per_message']} µs CPU per message (all threads), "
         f"{r['messages_per_s']:,.0f} messages/s, {r['writes_per_commit']} writes per commit"
     )

@@ -12,6 +12,7 @@ from flowhook.logs import configure_logging
 from flowhook.storage import migrate
 from flowhook.storage.store import SqlStore
 from tests.support import postgres
+from tests.support.transports import TRANSPORTS, MakeTransport
 
 configure_logging("warning")
 # The checkout's flowhook.toml is for people running it; tests say what they need.
@@ -43,3 +44,9 @@ async def store(db_url: str) -> AsyncIterator[SqlStore]:
     s.start()
     yield s
     s.close()
+
+
+@pytest.fixture(params=list(TRANSPORTS))
+def make_transport(request: pytest.FixtureRequest) -> MakeTransport:
+    """Each delivery transport in turn (tests of behaviour both must have)."""
+    return TRANSPORTS[request.param]

@@ -19,9 +19,9 @@ from flowhook.cluster.ownership import Ownership
 from flowhook.config import Settings
 from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import Dispatcher
+from flowhook.delivery.lean_transport import LeanTransport
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.service import DeliveryService
-from flowhook.delivery.transport import AiohttpTransport
 from flowhook.delivery.types import PendingDelivery, Transport
 from flowhook.endpoints.cache import EndpointCache
 from flowhook.endpoints.generation import ConfigGeneration
@@ -189,7 +189,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
 
     dispatcher = Dispatcher(
         transport
-        or AiohttpTransport(
+        or LeanTransport(
             settings.delivery_connect_timeout,
             settings.delivery_total_timeout,
             guard=security.guard,

@@ -1,6 +1,6 @@
 """What the transport keeps per target (URL, headers) never outlives the target.
 
-A real aiohttp receiver on 127.0.0.1; the transport is the real one.
+A real aiohttp receiver on 127.0.0.1; each transport is the real one.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
-from flowhook.delivery.transport import USER_AGENT, AiohttpTransport
+from flowhook.delivery.transport import USER_AGENT
 from flowhook.delivery.types import WebhookTarget
+from tests.support.transports import MakeTransport
 
 BODY = b'{"userId":"u1","sessionId":"s1","AIOutput":{"text":"Hi","source":"bot"}}'
 
@@ -61,10 +62,12 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def test_new_credentials_for_the_same_url_are_sent_at_once(seen: Seen) -> None:
+async def test_new_credentials_for_the_same_url_are_sent_at_once(
+    seen: Seen, make_transport: MakeTransport
+) -> None:
     """Attempts to one URL with the password changed in between each carry the password
     of their own target, and each attempt its own webhook-id."""
-    transport = AiohttpTransport(connect_timeout=1.0, total_timeout=5.0)
+    transport = make_transport(connect_timeout=1.0, total_timeout=5.0)
     url = f"{seen.base_url}/empty"
     try:
         for password, delivery_id in (("one", "m1"), ("one", "m2"), ("two", "m3")):
@@ -82,10 +85,12 @@ async def test_new_credentials_for_the_same_url_are_sent_at_once(seen: Seen) -> 
     assert {h["Content-Type"] for h in seen.headers} == {"application/json"}
 
 
-async def test_answers_with_and_without_a_body_keep_the_connection(seen: Seen) -> None:
+async def test_answers_with_and_without_a_body_keep_the_connection(
+    seen: Seen, make_transport: MakeTransport
+) -> None:
     """An empty answer gives an empty excerpt, a body its excerpt; either way the next
     attempt goes over the same kept-alive connection (nothing was left unread)."""
-    transport = AiohttpTransport(connect_timeout=1.0, total_timeout=5.0)
+    transport = make_transport(connect_timeout=1.0, total_timeout=5.0)
     target_empty = WebhookTarget(f"{seen.base_url}/empty")
     target_text = WebhookTarget(f"{seen.base_url}/text")
     try:

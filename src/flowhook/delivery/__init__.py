@@ -1,6 +1,7 @@
 """Delivery: getting each bot output to the endpoint's webhook, in order, until it is taken."""
 
 from flowhook.delivery.dispatcher import Dispatcher, HeaderFactory
+from flowhook.delivery.lean_transport import LeanTransport
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.transport import AiohttpTransport
 from flowhook.delivery.types import (
@@ -18,6 +19,7 @@ __all__ = [
     "DeliveryLedger",
     "Dispatcher",
     "HeaderFactory",
+    "LeanTransport",
     "PendingDelivery",
     "RetryPolicy",
     "TargetResolver",
