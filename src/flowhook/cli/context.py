@@ -5,22 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
 
-from flowhook.config import Settings
-from flowhook.endpoints.key_check import verify_master_key
-from flowhook.endpoints.security import EndpointSecurity
-from flowhook.endpoints.service import EndpointService
-from flowhook.errors import FlowhookError
-from flowhook.flows.registry import FlowRegistry
-from flowhook.logs import configure_logging
-from flowhook.private_files import prepare_data_dir
-from flowhook.sessions.transformers import Transformers
-from flowhook.storage import migrate
-from flowhook.storage.store import SqlStore
+# Only what a command needs is imported, when it runs: ``flowhook --help`` or
+# ``flowhook send`` then start without loading the database layer, the flows or the
+# server (each process would otherwise pay for all of them).
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.endpoints.service import EndpointService
+    from flowhook.storage.store import SqlStore
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -29,6 +24,11 @@ S = TypeVar("S")
 def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
     """Settings from the environment and the flags; an invalid value is named on stderr
     (setting, variable, what was expected) and the command exits 2."""
+    from pydantic import ValidationError
+
+    from flowhook.config import Settings
+    from flowhook.errors import FlowhookError
+
     base: dict[str, Any] = dict(ctx.obj or {})
     base.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -47,6 +47,10 @@ def make_settings(ctx: typer.Context, **overrides: Any) -> Settings:
 @asynccontextmanager
 async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
     """The database, migrated and opened, for one CLI command."""
+    from flowhook.private_files import prepare_data_dir
+    from flowhook.storage import migrate
+    from flowhook.storage.store import SqlStore
+
     url = settings.resolved_database_url
     prepare_data_dir(settings.data_dir, url)
     migrate.upgrade(url)
@@ -60,6 +64,12 @@ async def opened_store(settings: Settings) -> AsyncIterator[SqlStore]:
 
 @asynccontextmanager
 async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]:
+    from flowhook.endpoints.key_check import verify_master_key
+    from flowhook.endpoints.security import EndpointSecurity
+    from flowhook.endpoints.service import EndpointService
+    from flowhook.flows.registry import FlowRegistry
+    from flowhook.sessions.transformers import Transformers
+
     async with opened_store(settings) as store:
         registry = FlowRegistry.load(settings.flows_dir)
         # The same key and allowlist as the server: FLOWHOOK_SECRET_KEY or the data
@@ -79,6 +89,13 @@ async def endpoint_service(settings: Settings) -> AsyncIterator[EndpointService]
         )
 
 
+def configure_logging(level: str, log_format: str) -> None:
+    """flowhook's logging set-up (stderr), imported when a command runs."""
+    from flowhook.logs import configure_logging as configure
+
+    configure(level, log_format)
+
+
 def run_with(
     settings: Settings,
     opener: Callable[[Settings], AbstractAsyncContextManager[S]],
@@ -87,6 +104,8 @@ def run_with(
     """Open a service with ``opener``, run one call on it, close it. A FlowhookError
     becomes a clear message on stderr and exit code 1; logs go to stderr too, so
     stdout stays clean JSON."""
+    from flowhook.errors import FlowhookError
+
     configure_logging(settings.log_level, settings.log_format)
 
     async def go() -> T:

@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from flowhook.cli.context import make_settings, opened_store, run_with
+from flowhook.cli.context import configure_logging, make_settings, opened_store, run_with
 from flowhook.cli.context import run as run_endpoints
 from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
-from flowhook.config import Settings
-from flowhook.delivery.service import DeliveryService
-from flowhook.endpoints.models import EndpointUpdate
-from flowhook.logs import configure_logging
+
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.delivery.service import DeliveryService
 
 T = TypeVar("T")
 
@@ -37,6 +37,8 @@ STATUSES = ("pending", "delivered", "failed")
 
 @asynccontextmanager
 async def delivery_service(settings: Settings) -> AsyncIterator[DeliveryService]:
+    from flowhook.delivery.service import DeliveryService
+
     async with opened_store(settings) as store:
         yield DeliveryService(store)
 
@@ -122,6 +124,8 @@ def replay_failed(
 @deliveries_app.command("enable")
 def enable(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
     """Switch an endpoint's delivery back on (after a 410 Gone, or a pause)."""
+    from flowhook.endpoints.models import EndpointUpdate
+
     req = EndpointUpdate(delivery_enabled=True)
     settings = make_settings(ctx)
     configure_logging(settings.log_level, settings.log_format)
@@ -131,6 +135,8 @@ def enable(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endp
 @deliveries_app.command("pause")
 def pause(ctx: typer.Context, endpoint_id: str = typer.Argument(..., help="Endpoint id.")) -> None:
     """Stop delivering to an endpoint; its outputs are kept and sent after `enable`."""
+    from flowhook.endpoints.models import EndpointUpdate
+
     req = EndpointUpdate(delivery_enabled=False)
     settings = make_settings(ctx)
     configure_logging(settings.log_level, settings.log_format)

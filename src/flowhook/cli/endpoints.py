@@ -6,11 +6,9 @@ from typing import Any, TypeVar
 
 import orjson
 import typer
-from pydantic import ValidationError
 
 from flowhook.cli.context import make_settings, run
 from flowhook.cli.output import print_json, print_list
-from flowhook.endpoints.models import ApiKeyCreate, EndpointCreate, EndpointUpdate
 
 T = TypeVar("T")
 
@@ -32,6 +30,8 @@ def _auth(value: str | None) -> str | None:
 
 
 def _model(cls: type[Any], **fields: Any) -> Any:
+    from pydantic import ValidationError
+
     try:
         return cls(**fields)
     except ValidationError as exc:
@@ -182,6 +182,8 @@ def create(
         "active": not inactive,
         "signing": signing,
     }
+    from flowhook.endpoints.models import EndpointCreate
+
     req = _model(EndpointCreate, **{**fields, **_set_options(set_)})
     print_json(run(make_settings(ctx), lambda s: s.create(req)))
 
@@ -266,6 +268,8 @@ def update(
         "signing": False if no_signing else None,
     }
     given = {k: v for k, v in fields.items() if v is not None}
+    from flowhook.endpoints.models import EndpointUpdate
+
     req = _model(EndpointUpdate, **{**given, **json_fields, **_set_options(set_)})
     print_json(run(make_settings(ctx), lambda s: s.update(endpoint_id, req)))
 
@@ -306,6 +310,8 @@ def key_create(
     name: str | None = typer.Option(None, "--name", help="A name to tell keys apart."),
 ) -> None:
     """Generate an API key. The key is printed this once; only its hash is stored."""
+    from flowhook.endpoints.models import ApiKeyCreate
+
     req = _model(ApiKeyCreate, name=name)
     print_json(run(make_settings(ctx), lambda s: s.create_key(endpoint_id, req)))
 

@@ -10,14 +10,13 @@ import asyncio
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 import typer
 
-from flowhook.flows import Engine, FlowRegistry, FlowValidationError, SessionState, TurnInput
-from flowhook.flows.factory import engine_from_settings
-from flowhook.flows.loader import validate_path
+if TYPE_CHECKING:
+    from flowhook.flows import Engine, FlowRegistry
 
 app = typer.Typer(help="Check and try flows.", no_args_is_help=True)
 
@@ -51,6 +50,8 @@ def validate(
     ),
 ) -> None:
     """Check flows; print every problem as file:line: message (exit 1 if any)."""
+    from flowhook.flows.loader import validate_path
+
     target = path if path is not None else _settings_flows_dir(ctx)
     problems = validate_path(target)
     for problem in problems:
@@ -64,6 +65,8 @@ def validate(
 
 def _load(flow: str, flows_dir: Path) -> tuple[FlowRegistry, str]:
     """The registry and flow name for ``flow``: a file (its folder is loaded) or a name."""
+    from flowhook.flows.registry import FlowRegistry
+
     as_path = Path(flow)
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
         registry = FlowRegistry.load(as_path.parent)
@@ -90,6 +93,9 @@ def chat(
     locale: str | None = typer.Option(None, "--locale"),
 ) -> None:
     """Talk to a flow in the terminal: no server, no webhook. /reset, /quit."""
+    from flowhook.flows.errors import FlowValidationError
+    from flowhook.flows.factory import engine_from_settings
+
     settings = _settings(ctx)
     flows_dir = getattr(settings, "flows_dir", None) or DEFAULT_FLOWS_DIR
     try:
@@ -113,6 +119,8 @@ async def run_chat(
     locale: str | None = None,
 ) -> int:
     """The chat loop: one turn per input line until EOF or ``/quit``."""
+    from flowhook.flows.types import SessionState, TurnInput
+
     interactive = lines.isatty()
     state = SessionState()
     profile: dict[str, Any] = {}

@@ -7,21 +7,24 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from flowhook.cli.context import make_settings, run_with
 from flowhook.cli.output import print_json, print_list
-from flowhook.config import Settings
-from flowhook.sessions.insight_views import analytics_view, transcript_entry
-from flowhook.storage import migrate
-from flowhook.storage.insights import Insights
-from flowhook.storage.store import SqlStore
+
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.storage.insights import Insights
 
 
 @asynccontextmanager
 async def _insights(settings: Settings) -> AsyncIterator[Insights]:
+    from flowhook.storage import migrate
+    from flowhook.storage.insights import Insights
+    from flowhook.storage.store import SqlStore
+
     url = settings.resolved_database_url
     migrate.upgrade(url)
     store = SqlStore(url)
@@ -42,6 +45,8 @@ def transcript(
     table: bool | None = typer.Option(None, "--table/--json"),
 ) -> None:
     """A session's messages in and out, oldest first."""
+    from flowhook.sessions.insight_views import transcript_entry
+
     rows = _read(ctx, lambda i: i.transcript(endpoint_id, session_id, limit=5000))
     entries = [transcript_entry(row) for row in rows]
     print_list(entries, ["at", "direction", "source", "text", "traceId"], table)
@@ -54,6 +59,8 @@ def analytics(
     until: datetime | None = typer.Option(None, "--until", help="End (default: now)."),
 ) -> None:
     """Messages, sessions, intents, handovers, delivery success and turn latency."""
+    from flowhook.sessions.insight_views import analytics_view
+
     end = time.time() if until is None else until.timestamp()
     start = end - 86_400 if since is None else since.timestamp()
     print_json(analytics_view(_read(ctx, lambda i: i.analytics(endpoint_id, start, end))))

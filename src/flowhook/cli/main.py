@@ -17,8 +17,9 @@ from flowhook.cli.deliveries import deliveries_app
 from flowhook.cli.endpoints import endpoints_app, keys_app
 from flowhook.cli.messages import messages_app
 from flowhook.cli.secret_key import secret_key_app
-from flowhook.cli.send import send_message
-from flowhook.cli.serve import serve_forever
+
+# The command modules import what their commands use when they run (the server, the
+# database, the flows), so that every command, and --help, starts quickly.
 
 app = typer.Typer(
     help="flowhook: a self-hostable Webhook Endpoint for conversational AI agents.",
@@ -94,6 +95,8 @@ def serve(
     ),
 ) -> None:
     """Run the server: ingress, admin API, flow runner and delivery."""
+    from flowhook.cli.serve import serve_forever
+
     serve_forever(make_settings(ctx, host=host, port=port, public_url=public_url, role=role))
 
 
@@ -136,6 +139,8 @@ def send(
     key: str | None = typer.Option(None, "--key", help="X-Webhook-Key, if the endpoint needs one."),
 ) -> None:
     """POST one message to an endpoint and print the answer."""
+    from flowhook.cli.send import send_message
+
     status, body = send_message(url, user_id, session_id, text, data, key)
     sys.stdout.write(body + "\n")
     if not 200 <= status < 300:

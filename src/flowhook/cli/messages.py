@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from flowhook.cli.context import make_settings, opened_store, run_with
 from flowhook.cli.output import print_json, print_table, to_jsonable, wants_table
-from flowhook.config import Settings
-from flowhook.sessions.messages import MessageService
+
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.sessions.messages import MessageService
 
 T = TypeVar("T")
 STATUSES = ("pending", "done", "failed")
@@ -23,6 +25,8 @@ messages_app = typer.Typer(
 
 @asynccontextmanager
 async def message_service(settings: Settings) -> AsyncIterator[MessageService]:
+    from flowhook.sessions.messages import MessageService
+
     async with opened_store(settings) as store:
         yield MessageService(store)
 

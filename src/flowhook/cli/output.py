@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
 
 def to_jsonable(value: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, list):

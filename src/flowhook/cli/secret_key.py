@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from flowhook.cli.context import make_settings, run_with_store
 from flowhook.cli.output import print_json
-from flowhook.config import Settings
-from flowhook.endpoints.key_check import rotate_master_key
-from flowhook.endpoints.vault import (
-    KEY_FILE,
-    SecretBox,
-    SecretKeyError,
-    decode_key,
-    load_or_create_key,
-    new_key_text,
-)
-from flowhook.errors import ConfigError
-from flowhook.storage.store import SqlStore
+
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.storage.store import SqlStore
 
 secret_key_app = typer.Typer(
     help="The master key encrypting stored secrets (docs/security.md).", no_args_is_help=True
@@ -47,6 +40,17 @@ def rotate(
     ),
 ) -> None:
     """Re-encrypt every stored secret with a new master key (stop the servers first)."""
+    from flowhook.endpoints.key_check import rotate_master_key
+    from flowhook.endpoints.vault import (
+        KEY_FILE,
+        SecretBox,
+        SecretKeyError,
+        decode_key,
+        load_or_create_key,
+        new_key_text,
+    )
+    from flowhook.errors import ConfigError
+
     settings = make_settings(ctx)
     from_env = settings.secret_key is not None
     old_text = settings.secret_key.get_secret_value() if settings.secret_key else None
@@ -82,6 +86,8 @@ def rotate(
 
 
 def _stage(settings: Settings, text: str) -> Path:
+    from flowhook.endpoints.vault import KEY_FILE
+
     path = settings.data_dir / (KEY_FILE + ".new")
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -8,19 +8,17 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import typer
 
 from flowhook.cli.context import make_settings, opened_store, run_with
 from flowhook.cli.output import print_json
-from flowhook.config import Settings
-from flowhook.endpoints.key_check import verify_master_key
-from flowhook.endpoints.security import EndpointSecurity
-from flowhook.endpoints.service import EndpointService
-from flowhook.flows.errors import FlowValidationError
-from flowhook.flows.registry import FlowRegistry
-from flowhook.snapshots import ImportResult, OnConflict, SnapshotService, parse_snapshot
+
+if TYPE_CHECKING:
+    from flowhook.config import Settings
+    from flowhook.flows.registry import FlowRegistry
+    from flowhook.snapshots import ImportResult, SnapshotService
 
 T = TypeVar("T")
 CONFLICT_CHOICES = ("fail", "skip", "replace")
@@ -28,6 +26,13 @@ CONFLICT_CHOICES = ("fail", "skip", "replace")
 
 @asynccontextmanager
 async def snapshot_service(settings: Settings) -> AsyncIterator[SnapshotService]:
+    from flowhook.endpoints.key_check import verify_master_key
+    from flowhook.endpoints.security import EndpointSecurity
+    from flowhook.endpoints.service import EndpointService
+    from flowhook.flows.errors import FlowValidationError
+    from flowhook.flows.registry import FlowRegistry
+    from flowhook.snapshots import SnapshotService
+
     async with opened_store(settings) as store:
         try:
             names = set(FlowRegistry.load(settings.flows_dir).names())
@@ -154,6 +159,8 @@ def import_(
     except OSError as exc:
         typer.echo(f"error: cannot read {file}: {exc.strerror}", err=True)
         raise typer.Exit(1) from None
+    from flowhook.snapshots import OnConflict, parse_snapshot
+
     settings = make_settings(ctx)
 
     async def action(service: SnapshotService) -> ImportResult:
