@@ -110,16 +110,23 @@ OUTPUT_COLUMNS = (
     ("endpoint_id", "text"),
     ("session_id", "text"),
     ("message_id", "int8"),
-    ("body", "text"),
     ("created_at", "float8"),
     ("partition", "int4"),
+    ("body", "text"),
 )
+# The outbox rows and their bodies (schema.outbox_bodies) in one statement: the arrays are
+# expanded once (MATERIALIZED: read by both inserts), the rows inserted in array order, and
+# each body goes with the id its row got, matched by the unique delivery id. The bodies'
+# insert runs to completion whether or not the outer SELECT reads it (a data-modifying WITH).
 INSERT_OUTPUTS = (
-    "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
+    f"WITH v AS MATERIALIZED (SELECT * FROM {_unnest(OUTPUT_COLUMNS, ordinality=True)}), "
+    "ins AS (INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, status, "
     "attempts, not_before, created_at, partition) "
-    "SELECT v.delivery_id, v.endpoint_id, v.session_id, v.message_id, v.body, 'pending', 0, "
-    f"0, v.created_at, v.partition FROM {_unnest(OUTPUT_COLUMNS, ordinality=True)} "
-    "ORDER BY v.n RETURNING id, delivery_id"
+    "SELECT v.delivery_id, v.endpoint_id, v.session_id, v.message_id, 'pending', 0, 0, "
+    "v.created_at, v.partition FROM v ORDER BY v.n RETURNING id, delivery_id), "
+    "bodies AS (INSERT INTO outbox_bodies (outbox_id, body) "
+    "SELECT ins.id, v.body FROM ins JOIN v ON v.delivery_id = ins.delivery_id) "
+    "SELECT id, delivery_id FROM ins"
 )
 
 ATTEMPT_COLUMNS = (
