@@ -345,7 +345,7 @@ class HotPath:
         ]
         if self._pg and output_rows:
             # One statement writes the rows and their bodies (hotpath_pg.INSERT_OUTPUTS).
-            cursor.execute(pg.INSERT_OUTPUTS, pg.columns(output_rows, pg.OUTPUT_COLUMNS))
+            cursor.execute(pg.INSERT_OUTPUTS, pg.output_parameters(output_rows))
             by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
             ids = [by_delivery[did] for _t, _target, _body, did in outputs]
         else:
