@@ -1,4 +1,4 @@
-"""``python -m bench.outcome_wal``: bytes SQLite writes to its WAL per outcome update.
+"""``python -m bench outcome-wal``: bytes SQLite writes to its WAL per outcome update.
 
 Plain ``sqlite3``, no flowhook: ``rows`` outputs with a body of ``body_chars`` characters,
 stored as a turn stores them (pending, never attempted), then the updates of the small
@@ -13,7 +13,6 @@ truncated before the updates and never checkpointed during them (docs/performanc
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import tempfile
 import time
@@ -85,19 +84,11 @@ def measure(layout: str, rows: int, body_chars: int, folder: Path) -> dict[str, 
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.outcome_wal")
-    parser.add_argument("--rows", type=int, default=200)
-    parser.add_argument("--body-chars", type=int, default=100_000)
-    args = parser.parse_args()
-    print(f"SQLite {sqlite3.sqlite_version}, {args.rows} rows, body {args.body_chars} chars")
+def main(rows: int = 200, body_chars: int = 100_000) -> None:
+    print(f"SQLite {sqlite3.sqlite_version}, {rows} rows, body {body_chars} chars")
     print("KiB of WAL per update: " + ", ".join(STEPS))
     with tempfile.TemporaryDirectory() as folder:
         for layout in LAYOUTS:
-            per = measure(layout, args.rows, args.body_chars, Path(folder))
+            per = measure(layout, rows, body_chars, Path(folder))
             figures = ", ".join(f"{v / 1024:.1f}" for v in per.values())
             print(f"  body {layout:6}  {figures}")
-
-
-if __name__ == "__main__":
-    main()
