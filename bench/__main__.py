@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     code.add_argument("--concurrency", type=int, default=8)
     code.add_argument("--workers", type=int, default=2)
 
+    wal = sub.add_parser("outcome-wal", help="SQLite WAL bytes per outcome update, 2 layouts")
+    wal.add_argument("--rows", type=int, default=200)
+    wal.add_argument("--body-chars", type=int, default=100_000)
+
     tp = sub.add_parser("turnpath", help="CPU per message of flowhook's own path, no HTTP")
     tp.add_argument("--messages", type=int, default=20_000)
     tp.add_argument("--sessions", type=int, default=1000)
@@ -212,6 +216,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench.isolation import main as code_call_main
 
         code_call_main(args.calls, args.concurrency, args.workers)
+    elif args.cmd == "outcome-wal":
+        from bench.outcome_wal import main as outcome_wal_main
+
+        outcome_wal_main(args.rows, args.body_chars)
     elif args.cmd == "turnpath":
         from bench.runner import Options
         from bench.turnpath import TurnPathOptions

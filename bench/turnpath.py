@@ -159,11 +159,6 @@ class OutboxReads:
             counts["outputs_read_back"] += self.on * len(items)
             return items
 
-        async def without_bodies(store: Any, *args: Any, **kwargs: Any) -> Any:
-            items = await originals["without_bodies"](store, *args, **kwargs)
-            counts["outputs_read_back"] += self.on * len(items)
-            return items
-
         async def pending_body(store: Any, *args: Any, **kwargs: Any) -> Any:
             counts["body_reads"] += self.on
             return await originals["pending_body"](store, *args, **kwargs)
@@ -171,7 +166,6 @@ class OutboxReads:
         patched = {
             "due": due,
             "pending_by_ids": pending_by_ids,
-            "without_bodies": without_bodies,
             "pending_body": pending_body,
         }
         for name, fn in patched.items():

@@ -15,17 +15,16 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import insert
 
 from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.service import DeliveryService
 from flowhook.errors import StorageError
 from flowhook.sessions import inbox as inbox_module
-from flowhook.storage import schema as t
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.store import SqlStore
 from tests.e2e.conftest import REPO
 from tests.e2e.test_delivery_guarantees import post_in_order, texts_by_session
+from tests.support.outbox import insert_outputs
 from tests.support.server import RunningServer, running_server
 from tests.support.webhooks import Hit, WebhookReceiver, hang, status
 
@@ -154,7 +153,7 @@ def seed_outbox(db_url: str, endpoint_id: str, count: int, not_before: float) ->
         for i in range(count)
     ]
     with store.engine.begin() as conn:
-        conn.execute(insert(t.outbox), rows)
+        insert_outputs(conn, rows)
     store.close()
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from flowhook.storage import schema as t
 from flowhook.storage.deliveries import DeliveryStore
 from flowhook.storage.store import SqlStore
+from tests.support.outbox import insert_outputs
 
 _rows = iter(range(1, 10**9))
 
@@ -45,16 +45,8 @@ def add(
         }
         for _ in range(count)
     ]
-    o = t.outbox.c
     with store.engine.begin() as conn:
-        conn.execute(sa.insert(t.outbox), rows)
-        ids = conn.execute(
-            sa.select(o.id)
-            .where(o.endpoint_id == endpoint_id, o.session_id == session_id)
-            .order_by(o.id.desc())
-            .limit(count)
-        ).scalars()
-        return sorted(ids)
+        return insert_outputs(conn, rows)
 
 
 # PostgreSQL: pages of the outbox and its indexes the backend has read so far (from shared

@@ -18,6 +18,7 @@ from flowhook.storage.outcomes import MOVES_FROM
 from flowhook.storage.store import SqlStore
 from tests.storage.test_due_read import INDEX_SCANS, add, counting_work
 from tests.support import postgres
+from tests.support.outbox import ADD_MISSING_BODIES
 
 pytestmark = pytest.mark.postgres
 
@@ -49,13 +50,12 @@ def statements(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
         sa.event.remove(engine, "before_cursor_execute", before)
 
 
-def indexes_used(engine: sa.Engine, sent: list[tuple[str, Any]]) -> set[str]:
-    """Every index in the plans PostgreSQL makes for these statements now."""
-    found: set[str] = set()
+def plan_nodes(engine: sa.Engine, sent: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """Every node of the plans PostgreSQL makes for these statements now."""
+    found: list[dict[str, Any]] = []
 
     def walk(node: dict[str, Any]) -> None:
-        if "Index Name" in node:
-            found.add(node["Index Name"])
+        found.append(node)
         for child in node.get("Plans", ()):
             walk(child)
 
@@ -67,11 +67,22 @@ def indexes_used(engine: sa.Engine, sent: list[tuple[str, Any]]) -> set[str]:
     return found
 
 
+def indexes_used(engine: sa.Engine, sent: list[tuple[str, Any]]) -> set[str]:
+    """Every index in the plans PostgreSQL makes for these statements now."""
+    return {n["Index Name"] for n in plan_nodes(engine, sent) if "Index Name" in n}
+
+
+def tables_read_whole(engine: sa.Engine, sent: list[tuple[str, Any]]) -> set[str]:
+    """Every table these statements' plans scan sequentially."""
+    nodes = plan_nodes(engine, sent)
+    return {n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"}
+
+
 async def test_pending_reads_by_id_go_by_primary_key(pg_store: SqlStore) -> None:
     """Reading pending outputs by id (with their bodies), and one output's body, uses the
-    primary key alone, on a fresh table where most outputs are delivered (no statistics
-    yet): with ``status = 'pending'`` in the query, PostgreSQL may serve the ids from a
-    partial index of pending outputs whose leading key is not the id, reading all of it
+    primary keys alone (of the outbox, and of the bodies' table: never all bodies), on a
+    fresh table where most outputs are delivered (no statistics yet): with
+    ``status = 'pending'`` in the query, PostgreSQL may serve the ids from a partial index of pending outputs whose leading key is not the id, reading all of it
     per statement (docs/performance.md, "PostgreSQL delivery reads"). Delivered outputs
     are still left out."""
     ds = DeliveryStore(pg_store)
@@ -79,13 +90,14 @@ async def test_pending_reads_by_id_go_by_primary_key(pg_store: SqlStore) -> None
         # As under load: many sessions in every partition, most outputs delivered.
         conn.execute(
             sa.text(
-                "INSERT INTO outbox (delivery_id, endpoint_id, session_id, body, status, "
+                "INSERT INTO outbox (delivery_id, endpoint_id, session_id, status, "
                 "attempts, not_before, created_at, partition) "
-                "SELECT 'd-' || g, 'e', 's' || (g % 500), '{\"n\": 1}', "
+                "SELECT 'd-' || g, 'e', 's' || (g % 500), "
                 "CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'delivered' END, 0, 0, 0, g % 128 "
                 "FROM generate_series(1, 3000) AS g"
             )
         )
+        conn.execute(ADD_MISSING_BODIES, {"body": '{"n": 1}'})
     ids = list(range(1, 3001, 3))  # every third: a tenth of them pending
     with statements(pg_store.engine) as sent:
         found = await ds.pending_by_ids(ids)
@@ -94,7 +106,8 @@ async def test_pending_reads_by_id_go_by_primary_key(pg_store: SqlStore) -> None
     assert [p.outbox_id for p in found] == [i for i in ids if i % 10 == 0]
     assert body == b'{"n": 1}'
     assert gone is None
-    assert indexes_used(pg_store.engine, sent) == {"outbox_pkey"}
+    assert indexes_used(pg_store.engine, sent) == {"outbox_pkey", "outbox_bodies_pkey"}
+    assert "outbox_bodies" not in tables_read_whole(pg_store.engine, sent)
 
 
 async def test_a_due_read_seeks_as_many_sessions_as_it_may_take(pg_store: SqlStore) -> None:
@@ -154,13 +167,14 @@ async def test_the_outcome_update_descends_an_index_by_id(pg_store: SqlStore) ->
     with pg_store.engine.begin() as conn:
         conn.execute(
             sa.text(
-                "INSERT INTO outbox (delivery_id, endpoint_id, session_id, body, status, "
+                "INSERT INTO outbox (delivery_id, endpoint_id, session_id, status, "
                 "attempts, not_before, created_at, partition) "
-                "SELECT 'd-' || g, 'e', 's' || (g % 500), '{}', "
+                "SELECT 'd-' || g, 'e', 's' || (g % 500), "
                 "CASE WHEN g % 10 = 0 THEN 'pending' ELSE 'delivered' END, 0, 0, 0, g % 128 "
                 "FROM generate_series(1, 3000) AS g"
             )
         )
+        conn.execute(ADD_MISSING_BODIES, {"body": "{}"})
     rows = [
         ("delivered", 1, 0.0, 200, None, 1.0, outbox_id, MOVES_FROM)
         for outbox_id in (10, 20, 21)  # 21 was delivered already

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from flowhook.storage import housekeeping, migrate
 from flowhook.storage import schema as t
 from flowhook.storage.store import SqlStore
+from tests.support.outbox import insert_outputs
 
 _rows = itertools.count()
 
@@ -38,7 +39,7 @@ def add_finished(store: SqlStore, count: int, *, finished_at: float) -> None:
         for n in range(count)
     ]
     with store.engine.begin() as conn:
-        conn.execute(sa.insert(t.outbox), rows)
+        insert_outputs(conn, rows)
 
 
 @contextmanager
@@ -84,6 +85,7 @@ async def test_a_purge_with_little_to_delete_costs_the_writer_the_same_on_any_ta
     async def writer_work(recent: int) -> int:
         with store.engine.begin() as conn:
             conn.execute(sa.delete(t.outbox))
+            conn.execute(sa.delete(t.outbox_bodies))
         add_finished(store, recent, finished_at=now)
         add_finished(store, 5, finished_at=now - 7200)
         with writer_steps(store) as steps:

@@ -14,7 +14,7 @@ import orjson
 from sqlalchemy import Connection, Integer, cast, func, or_, select
 
 from flowhook.storage import schema as t
-from flowhook.storage.store import SqlStore
+from flowhook.storage.store import OUTBOX_BODY, SqlStore
 
 DAY = 86_400.0
 
@@ -145,7 +145,7 @@ class ConsoleQueries:
 
         def run(c: Connection) -> list[dict[str, Any]]:
             rows = c.execute(
-                select(o)
+                select(o, OUTBOX_BODY)
                 .where(o.c.endpoint_id == endpoint_id, o.c.session_id == session_id)
                 .order_by(o.c.id.desc())
                 .limit(limit)

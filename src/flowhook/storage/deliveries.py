@@ -27,7 +27,12 @@ from flowhook.errors import StorageError
 from flowhook.storage import schema as t
 from flowhook.storage.due import DueIds, read_due, some_pending
 from flowhook.storage.records import AttemptRecord, DeliveryRecord, ReplayResult
-from flowhook.storage.store import SqlStore, pending_delivery
+from flowhook.storage.store import (
+    OUTBOX_BODY,
+    PENDING_COLUMNS,
+    SqlStore,
+    pending_delivery,
+)
 
 R = TypeVar("R")
 
@@ -129,9 +134,7 @@ class DeliveryStore:
 
     async def get(self, delivery_id: str) -> DeliveryRecord | None:
         """One delivery by its id (the webhook-id), with its body."""
-        query = select(*_SUMMARY_COLUMNS, t.outbox.c.body).where(
-            t.outbox.c.delivery_id == delivery_id
-        )
+        query = select(*_SUMMARY_COLUMNS, OUTBOX_BODY).where(t.outbox.c.delivery_id == delivery_id)
 
         def run(c: Connection) -> DeliveryRecord | None:
             row = c.execute(query).first()
@@ -193,7 +196,7 @@ class DeliveryStore:
         delivery is on: the others are taken when it is switched on again)."""
         o = t.outbox.c
         query = (
-            select(t.outbox)
+            select(*PENDING_COLUMNS)
             .where(
                 o.partition.in_(partitions),
                 o.status == "pending",
@@ -219,7 +222,7 @@ class DeliveryStore:
             out: list[PendingDelivery] = []
             for start in range(0, len(ids), CHUNK):
                 chunk = list(ids[start : start + CHUNK])
-                rows = c.execute(select(t.outbox).where(o.id.in_(chunk))).all()
+                rows = c.execute(select(*PENDING_COLUMNS).where(o.id.in_(chunk))).all()
                 out.extend(pending_delivery(r) for r in rows if r.status == "pending")
             out.sort(key=lambda p: p.outbox_id)
             return out
@@ -231,7 +234,7 @@ class DeliveryStore:
     ) -> list[PendingDelivery]:
         o = t.outbox.c
         query = (
-            select(t.outbox)
+            select(*PENDING_COLUMNS)
             .where(o.endpoint_id == endpoint_id, o.status == "pending", o.id > after_id)
             .order_by(o.id)
             .limit(limit)
@@ -275,7 +278,7 @@ class DeliveryStore:
         is no longer pending."""
         o = t.outbox.c
         # By primary key, the status checked here (as in ``pending_by_ids``).
-        query = select(o.body, o.status).where(o.id == outbox_id)
+        query = select(OUTBOX_BODY, o.status).where(o.id == outbox_id)
         row = await self._read(lambda c: c.execute(query).first())
         return None if row is None or row.status != "pending" else str(row.body).encode()
 
@@ -409,5 +412,5 @@ def _delivery(row: Any, *, with_body: bool = False) -> DeliveryRecord:
         created_at=row.created_at,
         finished_at=row.finished_at,
         replayed_at=row.replayed_at,
-        body=row.body.encode() if with_body else None,
+        body=row.body.encode() if with_body and row.body is not None else None,
     )

@@ -12,9 +12,12 @@ passes whose head is not due, never with how many outputs wait behind a head: an
 failing for hours with thousands of outputs queued behind each session's waiting head
 costs one seek per session, not one per output.
 
-Everything it reads comes from that index (due time, attempts and partition are in it):
-on SQLite the columns of a row stored after its body are at the end of the body's
-overflow pages, so reading them from the table would walk the whole body.
+Everything it reads comes from that index (due time, attempts and partition are in it),
+so a step is one seek and no lookup of the row. Until migration 0014 the row held the
+output's body, and on SQLite the columns stored after it sat at the end of the body's
+overflow pages: a lookup walked the whole body (25 pages for 100 KiB). The bodies are in
+``outbox_bodies`` now and a row is a fraction of a page, so a lookup would cost one more
+b-tree descent per row, not the body; the covering index still saves that.
 
 On SQLite the walk runs in steps of ``WALK_STEP`` sessions and checks due times here. On
 PostgreSQL, where each seek is a round of the executor in another process, one lazy

@@ -109,10 +109,12 @@ _INSERT_STATS = (
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
 )
 _INSERT_OUTPUT = (
-    "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
+    "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, status, "
     "attempts, not_before, created_at, partition) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
+    "VALUES ({p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
 )
+# The body apart from the row whose state each attempt changes (schema.outbox_bodies).
+_INSERT_BODY = "INSERT INTO outbox_bodies (outbox_id, body) VALUES ({p}, {p})"
 _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 
 
@@ -177,6 +179,7 @@ class HotPath:
         self._insert_transcript = _INSERT_TRANSCRIPT.format(p=p)
         self._insert_stats = _INSERT_STATS.format(p=p)
         self._insert_output = _INSERT_OUTPUT.format(p=p)
+        self._insert_body = _INSERT_BODY.format(p=p)
         self.insert_messages = self._insert_messages
         self.commit_turns = self._commit_turns
         self.record_outcomes = OutcomeWriter(backend).record
@@ -334,18 +337,22 @@ class HotPath:
                 target,
                 t.session_id,
                 t.message_id or None,
-                body.decode(),
                 now,
                 partition_of(t.endpoint_id, t.session_id),
+                body.decode(),
             )
             for t, target, body, did in outputs
         ]
         if self._pg and output_rows:
-            cursor.execute(pg.INSERT_OUTPUTS, pg.columns(output_rows, pg.OUTPUT_COLUMNS))
+            # One statement writes the rows and their bodies (hotpath_pg.INSERT_OUTPUTS).
+            cursor.execute(pg.INSERT_OUTPUTS, pg.output_parameters(output_rows))
             by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
             ids = [by_delivery[did] for _t, _target, _body, did in outputs]
         else:
-            ids = self._insert_rows(cursor, self._insert_output, output_rows)
+            ids = self._insert_rows(cursor, self._insert_output, [r[:-1] for r in output_rows])
+            if ids:
+                bodies = [(oid, row[-1]) for oid, row in zip(ids, output_rows, strict=True)]
+                cursor.executemany(self._insert_body, bodies)
         per_turn: dict[int, list[PendingDelivery]] = {}
         for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(

@@ -110,17 +110,37 @@ OUTPUT_COLUMNS = (
     ("endpoint_id", "text"),
     ("session_id", "text"),
     ("message_id", "int8"),
-    ("body", "text"),
     ("created_at", "float8"),
     ("partition", "int4"),
 )
+# The outbox rows and their bodies (schema.outbox_bodies) in one statement. The rows are
+# inserted in array order; each body goes with the id its row got, looked up by the unique
+# delivery id in one map built from what the insert returned (an InitPlan, evaluated
+# once). The body arrays are expanded in the select list (a ProjectSet streams them):
+# in FROM, or hashed for a join, or in a WITH read twice, PostgreSQL first copied every
+# body of the batch into a tuplestore or hash table, written to temporary files past
+# work_mem (64 outputs of 100 KiB: 6 to 13 MB of temporary files per commit). The bodies'
+# insert runs to completion whether or not the outer SELECT reads it (a data-modifying
+# WITH). Parameters: one array per OUTPUT_COLUMNS, then the delivery ids and the bodies
+# (``output_parameters``).
 INSERT_OUTPUTS = (
-    "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, body, status, "
-    "attempts, not_before, created_at, partition) "
-    "SELECT v.delivery_id, v.endpoint_id, v.session_id, v.message_id, v.body, 'pending', 0, "
-    f"0, v.created_at, v.partition FROM {_unnest(OUTPUT_COLUMNS, ordinality=True)} "
-    "ORDER BY v.n RETURNING id, delivery_id"
+    "WITH ins AS (INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, "
+    "status, attempts, not_before, created_at, partition) "
+    "SELECT v.delivery_id, v.endpoint_id, v.session_id, v.message_id, 'pending', 0, 0, "
+    f"v.created_at, v.partition FROM {_unnest(OUTPUT_COLUMNS, ordinality=True)} "
+    "ORDER BY v.n RETURNING id, delivery_id), "
+    "bodies AS (INSERT INTO outbox_bodies (outbox_id, body) "
+    "SELECT ((SELECT jsonb_object_agg(delivery_id, id) FROM ins) ->> b.delivery_id)::bigint, "
+    "b.body FROM (SELECT unnest(%s::text[]) AS delivery_id, unnest(%s::text[]) AS body) AS b) "
+    "SELECT id, delivery_id FROM ins"
 )
+
+
+def output_parameters(rows: Sequence[Sequence[Any]]) -> list[str]:
+    """INSERT_OUTPUTS's parameters for rows of OUTPUT_COLUMNS followed by the body."""
+    arrays = columns(rows, OUTPUT_COLUMNS)
+    return [*arrays, arrays[0], text_array([row[len(OUTPUT_COLUMNS)] for row in rows])]
+
 
 ATTEMPT_COLUMNS = (
     ("outbox_id", "int8"),

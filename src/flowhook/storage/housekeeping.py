@@ -11,6 +11,10 @@ may scan a table (finished rows by finish time: no index serves that, and one wo
 a write per delivered output); that scan ran inside a group commit before, and on SQLite
 it read each 100 KiB row to its end, so every message's commit waited for about the
 whole database (a 0.5 s stall each 600 s in ``bench failing``, docs/performance.md).
+Since the bodies left the outbox rows (migration 0014) the scan reads small rows only.
+
+An outbox row's body (``outbox_bodies``) is deleted in the same statement's transaction
+as the row: the ids the delete returns, so a row that changed meanwhile keeps its body.
 """
 
 from __future__ import annotations
@@ -70,5 +74,13 @@ def _delete_batch(conn: Connection, args: Sequence[tuple[str, float, list[int]]]
     out = []
     for table, cutoff, ids in args:
         target, condition = _purgeable(table, cutoff)
-        out.append(conn.execute(delete(target).where(target.c.id.in_(ids), condition)).rowcount)
+        query = delete(target).where(target.c.id.in_(ids), condition)
+        if target is not t.outbox:
+            out.append(conn.execute(query).rowcount)
+            continue
+        deleted = list(conn.execute(query.returning(target.c.id)).scalars())
+        if deleted:
+            b = t.outbox_bodies
+            conn.execute(delete(b).where(b.c.outbox_id.in_(deleted)))
+        out.append(len(deleted))
     return out

@@ -31,6 +31,14 @@ _UPDATE_OUTBOX = (
     "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
     "last_error = {p}, finished_at = {p} WHERE id = {p} AND status = {p}"
 )
+# An outcome that keeps the output pending (its retry) on SQLite: the status is not set.
+# SQLite rewrites the entry of every index whose columns or condition name a column the
+# UPDATE sets, changed or not; setting status to the same 'pending' rewrote two indexes
+# that nothing else of a retry touches (status, id and the pending-per-partition one).
+_UPDATE_RETRY_SQLITE = (
+    "UPDATE outbox SET attempts = ?, not_before = ?, last_status = ?, last_error = ? "
+    "WHERE id = ? AND status = ?"
+)
 MOVES_FROM = "pending"
 
 
@@ -72,7 +80,11 @@ class OutcomeWriter:
         ]
         if not self._pg:
             cursor.executemany(self._insert_attempt, attempts_rows)
-            cursor.executemany(self._update_outbox, updates)
+            for retries, rows in _runs(updates):
+                if retries:
+                    cursor.executemany(_UPDATE_RETRY_SQLITE, [_retry_row(u) for u in rows])
+                else:
+                    cursor.executemany(self._update_outbox, rows)
             return [None] * len(outcomes)
         cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
         if all_distinct(u[-2] for u in updates):
@@ -82,6 +94,24 @@ class OutcomeWriter:
             for update in updates:
                 cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
         return [None] * len(outcomes)
+
+
+def _runs(updates: list[tuple[Any, ...]]) -> list[tuple[bool, list[tuple[Any, ...]]]]:
+    """The updates in order, in runs of retries (status stays pending) and of others: two
+    outcomes of one output in a batch still apply one after the other."""
+    out: list[tuple[bool, list[tuple[Any, ...]]]] = []
+    for update in updates:
+        retry = update[0] == MOVES_FROM
+        if out and out[-1][0] == retry:
+            out[-1][1].append(update)
+        else:
+            out.append((retry, [update]))
+    return out
+
+
+def _retry_row(update: tuple[Any, ...]) -> tuple[Any, ...]:
+    _status, attempts, not_before, last_status, last_error, _finished, outbox_id, was = update
+    return (attempts, not_before, last_status, last_error, outbox_id, was)
 
 
 def all_distinct(keys: Iterable[Any]) -> bool:

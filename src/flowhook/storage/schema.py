@@ -125,7 +125,8 @@ sessions = Table(
     Column("updated_at", Float, nullable=False),
 )
 
-# The outbox: every bot output, written in the same transaction as its turn.
+# The outbox: every bot output, written in the same transaction as its turn. Its body is
+# in ``outbox_bodies`` (0014): these rows change on every attempt, the body never does.
 outbox = Table(
     "outbox",
     metadata,
@@ -135,7 +136,6 @@ outbox = Table(
     Column("endpoint_id", String(80), nullable=False),
     Column("session_id", Text, nullable=False),
     Column("message_id", BigInteger),
-    Column("body", Text, nullable=False),
     # pending -> delivered | failed
     Column("status", String(12), nullable=False),
     Column("attempts", Integer, nullable=False),
@@ -178,6 +178,21 @@ Index(
     outbox.c.status,
     postgresql_where=outbox.c.status == "pending",
     sqlite_where=outbox.c.status == "pending",
+)
+
+# 0014: each output's body (the exact JSON bytes POSTed), written once with its outbox row
+# and deleted with it. Apart from the row because SQLite rewrites a whole record, overflow
+# pages included, when any column of it changes: with the body inside, every outcome of
+# an attempt wrote the body again (about twice its size to the WAL, docs/performance.md,
+# "Outcome updates rewrote the body"). No foreign key, as for ``delivery_attempts``: the
+# rows are deleted together explicitly (``storage/housekeeping.py``), and a key would add
+# a check per output to the turn's commit on PostgreSQL.
+outbox_bodies = Table(
+    "outbox_bodies",
+    metadata,
+    # SQLite: the rowid itself (INTEGER PRIMARY KEY), so the record holds only the body.
+    Column("outbox_id", RowId, primary_key=True, autoincrement=False),
+    Column("body", Text, nullable=False),
 )
 
 attempts = Table(

@@ -389,7 +389,7 @@ class SqlStore:
     ) -> list[PendingDelivery]:
         def run(c: Connection) -> list[PendingDelivery]:
             rows = c.execute(
-                select(t.outbox)
+                select(*PENDING_COLUMNS)
                 .where(t.outbox.c.status == "pending", t.outbox.c.id > after_id)
                 .order_by(t.outbox.c.id)
                 .limit(limit)
@@ -573,6 +573,20 @@ def _message(row: Row[Any]) -> InboundMessage:
         read_back=True,
         attempts=row.attempts,
     )
+
+
+# An outbox row's body (schema.outbox_bodies), as a column of a read of outbox rows: one
+# lookup by the bodies' primary key per row read. Not a join: PostgreSQL planned a read
+# of outputs by id joined with their bodies, on a fresh database, as a hash join over both
+# tables read whole; the subquery leaves the read of the rows as it was.
+OUTBOX_BODY = (
+    select(t.outbox_bodies.c.body)
+    .where(t.outbox_bodies.c.outbox_id == t.outbox.c.id)
+    .scalar_subquery()
+    .label("body")
+)
+# Every column of an outbox row, and its body: what ``pending_delivery`` takes.
+PENDING_COLUMNS = (*t.outbox.c, OUTBOX_BODY)
 
 
 def pending_delivery(row: Row[Any]) -> PendingDelivery:
