@@ -22,12 +22,15 @@ gets nothing from many attempts at once that it would not get from a few.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 # Consecutive failed attempts after which an endpoint counts as failing.
 FAILING_AFTER = 5
+# Seconds with nothing in flight or waiting after which an endpoint's failures are forgotten.
+FORGET_IDLE_AFTER = 600.0
 
 
 class FairShare:
@@ -116,7 +119,12 @@ class ConnectionSlots:
     """
 
     def __init__(
-        self, per_endpoint: int, total: int | None, *, failing_limit: int | None = None
+        self,
+        per_endpoint: int,
+        total: int | None,
+        *,
+        failing_limit: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``failing_limit``: slots of a failing endpoint (``None``: no lower cap)."""
         if failing_limit is not None and failing_limit < 1:
@@ -124,10 +132,15 @@ class ConnectionSlots:
         self._share = FairShare(per_endpoint, total)
         self._waiters: dict[str, deque[asyncio.Future[None]]] = {}
         self._failing_limit = failing_limit
-        # Consecutive failed attempts, kept only while the endpoint has a slot in use or
-        # waits for one: with none, it has nothing in flight to limit (a receiver that
-        # refuses connections fails each attempt at once; one that hangs keeps its slots).
+        self._clock = clock
+        # Consecutive failed attempts per endpoint, and when the last one ended. Kept
+        # across the pauses between retries (a hanging receiver's attempts all time out
+        # together, and its lanes then wait for their retries with nothing in flight),
+        # dropped once the endpoint has had nothing in flight or waiting for
+        # ``FORGET_IDLE_AFTER`` seconds (idle or deleted endpoints leave nothing behind).
         self._failures: dict[str, int] = {}
+        self._failed_at: dict[str, float] = {}
+        self._next_prune = clock() + FORGET_IDLE_AFTER
 
     def failing(self, endpoint_id: str) -> bool:
         """Whether the endpoint's last ``FAILING_AFTER`` attempts all failed."""
@@ -136,10 +149,25 @@ class ConnectionSlots:
     def attempted(self, endpoint_id: str, ok: bool) -> None:
         """Count an attempt's outcome (called while its slot is held)."""
         if ok:
+            self._failed_at.pop(endpoint_id, None)
             if self._failures.pop(endpoint_id, 0) >= FAILING_AFTER:
                 self._admit()  # back to its full share
-        else:
-            self._failures[endpoint_id] = self._failures.get(endpoint_id, 0) + 1
+            return
+        now = self._clock()
+        self._failures[endpoint_id] = self._failures.get(endpoint_id, 0) + 1
+        self._failed_at[endpoint_id] = now
+        if now >= self._next_prune:
+            self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget the failure counts of endpoints with nothing in flight or waiting whose
+        last failure is older than ``FORGET_IDLE_AFTER``."""
+        self._next_prune = now + FORGET_IDLE_AFTER
+        cutoff = now - FORGET_IDLE_AFTER
+        for endpoint_id, at in list(self._failed_at.items()):
+            if at < cutoff and not self._share.of(endpoint_id) and endpoint_id not in self._waiters:
+                del self._failed_at[endpoint_id]
+                self._failures.pop(endpoint_id, None)
 
     def _cap(self, endpoint_id: str) -> int | None:
         return self._failing_limit if self.failing(endpoint_id) else None
@@ -163,8 +191,8 @@ class ConnectionSlots:
         finally:
             self._share.give_back(endpoint_id)
             self._admit()
-            if not self._share.of(endpoint_id) and endpoint_id not in self._waiters:
-                self._failures.pop(endpoint_id, None)  # idle (or deleted): nothing kept
+            if self._failed_at and self._clock() >= self._next_prune:
+                self._prune(self._clock())
 
     async def _acquire(self, endpoint_id: str) -> None:
         if endpoint_id not in self._waiters and self._share.take(

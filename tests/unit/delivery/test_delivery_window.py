@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from flowhook.delivery.window import FAILING_AFTER, ConnectionSlots, FairShare
+from flowhook.delivery.window import FAILING_AFTER, FORGET_IDLE_AFTER, ConnectionSlots, FairShare
 
 
 def test_an_endpoint_stops_at_its_own_cap() -> None:
@@ -152,13 +152,20 @@ async def test_a_success_between_failures_keeps_an_endpoint_healthy() -> None:
             assert not slots.failing("e")
 
 
-async def test_failure_counts_are_dropped_with_the_endpoints_last_slot() -> None:
-    """Nothing is kept of an endpoint with no slot in use and none awaited (idle or
-    deleted): its failure count goes with its last slot."""
-    slots = ConnectionSlots(per_endpoint=4, total=None, failing_limit=1)
+async def test_failure_counts_survive_the_pause_between_retries_and_go_when_idle() -> None:
+    """An endpoint whose attempts all failed stays failing while nothing of it is in flight
+    (its lanes wait for their retries); once it has had nothing in flight or waiting for
+    ``FORGET_IDLE_AFTER`` seconds (idle or deleted), nothing is kept of it."""
+    now = [0.0]
+    slots = ConnectionSlots(per_endpoint=4, total=None, failing_limit=1, clock=lambda: now[0])
     for n in range(100):
         async with slots.slot(f"gone-{n}"):
             for _ in range(FAILING_AFTER):
                 slots.attempted(f"gone-{n}", ok=False)
+    now[0] += 5.0
+    assert all(slots.failing(f"gone-{n}") for n in range(100))
+    now[0] += FORGET_IDLE_AFTER
+    async with slots.slot("other"):  # any later use of the pool prunes
+        pass
     assert not any(slots.failing(f"gone-{n}") for n in range(100))
     assert slots.endpoint_ids() == set()
