@@ -41,6 +41,8 @@ from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessag
 from flowhook.storage.writer import GroupCommitWriter
 
 R = TypeVar("R")
+# How long close() waits for connections still in use on threads it does not own.
+CHECKIN_WAIT_SECONDS = 10.0
 log = structlog.get_logger(__name__)
 
 ENDPOINT_FIELDS = (
@@ -123,7 +125,20 @@ class SqlStore:
         self.writer.stop()
         self._readers.shutdown(wait=True)
         self._coordinator.shutdown(wait=True)
+        self._await_checkins()
         self.engine.dispose()
+
+    def _await_checkins(self, timeout: float = CHECKIN_WAIT_SECONDS) -> None:
+        """Wait (bounded) until no pooled connection is checked out. A read whose caller
+        was cancelled keeps running on its thread (``DeliveryStore`` reads on the loop's
+        executor); ``dispose`` closes only the connections in the pool, and one returned
+        after it would stay open until the garbage collector finds it."""
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        if checked_out is None:
+            return
+        deadline = time.monotonic() + timeout
+        while checked_out() > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     async def _read(self, fn: Callable[[Connection], R]) -> R:
         return await self._run(fn, self._readers, transaction=False)
