@@ -393,6 +393,7 @@ class Dispatcher:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
             self.backlog.let_go(endpoint_id)
+        self._forget_if_unheld(endpoint_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,
@@ -409,6 +410,13 @@ class Dispatcher:
     def _settled(self, item: PendingDelivery) -> None:
         if self._holdings.forget(item):
             self._room(item.endpoint_id)  # (else it was asked when the outcome was queued)
+        self._forget_if_unheld(item.endpoint_id)
+
+    def _forget_if_unheld(self, endpoint_id: str) -> None:
+        """Memory holds nothing of the endpoint (delivered, let go to the outbox, or
+        deleted): nothing of it is in flight, and its failure count goes too."""
+        if not self._holdings.of(endpoint_id):
+            self._slots.forget(endpoint_id)
 
     def _room(self, endpoint_id: str) -> None:
         """An output of the endpoint settled, or gave its window slot back."""

@@ -159,6 +159,13 @@ class ConnectionSlots:
         if now >= self._next_prune:
             self._prune(now)
 
+    def forget(self, endpoint_id: str) -> None:
+        """Drop the endpoint's failure count unless it has a slot in use or awaited (its
+        outputs all left memory: delivered, let go to the outbox, or deleted)."""
+        if not self._share.of(endpoint_id) and endpoint_id not in self._waiters:
+            self._failures.pop(endpoint_id, None)
+            self._failed_at.pop(endpoint_id, None)
+
     def _prune(self, now: float) -> None:
         """Forget the failure counts of endpoints with nothing in flight or waiting whose
         last failure is older than ``FORGET_IDLE_AFTER``."""
