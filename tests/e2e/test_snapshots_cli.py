@@ -51,12 +51,14 @@ def ok(env: dict[str, str], *args: str) -> Any:
     return json.loads(res.stdout)
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> dict[str, Any]:
-    """Data dir A with a flow file, a Basic Auth endpoint on it and an API-key endpoint."""
-    env = make_env(tmp_path / "a")
-    (tmp_path / "a" / "flows").mkdir(parents=True)
-    (tmp_path / "a" / "flows" / "greet.yaml").write_text(GREET)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Data dir A with a flow file, a Basic Auth endpoint on it and an API-key endpoint.
+    Made once for the module: the tests only export from it."""
+    root = tmp_path_factory.mktemp("source")
+    env = make_env(root / "a")
+    (root / "a" / "flows").mkdir(parents=True)
+    (root / "a" / "flows" / "greet.yaml").write_text(GREET)
     basic = ok(
         env, "endpoints", "create", "--name", "basic", "--flow", "greet",
         "--webhook", "http://127.0.0.1:9/hook", "--user", "bot", "--password", PASSWORD,
