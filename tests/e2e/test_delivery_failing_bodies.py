@@ -21,6 +21,7 @@ from flowhook.storage.store import SqlStore
 from tests.e2e.conftest import REPO
 from tests.e2e.test_delivery_bounded import seed_outbox
 from tests.storage.test_due_read import add
+from tests.support.receiver import serving_hook
 from tests.support.server import running_server
 from tests.support.webhooks import WebhookReceiver
 
@@ -61,18 +62,9 @@ class RawReceiver:
 @asynccontextmanager
 async def raw_receiver() -> AsyncIterator[RawReceiver]:
     receiver = RawReceiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    receiver.url = f"http://127.0.0.1:{port}/hook"
-    try:
+    async with serving_hook(receiver.handle) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_retry_reads_its_body_back_and_sends_the_same_bytes_in_order(

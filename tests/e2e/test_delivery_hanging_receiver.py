@@ -16,6 +16,7 @@ import orjson
 from aiohttp import web
 
 from tests.e2e.conftest import REPO
+from tests.support.receiver import serving_hook
 from tests.support.server import running_server
 
 FAILING_CAP = 2
@@ -63,17 +64,9 @@ class HangingReceiver:
 @asynccontextmanager
 async def hanging_receiver() -> AsyncIterator[HangingReceiver]:
     receiver = HangingReceiver()
-    app = web.Application()
-    app.router.add_post("/hook", receiver.handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
+    async with serving_hook(receiver.handle) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_hanging_receiver_gets_few_connections_and_every_output_later(
