@@ -359,12 +359,19 @@ async def test_ingress_and_worker_roles_split_the_work(
     assert_in_order(hook, traffic)
     await assert_database_settled(url, traffic, cluster)
 
-    # who did what: leases held by the workers only, turns run by the workers only
+    # who did what: leases held by the workers only, turns run by the workers only. A
+    # worker starved of CPU for longer than its lease (2 s here, on a busy machine) loses
+    # its partitions to the other and claims its share back a few renewals later: the
+    # split is a state the cluster returns to, not one it never leaves.
     split = await lease_split(url)
-    assert split.total() == PARTITIONS, dict(split)
     assert set(split) <= set(ids), dict(split)
     assert ingress_id not in split
-    assert all(split[i] > 0 for i in ids), dict(split)
+    await eventually(
+        split_between(http, url, ids, lambda n: n > 0),
+        SETTLE_TIMEOUT,
+        "the two workers still share every partition",
+        cluster,
+    )
     assert await metric(http, ingress, "flowhook_partitions_owned") == 0
     assert await metric(http, ingress, "flowhook_turns_total") == 0
     worker_turns = [await metric(http, n, "flowhook_turns_total") for n in (w1, w2)]
