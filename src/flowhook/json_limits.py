@@ -24,7 +24,11 @@ DEFAULT_MAX_DEPTH = 64
 # Integers orjson writes exactly (i64 and u64).
 INT_MIN = -(2**63)
 INT_MAX = 2**64 - 1
-_LONG_DIGITS = re.compile(rb"\d{19}")  # i64 and u64 bounds have 19 and 20 digits
+# i64 and u64 bounds have 19 and 20 digits. The run is looked for in the body mapped to
+# "1" for a digit and "0" for anything else: a substring search over that costs about a
+# tenth of the regex ``\d{19}``, which tries every position (1.5 ms for a 100 KiB text).
+_DIGIT_MAP = bytes(0x31 if 0x30 <= i <= 0x39 else 0x30 for i in range(256))
+_LONG_RUN = b"1" * 19
 _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 _PATH_LIMIT = 120  # characters of a path shown in a message
 
@@ -43,7 +47,7 @@ def check_document(raw: bytes, doc: Any, max_depth: int) -> None:
         path = _too_deep(doc, max_depth)
         if path is not None:
             raise _depth_error(path, max_depth)
-    if _LONG_DIGITS.search(raw) is not None:
+    if _LONG_RUN in raw.translate(_DIGIT_MAP):
         _check_numbers(raw)
 
 

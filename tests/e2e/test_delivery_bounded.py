@@ -291,8 +291,8 @@ async def test_a_failed_ledger_write_after_a_2xx_keeps_the_session_in_order(
 
 
 async def test_per_endpoint_state_goes_with_the_endpoint(tmp_path: Path, db_url: str) -> None:
-    """Once an endpoint is idle, or deleted while its receiver failed, the dispatcher keeps
-    nothing keyed by it."""
+    """Once an endpoint is idle, or deleted while its receiver failed, the dispatcher and
+    the outbox reader keep nothing keyed by it."""
     ok_hook = WebhookReceiver()
     bad_hook = WebhookReceiver(answer=status(500))
     await ok_hook.start()
@@ -317,6 +317,13 @@ async def test_per_endpoint_state_goes_with_the_endpoint(tmp_path: Path, db_url:
             assert status_code == 204
             await server.services.run_until_idle(15)
             assert dispatcher.tracked_endpoints() == set()
+            control = server.services.delivery_control
+            swept = control.sweeps
+            for _ in range(100):  # the next sweep forgets the read cursor and spacing
+                if control.sweeps > swept + 1:
+                    break
+                await asyncio.sleep(0.05)
+            assert control.tracked_endpoints() == set()
     finally:
         await ok_hook.stop()
         await bad_hook.stop()

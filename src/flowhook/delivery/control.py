@@ -44,6 +44,11 @@ PAGE = 5_000
 # New outputs of a backlogged endpoint are read after at most this long (batched: one
 # read for many outputs, and a failing endpoint's backlog is not scanned per output).
 ARRIVAL_DELAY = 0.05
+# A failing endpoint (its last attempts all failed) is read at most this often between
+# sweeps: each read walks its sessions, and its arrivals, let-gos and settled outputs
+# would otherwise ask for a read after nearly every attempt, with nothing to gain (it
+# sends on a few connections only). Replays, switches and the sweep read it at once.
+FAILING_READ_SPACING = 1.0
 
 
 class DeliveryControl:
@@ -73,6 +78,10 @@ class DeliveryControl:
         # per backlogged endpoint: the session its last read stopped after (the next
         # read resumes there, so every session is served in turn)
         self._resume_after: dict[str, str] = {}
+        # failing endpoints: when each was last read (loop time), and the timers of the
+        # reads put off to keep them ``FAILING_READ_SPACING`` apart
+        self._read_at: dict[str, float] = {}
+        self._put_off: dict[str, asyncio.TimerHandle] = {}
         self.sweeps = 0  # completed sweeps (tests wait on it)
 
     def attach(self, dispatcher: Dispatcher) -> None:
@@ -109,6 +118,9 @@ class DeliveryControl:
         if self._arrival_timer is not None:
             self._arrival_timer.cancel()
             self._arrival_timer = None
+        for timer in self._put_off.values():
+            timer.cancel()
+        self._put_off.clear()
         await self._deliveries.drain()
 
     async def _sweep_forever(self) -> None:
@@ -128,7 +140,8 @@ class DeliveryControl:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            wanted, self._wanted = self._wanted, set()
+            wanted = self._spaced(self._wanted)
+            self._wanted = set()
             results = await asyncio.gather(
                 *(self.refill(e) for e in wanted), return_exceptions=True
             )
@@ -138,6 +151,36 @@ class DeliveryControl:
                 await asyncio.sleep(0.5)  # storage away: the endpoints stay backlogged
                 self._wanted.update(failed)
                 self._wake.set()
+
+    def _spaced(self, wanted: set[str]) -> set[str]:
+        """The endpoints of ``wanted`` to read now; a failing one read less than
+        ``FAILING_READ_SPACING`` ago is read when that time is up."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        failing = self.dispatcher.endpoint_failing
+        ready = set()
+        for endpoint_id in wanted:
+            last = self._read_at.get(endpoint_id)
+            if last is None or not failing(endpoint_id):
+                ready.add(endpoint_id)
+            elif endpoint_id not in self._put_off:
+                wait = max(0.0, last + FAILING_READ_SPACING - now)
+                self._put_off[endpoint_id] = loop.call_later(wait, self._read_put_off, endpoint_id)
+        return ready
+
+    def _read_put_off(self, endpoint_id: str) -> None:
+        del self._put_off[endpoint_id]
+        self._read_at.pop(endpoint_id, None)  # its turn now
+        self._wanted.add(endpoint_id)
+        self._wake.set()
+
+    def _note_read(self, endpoint_id: str) -> None:
+        """Remember when a failing endpoint was read (only failing ones: nothing is kept
+        of the others, nor of an endpoint once it is not failing)."""
+        if self.dispatcher.endpoint_failing(endpoint_id):
+            self._read_at[endpoint_id] = asyncio.get_running_loop().time()
+        else:
+            self._read_at.pop(endpoint_id, None)
 
     # -- hooks ----------------------------------------------------------------------------
 
@@ -218,6 +261,7 @@ class DeliveryControl:
 
     async def _refill_once(self, endpoint_id: str) -> int:
         dispatcher = self.dispatcher
+        self._note_read(endpoint_id)
         generation = dispatcher.backlog.generation(endpoint_id)
         partitions = None if self._owned is None else self._owned()
         if endpoint_id in dispatcher.disabled_endpoints or partitions == []:
@@ -287,6 +331,7 @@ class DeliveryControl:
             await self._apply_switches()
         pending = await self._deliveries.endpoints_pending()
         dispatcher.backlog.warm(pending)  # the first sweep ends the cold start
+        self._forget_idle(pending)
         now = time.time()
         due = [
             e for e, at in pending.items() if at <= now and e not in dispatcher.disabled_endpoints
@@ -298,6 +343,21 @@ class DeliveryControl:
             log.info("outbox sweep took deliveries", count=taken)
         self.sweeps += 1
         return taken
+
+    def _forget_idle(self, pending: dict[str, float]) -> None:
+        """Drop what is kept per endpoint once it is of no use: the read spacing of an
+        endpoint no longer failing, the read cursor of one with nothing pending (an idle
+        or deleted endpoint leaves nothing behind)."""
+        failing = self.dispatcher.endpoint_failing
+        for endpoint_id in [e for e in self._read_at if not failing(e)]:
+            del self._read_at[endpoint_id]
+        for endpoint_id in [e for e in self._resume_after if e not in pending]:
+            del self._resume_after[endpoint_id]
+
+    def tracked_endpoints(self) -> set[str]:
+        """Endpoints this keeps any state for; an idle or deleted one is not among them
+        after the next sweep."""
+        return set(self._read_at) | set(self._resume_after) | set(self._put_off)
 
     async def _apply_switches(self) -> None:
         dispatcher = self.dispatcher

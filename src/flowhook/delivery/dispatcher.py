@@ -173,6 +173,10 @@ class Dispatcher:
         written here (the outbox still has it pending: it must not be taken again)."""
         return outbox_id in self._holdings
 
+    def endpoint_failing(self, endpoint_id: str) -> bool:
+        """Whether the endpoint's last attempts all failed (it gets few connections)."""
+        return self._slots.failing(endpoint_id)
+
     def held_of(self, endpoint_id: str) -> int:
         """Items of one endpoint held in memory (all still pending in the outbox)."""
         return self._holdings.of(endpoint_id)
