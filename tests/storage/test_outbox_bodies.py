@@ -33,11 +33,11 @@ LARGE_BODY = orjson.dumps({"sessionId": "s1", "text": "x" * 100_000})
 
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[SqlStore]:
-    """A SQLite store that never checkpoints its WAL by itself: the WAL file's growth is
-    what its transactions wrote."""
+    """A SQLite store that never checkpoints its WAL (nor starts it over): the WAL file's
+    growth is what its transactions wrote."""
     url = f"sqlite:///{tmp_path / 'flowhook.db'}"
     migrate.upgrade(url)
-    s = SqlStore(url)
+    s = SqlStore(url, wal_checkpoints=False)
 
     def no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")

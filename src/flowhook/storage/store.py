@@ -38,6 +38,7 @@ from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
 from flowhook.storage.hotpath import ConfigChanged, HotPath, Refusal, TurnRefused
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
+from flowhook.storage.wal_checkpoints import WalCheckpointer
 from flowhook.storage.writer import GroupCommitWriter
 
 R = TypeVar("R")
@@ -96,10 +97,13 @@ class SqlStore:
         max_overflow: int | None = None,
         prepare: bool = True,
         owner: str | None = None,
+        wal_checkpoints: bool = True,
     ) -> None:
         """``read_threads`` reads run at once, each on a pooled connection; the writer
         thread holds one more. ``owner``: this process's worker id when several processes
-        share a PostgreSQL database (turn commits are then fenced by partition leases)."""
+        share a PostgreSQL database (turn commits are then fenced by partition leases).
+        ``wal_checkpoints``: on SQLite, copy the log into the database on a thread of its
+        own (``flowhook.storage.wal_checkpoints``)."""
         self.backend = backend_name(url)
         self.engine: Engine = create_db_engine(
             url,
@@ -109,7 +113,17 @@ class SqlStore:
             prepare=prepare,
             application_name=None if owner is None else application_name(owner),
         )
-        self.writer = GroupCommitWriter(self.engine, batch_max=batch_max)
+        database = self.engine.url.database
+        self._checkpoints = (
+            WalCheckpointer(database)
+            if wal_checkpoints and self.backend == "sqlite" and database and database != ":memory:"
+            else None
+        )
+        self.writer = GroupCommitWriter(
+            self.engine,
+            batch_max=batch_max,
+            on_commit=None if self._checkpoints is None else self._checkpoints.committed,
+        )
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
         # Lease heartbeats must never wait behind a backlog of reads.
         self._coordinator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fh-lease")
@@ -119,10 +133,14 @@ class SqlStore:
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.start()
         self.writer.start()
 
     def close(self) -> None:
         self.writer.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self._readers.shutdown(wait=True)
         self._coordinator.shutdown(wait=True)
         self._await_checkins()

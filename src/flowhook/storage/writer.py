@@ -54,8 +54,16 @@ class _Write(Generic[A]):
 class GroupCommitWriter:
     """Serialises all writes through one connection, committing them in groups."""
 
-    def __init__(self, engine: Engine, *, batch_max: int = 512) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_max: int = 512,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        """``on_commit``: called on the writer thread after each batch that committed."""
         self._engine = engine
+        self._on_commit = on_commit
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[list[_Write[Any]] | None] = queue.SimpleQueue()
         # Writes of the current turn of each event loop, handed over at its end.
@@ -177,6 +185,8 @@ class GroupCommitWriter:
             self.writes += len(batch)
             settled = [(w.future, r, None) for w, r in zip(batch, results, strict=True)]
         _resolve_all(settled)
+        if self._on_commit is not None:
+            self._on_commit()
 
     def _apply(self, batch: list[_Write[Any]]) -> list[Any]:
         conn = self._connection()
