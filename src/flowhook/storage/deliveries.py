@@ -90,7 +90,7 @@ class PendingStats:
 
 class DeliveryStore:
     def __init__(self, store: SqlStore) -> None:
-        self._engine = store.engine
+        self._engine = store.read_engine  # reads only: writes go through the writer
         self._writer = store.writer
         self._running: set[asyncio.Future[Any]] = set()
 

@@ -113,6 +113,18 @@ class SqlStore:
             prepare=prepare,
             application_name=None if owner is None else application_name(owner),
         )
+        # Reads on PostgreSQL run in autocommit. At READ COMMITTED each statement takes its
+        # own snapshot with or without a transaction around it, so a read sees the same; the
+        # transaction cost two more round trips per read (BEGIN, then ROLLBACK at check-in),
+        # and psycopg forgets a connection's prepared statements at every ROLLBACK: no read
+        # was ever prepared, each was parsed and planned anew (docs/performance.md,
+        # "PostgreSQL, one process"). SQLite keeps its transaction (a read of several
+        # statements sees one snapshot there).
+        self.read_engine: Engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.backend == "postgresql"
+            else self.engine
+        )
         database = self.engine.url.database
         self._checkpoints = (
             WalCheckpointer(database)
@@ -179,7 +191,7 @@ class SqlStore:
 
         def run() -> R:
             try:
-                with self.engine.begin() if transaction else self.engine.connect() as conn:
+                with self.engine.begin() if transaction else self.read_engine.connect() as conn:
                     return fn(conn)
             except SQLAlchemyError as exc:
                 what = "transaction" if transaction else "read"
@@ -371,12 +383,9 @@ class SqlStore:
 
     async def load_session(self, endpoint_id: str, session_id: str) -> dict[str, Any] | None:
         def run(c: Connection) -> dict[str, Any] | None:
-            raw = c.execute(
-                select(t.sessions.c.state).where(
-                    t.sessions.c.endpoint_id == endpoint_id, t.sessions.c.session_id == session_id
-                )
-            ).scalar()
-            return None if raw is None else dict(orjson.loads(raw))
+            raw = c.execute(_SESSION_STATE, {"endpoint_id": endpoint_id, "session_id": session_id})
+            state = raw.scalar()
+            return None if state is None else dict(orjson.loads(state))
 
         return await self._read(run)
 
@@ -464,6 +473,14 @@ class SqlStore:
             return [dict(r._mapping) for r in rows]
 
         return await self._read(run)
+
+
+# Built once: a turn whose session is not in the state cache reads it (the statement's
+# construction cost more than its compiled-cache lookup).
+_SESSION_STATE = select(t.sessions.c.state).where(
+    t.sessions.c.endpoint_id == bindparam("endpoint_id"),
+    t.sessions.c.session_id == bindparam("session_id"),
+)
 
 
 def _log_if_failed(fut: asyncio.Future[Any]) -> None:
