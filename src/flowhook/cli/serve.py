@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from flowhook.allocator import tune_allocator
 from flowhook.cli import listen_socket
+from flowhook.collector import tune_collector
 from flowhook.config import Settings
 from flowhook.errors import FlowhookError
 from flowhook.http.app import create_app
@@ -89,6 +90,7 @@ def serve_forever(settings: Settings) -> None:
         sys.stderr.write(f"error: cannot open the database: {first}\n")
         raise SystemExit(1) from None
     app = create_app(services)
+    tune_collector()  # the server is built: what exists now lives as long as it
     # The port is bound: only now is the server announced.
     sys.stderr.write(
         banner(
