@@ -209,6 +209,7 @@ async def _measure(
         settings, transport=None if webhook_url is not None else InstantTransport()
     )
     await services.start()
+    _tune_collector()  # as flowhook serve does once the server is built
     try:
         created = await services.endpoints.create(
             EndpointCreate(
@@ -295,6 +296,16 @@ async def _measure(
         return result
     finally:
         await services.stop()
+
+
+def _tune_collector() -> None:
+    """The server's collector settings, where the code under test has them
+    (``--flowhook-src``/``PYTHONPATH`` may point at an older tree)."""
+    try:
+        from flowhook.collector import tune_collector
+    except ImportError:
+        return
+    tune_collector()
 
 
 def _thread_cpu() -> dict[str, float]:

@@ -7,13 +7,13 @@ and every 400 must name the exact field and what was expected.
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from flowhook.errors import InvalidRequest
+from flowhook.ids import uuid4_text
 from flowhook.json_limits import DEFAULT_MAX_DEPTH, check_document, refused_by_orjson
 
 # Output bodies larger than this are copied to their exact size (see ``output_body``).
@@ -45,7 +45,7 @@ class InboundBody:
 
 
 def new_trace_id() -> str:
-    return f"endpoint-httpIncomingMessage-{uuid.uuid4()}"
+    return f"endpoint-httpIncomingMessage-{uuid4_text()}"
 
 
 def parse_inbound(raw: bytes, limits: InboundLimits = DEFAULT_LIMITS) -> InboundBody:

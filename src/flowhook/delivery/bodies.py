@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
 
 from flowhook.delivery.types import PendingDelivery
 
@@ -26,7 +25,20 @@ BodyLoader = Callable[[int], Awaitable[bytes | None]]
 
 
 def without_body(item: PendingDelivery) -> PendingDelivery:
-    return replace(item, body=NOT_HELD) if item.body else item
+    if not item.body:
+        return item
+    # The constructor, not ``dataclasses.replace`` (which looks up every field by name):
+    # once per delivered output.
+    return PendingDelivery(
+        item.outbox_id,
+        item.delivery_id,
+        item.endpoint_id,
+        item.session_id,
+        item.seq,
+        NOT_HELD,
+        item.attempts,
+        item.not_before,
+    )
 
 
 def release_bodies(queue: deque[PendingDelivery]) -> None:

@@ -252,7 +252,7 @@ class TurnBuilder:
         try:
             turn = await self._pipeline.before(settings, state.extra, turn)
             result = await self._engine.run_turn(endpoint.flow, state, turn)
-            if not settings.contact_profiles:
+            if not settings.contact_profiles and result.profile is not None:
                 result = dataclasses.replace(result, profile=None)  # nothing kept per user
         except Exception as exc:  # the pipeline (NLU, translation) or engine
             return (

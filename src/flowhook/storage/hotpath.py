@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from sqlalchemy import Connection
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
 from flowhook.delivery.types import PendingDelivery
+from flowhook.ids import uuid4_hex
 from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
@@ -119,7 +119,7 @@ _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 
 
 def new_delivery_id() -> str:
-    return "msg_" + uuid.uuid4().hex
+    return "msg_" + uuid4_hex()
 
 
 @dataclass(frozen=True, slots=True)
