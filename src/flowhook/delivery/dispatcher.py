@@ -57,6 +57,9 @@ from flowhook.delivery.window import ConnectionSlots
 
 log = structlog.get_logger(__name__)
 
+# Seconds a stopping server waits for the POSTs in flight to end and be recorded.
+STOP_GRACE = 2.0
+
 __all__ = ["ENDPOINT_DELETED", "GONE_ERROR", "GONE_STATUS", "Dispatcher", "HeaderFactory"]
 # Called (and awaited) when a webhook answered 410 Gone: (endpoint_id, reason).
 GoneHandler = Callable[[str, str], Awaitable[None]]
@@ -360,12 +363,19 @@ class Dispatcher:
         """
         await self._idle.wait(include_scheduled, timeout)
 
-    async def stop(self) -> None:
-        """Cancel all lanes and timers, then close the transport.
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Start no more attempts; let the POSTs in flight end and their outcomes be
+        written, for up to ``grace`` seconds; then cancel all lanes and timers and close
+        the transport.
 
+        Without the wait, a POST the receiver had taken when the server stopped was sent
+        again after the restart (at least once allows it; a clean stop need not cause it).
         Items not yet recorded stay in the outbox and are delivered after a restart.
         """
         self._stopped = True
+        sending = [lane.task for lane in self._lanes.values() if lane.sending and lane.task]
+        if sending and grace > 0:
+            await asyncio.wait(sending, timeout=grace)
         tasks = []
         for lane in self._lanes.values():
             if lane.timer is not None:
@@ -452,6 +462,8 @@ class Dispatcher:
         queue = lane.queue
         try:
             while queue:
+                if self._stopped:
+                    return  # stopping: what is left stays pending in the outbox
                 if lane.key[0] in self._disabled or not self._owns(*lane.key):
                     self._release(lane)
                     return

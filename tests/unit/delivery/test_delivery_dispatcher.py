@@ -387,7 +387,8 @@ async def test_header_factory_adds_headers_next_to_webhook_id(harness: Harness) 
 
 
 async def test_stop_cancels_in_flight_work_and_closes_transport(harness: Harness) -> None:
-    """stop() returns even with a hanging POST, wakes idle waiters, closes the transport."""
+    """stop() returns once its grace is over even with a hanging POST (cancelled, no
+    outcome), wakes idle waiters, closes the transport."""
     never = asyncio.Event()
 
     async def hang(target: WebhookTarget, body: bytes, headers: dict[str, str]) -> AttemptResult:
@@ -401,7 +402,7 @@ async def test_stop_cancels_in_flight_work_and_closes_transport(harness: Harness
     waiter = asyncio.create_task(d.run_until_idle())
     await asyncio.sleep(0)
     async with asyncio.timeout(2):
-        await d.stop()
+        await d.stop(grace=0.2)
         await waiter
     assert harness.transport.closed
     assert d.held == 0
