@@ -59,12 +59,11 @@ async def slow() -> AsyncIterator[SlowReceiver]:
         await receiver.stop()
 
 
-async def test_a_post_in_flight_at_stop_is_finished_and_not_sent_again(
+async def stop_during_a_post_then_restart(
     tmp_path: Path, db_url: str, slow: SlowReceiver
-) -> None:
-    """The receiver takes a second to answer; the server is stopped while it waits.
-    The stop waits for the answer and records it: after a restart the output is
-    delivered, and the receiver got its webhook-id once."""
+) -> dict[str, int]:
+    """Post one message, stop the server once its output's POST reached the receiver,
+    start another on the same database and let it settle: the outbox's outcome counts."""
     async with running_server(tmp_path, db_url, REPO / "flows") as server:
         ep = await server.create_endpoint(name="slow", flow="echo", webhookUrl=slow.url)
         status, _ = await server.post_message(ep, {"userId": "u", "sessionId": "s", "text": "hi"})
@@ -72,7 +71,16 @@ async def test_a_post_in_flight_at_stop_is_finished_and_not_sent_again(
         await asyncio.wait_for(slow.started.wait(), 10)
     async with running_server(tmp_path, db_url, REPO / "flows") as server:
         await server.services.run_until_idle(10)
-        counts = await server.services.store.delivery_counts()
+        return await server.services.store.delivery_counts()
+
+
+async def test_a_post_in_flight_at_stop_is_finished_and_not_sent_again(
+    tmp_path: Path, db_url: str, slow: SlowReceiver
+) -> None:
+    """The receiver takes a second to answer; the server is stopped while it waits.
+    The stop waits for the answer and records it: after a restart the output is
+    delivered, and the receiver got its webhook-id once."""
+    counts = await stop_during_a_post_then_restart(tmp_path, db_url, slow)
     assert counts == {"delivered": 1}
     assert len(slow.ids) == 1, slow.ids
 
@@ -87,17 +95,10 @@ async def test_a_post_outlasting_the_grace_is_cut_and_sent_after_the_restart(
     db_url = f"sqlite:///{tmp_path / 'flowhook.db'}"
     from flowhook.delivery import dispatcher
 
-    monkeypatch.setattr(dispatcher, "STOP_GRACE", 0.05)
+    # The grace is the default of ``Dispatcher.stop``, bound when it was defined.
     monkeypatch.setattr(dispatcher.Dispatcher.stop, "__defaults__", (0.05,))
     slow.delay = 3.0  # well past the grace, and past the rest of the stop
-    async with running_server(tmp_path, db_url, REPO / "flows") as server:
-        ep = await server.create_endpoint(name="slow", flow="echo", webhookUrl=slow.url)
-        status, _ = await server.post_message(ep, {"userId": "u", "sessionId": "s", "text": "hi"})
-        assert status == 202
-        await asyncio.wait_for(slow.started.wait(), 10)
-    async with running_server(tmp_path, db_url, REPO / "flows") as server:
-        await server.services.run_until_idle(10)
-        counts = await server.services.store.delivery_counts()
+    counts = await stop_during_a_post_then_restart(tmp_path, db_url, slow)
     assert counts == {"delivered": 1}
     assert len(slow.ids) == 2, slow.ids
     assert slow.ids[0] == slow.ids[1]
