@@ -162,7 +162,13 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     engine = engine_from_settings(registry, settings, code_workers)
     cache = EndpointCache(store, ttl=settings.endpoint_cache_seconds)
     metrics = Metrics()
-    generation = ConfigGeneration(store, cache, on_removed=metrics.forget_endpoint)
+
+    def endpoint_removed(endpoint_id: str) -> None:
+        """An endpoint was deleted, here or by another process: nothing is kept of it."""
+        metrics.forget_endpoint(endpoint_id)
+        dispatcher.forget_endpoint(endpoint_id)
+
+    generation = ConfigGeneration(store, cache, on_removed=endpoint_removed)
     transformers = Transformers(
         settings.flows_dir, code_workers, allow_modules=settings.code_allow_modules
     )
@@ -182,7 +188,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
         security=security,
         on_delivery_switch=control.on_switch,
         transformers=transformers,
-        on_deleted=metrics.forget_endpoint,
+        on_deleted=endpoint_removed,
     )
 
     resolve_target = WebhookTargets(generation, cache, security)

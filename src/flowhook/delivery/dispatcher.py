@@ -147,6 +147,8 @@ class Dispatcher:
         )
         self._lanes: dict[tuple[str, str], Lane] = {}
         self._disabled: dict[str, str] = {}  # endpoint id -> why its delivery is off
+        # Deleted endpoints with an output still held: forgotten once none is.
+        self._deleted: set[str] = set()
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
@@ -213,6 +215,7 @@ class Dispatcher:
             self._holdings.endpoint_ids()
             | set(self.backlog.endpoints())
             | self._slots.endpoint_ids()
+            | self._deleted
         )
 
     def queued_per_endpoint(self) -> dict[str, int]:
@@ -407,7 +410,14 @@ class Dispatcher:
             del self._lanes[lane.key]
         if endpoint_id not in self._disabled and self._owns(*lane.key):
             self.backlog.let_go(endpoint_id)
-        self._forget_if_unheld(endpoint_id)
+        # The endpoint's failure count stays: its outputs wait in the outbox for their
+        # retries, and it is still failing. Dropped here, a receiver that refuses every
+        # connection stopped counting as failing after each attempt, took its full share of
+        # connections and was read from the outbox after every let-go (docs/performance.md,
+        # "Where a healthy output waits"). A success, the endpoint's deletion or
+        # ``FORGET_IDLE_AFTER`` idle seconds drop it (``ConnectionSlots``).
+        if endpoint_id in self._deleted:
+            self._forget_if_unheld(endpoint_id)
 
     def _release_unless_sending(self, lane: Lane) -> bool:
         """Release a lane at once unless its worker runs (it lets go at its next step,
@@ -426,11 +436,20 @@ class Dispatcher:
             self._room(item.endpoint_id)  # (else it was asked when the outcome was queued)
         self._forget_if_unheld(item.endpoint_id)
 
+    def forget_endpoint(self, endpoint_id: str) -> None:
+        """The endpoint was deleted: its failure count goes now, or once memory holds
+        nothing of it (an attempt in flight, a retry waiting in memory)."""
+        if self._holdings.of(endpoint_id):
+            self._deleted.add(endpoint_id)
+        else:
+            self._slots.forget(endpoint_id)
+
     def _forget_if_unheld(self, endpoint_id: str) -> None:
         """Memory holds nothing of the endpoint (delivered, let go to the outbox, or
         deleted): nothing of it is in flight, and its failure count goes too."""
         if not self._holdings.of(endpoint_id):
             self._slots.forget(endpoint_id)
+            self._deleted.discard(endpoint_id)
 
     def _room(self, endpoint_id: str) -> None:
         """An output of the endpoint settled, or gave its window slot back."""

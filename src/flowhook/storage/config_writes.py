@@ -128,6 +128,8 @@ def _fail_pending(conn: Connection, endpoint_id: str) -> None:
         .values(
             status="failed",
             processed_at=now,
+            text=None,  # as for a finished turn (flowhook.storage.hotpath)
+            data=None,
             # The same shape as a failed turn's reason: message id, trace id, what happened.
             error=literal("message ")
             + cast(m.id, Text)

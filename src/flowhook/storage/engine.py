@@ -52,6 +52,11 @@ def create_db_engine(
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA busy_timeout=10000")
             cur.execute("PRAGMA foreign_keys=ON")
+            # FAST: deleted content is zeroed where that costs no extra write, not in
+            # whole freed pages. Builds that default to ON wrote every page a large row
+            # freed to the log once more, zeros, on each delete and each update that moved
+            # the row (docs/performance.md, "Where a healthy output waits").
+            cur.execute("PRAGMA secure_delete=FAST")
             cur.close()
 
         return engine

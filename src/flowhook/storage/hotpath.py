@@ -47,9 +47,13 @@ _INSERT_MESSAGE_TXID_PG = (
 )
 # A turn finishes its message only if it is still pending: a message run twice (read
 # back as pending while its first turn committed) cannot commit a second turn.
+# A finished message keeps no text or data: nothing reads them once its turn committed
+# (the transcript keeps them when the endpoint stores transcripts). Keeping them made
+# SQLite copy the whole row, overflow pages and all, to change its status: 200 KiB of log
+# for a 100 KiB message (docs/performance.md, "Where a healthy output waits").
 _FINISH_MESSAGE = (
-    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p}, error = {p} "
-    "WHERE id = {p} AND status = 'pending'"
+    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p}, error = {p}, "
+    "text = NULL, data = NULL WHERE id = {p} AND status = 'pending'"
 )
 # The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
 # turns that may commit.
@@ -57,7 +61,7 @@ _FINISH_MESSAGE = (
 # (partition, id) instead of walking it (docs/architecture.md, "PostgreSQL cost per message").
 _FINISH_MESSAGES_PG = (
     "UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
-    "error = v.error "
+    "error = v.error, text = NULL, data = NULL "
     "FROM unnest(%s::bigint[], %s::int[], %s::text[], %s::text[], %s::text[]) "
     "AS v(id, partition, status, reply, error) "
     "WHERE m.partition = v.partition AND m.id = v.id AND m.status = 'pending' RETURNING m.id"

@@ -105,10 +105,11 @@ class SqlStore:
         ``wal_checkpoints``: on SQLite, copy the log into the database on a thread of its
         own (``flowhook.storage.wal_checkpoints``)."""
         self.backend = backend_name(url)
+        self.read_threads = read_threads
         self.engine: Engine = create_db_engine(
             url,
-            # the readers, the writer thread, the coordination thread
-            pool_size=read_threads + 2,
+            # the readers, the writer, the coordination and the generation threads
+            pool_size=read_threads + 3,
             max_overflow=read_threads if max_overflow is None else max_overflow,
             prepare=prepare,
             application_name=None if owner is None else application_name(owner),
@@ -139,6 +140,12 @@ class SqlStore:
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
         # Lease heartbeats must never wait behind a backlog of reads.
         self._coordinator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fh-lease")
+        # Nor must the configuration generation: every delivery attempt waits for it, and
+        # behind the outbox and body reads of endpoints that fail it took up to 25 ms
+        # (docs/performance.md, "Where a healthy output waits").
+        self._generation_reader = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="fh-generation"
+        )
         self._hot = HotPath(self.backend, owner=owner)
         self.owner = self._hot.owner
 
@@ -155,6 +162,7 @@ class SqlStore:
             self._checkpoints.stop()
         self._readers.shutdown(wait=True)
         self._coordinator.shutdown(wait=True)
+        self._generation_reader.shutdown(wait=True)
         self._await_checkins()
         self.engine.dispose()
 
@@ -228,7 +236,9 @@ class SqlStore:
 
     async def config_generation(self) -> int:
         """The configuration generation: bumped by every change to endpoints or keys."""
-        return await self._read(config_writes.read_generation)
+        return await self._run(
+            config_writes.read_generation, self._generation_reader, transaction=False
+        )
 
     async def endpoint_ids(self) -> set[str]:
         return await self._read(config_writes.endpoint_ids)
