@@ -439,10 +439,8 @@ class Dispatcher:
     def forget_endpoint(self, endpoint_id: str) -> None:
         """The endpoint was deleted: its failure count goes now, or once memory holds
         nothing of it (an attempt in flight, a retry waiting in memory)."""
-        if self._holdings.of(endpoint_id):
-            self._deleted.add(endpoint_id)
-        else:
-            self._slots.forget(endpoint_id)
+        self._deleted.add(endpoint_id)
+        self._forget_if_unheld(endpoint_id)
 
     def _forget_if_unheld(self, endpoint_id: str) -> None:
         """Memory holds nothing of the endpoint (delivered, let go to the outbox, or

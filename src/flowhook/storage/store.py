@@ -140,9 +140,8 @@ class SqlStore:
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
         # Lease heartbeats must never wait behind a backlog of reads.
         self._coordinator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fh-lease")
-        # Nor must the configuration generation: every delivery attempt waits for it, and
-        # behind the outbox and body reads of endpoints that fail it took up to 25 ms
-        # (docs/performance.md, "Where a healthy output waits").
+        # Nor must the configuration generation: every delivery attempt waits for it, so it
+        # does not queue behind the store's other reads (session loads, read-backs).
         self._generation_reader = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="fh-generation"
         )
