@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 
 from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.ids import uuid4_hex
+from flowhook.ids import uuid7_hex
 from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
@@ -123,7 +123,8 @@ _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 
 
 def new_delivery_id() -> str:
-    return "msg_" + uuid4_hex()
+    """Time-ordered (flowhook.ids.uuid7_hex): outputs append to the delivery id index."""
+    return "msg_" + uuid7_hex()
 
 
 @dataclass(frozen=True, slots=True)
