@@ -32,6 +32,7 @@ from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.run_counts import RunCounter
+from flowhook.storage.sqlite_rows import MultiRowInsert
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
@@ -185,30 +186,18 @@ class HotPath:
         self._insert_stats = _INSERT_STATS.format(p=p)
         self._insert_output = _INSERT_OUTPUT.format(p=p)
         self._insert_body = _INSERT_BODY.format(p=p)
+        # SQLite: each kind of insert as one statement per chunk of rows (sqlite_rows).
+        self._messages_rows = MultiRowInsert.of(_INSERT_MESSAGE.format(p="?"))
+        self._session_rows = MultiRowInsert.of(_UPSERT_SESSION.format(p="?"))
+        self._transcript_rows = MultiRowInsert.of(_INSERT_TRANSCRIPT.format(p="?"))
+        self._stats_rows = MultiRowInsert.of(_INSERT_STATS.format(p="?"))
+        self._output_rows = MultiRowInsert.of(_INSERT_OUTPUT.format(p="?"))
+        self._body_rows = MultiRowInsert.of(_INSERT_BODY.format(p="?"))
         self.insert_messages = self._insert_messages
         self.commit_turns = self._commit_turns
         self.record_outcomes = OutcomeWriter(backend).record
         self.count_attempts = RunCounter(backend).count
         self._read_generation = _READ_GENERATION
-
-    def _insert_rows(self, cursor: Any, sql: str, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Insert rows, returning their new ids in row order."""
-        if not rows:
-            return []
-        if self._returning_many:
-            cursor.executemany(sql + " RETURNING id", rows, returning=True)
-            ids = []
-            while True:
-                ids.append(int(cursor.fetchone()[0]))
-                if not cursor.nextset():
-                    return ids
-        # sqlite3: executemany cannot return ids, but a single execute in C is cheap
-        # and lastrowid is exact (one writer, one connection).
-        out = []
-        for row in rows:
-            cursor.execute(sql, row)
-            out.append(int(cursor.lastrowid))
-        return out
 
     def _many_returning(
         self,
@@ -261,7 +250,7 @@ class HotPath:
         if self._pg:
             ids = self._many_returning(cursor, self._insert_messages_pg, pg.MESSAGE_COLUMNS, rows)
         else:
-            ids = self._insert_rows(cursor, self._insert_message, rows)
+            ids = self._messages_rows.run_returning_ids(cursor, rows)
         if self._owner is not None and rows:
             # Delivered with the commit, in commit order: the owners run these messages in
             # that order (flowhook.cluster.scanner), the accepting process too. The ids
@@ -290,8 +279,10 @@ class HotPath:
         ]
         if sessions and self._pg and all_distinct(s[:2] for s in sessions):
             cursor.execute(pg.UPSERT_SESSIONS, pg.columns(sessions, pg.SESSION_COLUMNS))
-        elif sessions:
+        elif sessions and self._pg:
             cursor.executemany(self._upsert_session, sessions)
+        elif sessions:
+            self._session_rows.run(cursor, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
             (
@@ -312,7 +303,7 @@ class HotPath:
         if transcript and self._pg:
             cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
         elif transcript:
-            cursor.executemany(self._insert_transcript, transcript)
+            self._transcript_rows.run(cursor, transcript)
         stats = [
             (
                 t.endpoint_id,
@@ -329,7 +320,7 @@ class HotPath:
         if stats and self._pg:
             cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
         elif stats:
-            cursor.executemany(self._insert_stats, stats)
+            self._stats_rows.run(cursor, stats)
         outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
         outputs += [
             (t, HANDOVER_PREFIX + t.endpoint_id, body, new_delivery_id())
@@ -354,10 +345,10 @@ class HotPath:
             by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
             ids = [by_delivery[did] for _t, _target, _body, did in outputs]
         else:
-            ids = self._insert_rows(cursor, self._insert_output, [r[:-1] for r in output_rows])
+            ids = self._output_rows.run_returning_ids(cursor, [r[:-1] for r in output_rows])
             if ids:
                 bodies = [(oid, row[-1]) for oid, row in zip(ids, output_rows, strict=True)]
-                cursor.executemany(self._insert_body, bodies)
+                self._body_rows.run(cursor, bodies)
         per_turn: dict[int, list[PendingDelivery]] = {}
         for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(

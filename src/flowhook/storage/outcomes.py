@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.storage import hotpath_pg as pg
+from flowhook.storage.sqlite_rows import MultiRowInsert
 
 Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
@@ -50,6 +51,7 @@ class OutcomeWriter:
         p = "%s" if self._pg else "?"
         self._insert_attempt = _INSERT_ATTEMPT.format(p=p)
         self._update_outbox = _UPDATE_OUTBOX.format(p=p)
+        self._attempt_rows = MultiRowInsert.of(_INSERT_ATTEMPT.format(p="?"))  # SQLite
 
     def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = raw_cursor(conn)
@@ -79,7 +81,7 @@ class OutcomeWriter:
             for item, attempt, status, attempts, not_before in outcomes
         ]
         if not self._pg:
-            cursor.executemany(self._insert_attempt, attempts_rows)
+            self._attempt_rows.run(cursor, attempts_rows)
             for retries, rows in _runs(updates):
                 if retries:
                     cursor.executemany(_UPDATE_RETRY_SQLITE, [_retry_row(u) for u in rows])
