@@ -35,6 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--connections", type=int, default=64, help="closed-loop connections")
     run.add_argument("--open-connections", type=int, default=256, help="open-loop max")
     run.add_argument("--fraction", type=float, default=0.5, help="fixed load / saturation")
+    run.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="fixed load in requests/s for every target (instead of --fraction)",
+    )
     run.add_argument("--no-baseline", action="store_true")
     run.add_argument("--profile", action="store_true", help="add a py-spy profiled phase")
     run.add_argument(
@@ -201,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
                 connections=args.connections,
                 open_connections=args.open_connections,
                 open_fraction=args.fraction,
+                open_rate=args.rate,
                 baseline=not args.no_baseline,
                 profile=args.profile,
                 pg_url=args.pg_url,

@@ -20,10 +20,15 @@ def print_table(doc: dict[str, Any]) -> None:
         f"\nflowhook bench {doc['timestamp']}  git {doc['git']}  backend {o['backend']}  "
         f"{m['nproc']} x {m['cpu_model']}  Python {m['python']}"
     )
+    fixed = (
+        f"{o['open_loop_fraction_of_saturation']:g} x saturation"
+        if o.get("open_loop_rate") is None
+        else f"{o['open_loop_rate']:g}/s"
+    )
     print(
         f"{o['duration_s']:g} s per phase after {o['warmup_s']:g} s warm-up, "
         f"{o['sessions']} sessions, closed loop {o['connections_closed_loop']} connections, "
-        f"fixed load = {o['open_loop_fraction_of_saturation']:g} x saturation"
+        f"fixed load = {fixed}"
     )
     header = (
         "target",

@@ -45,6 +45,9 @@ class Options:
     connections: int = 64
     open_connections: int = 256
     open_fraction: float = 0.5
+    # The fixed phase at this many requests a second instead of a fraction of the
+    # target's own saturation: two versions compared at the same load.
+    open_rate: float | None = None
     baseline: bool = True
     profile: bool = False
     pg_url: str = PG_ADMIN_URL
@@ -541,6 +544,8 @@ def bench_target(target: Target, receiver: Receiver, opts: Options, stamp: str) 
         print(f"   saturation, one user: {_brief(one_user)}", file=sys.stderr, flush=True)
         phases.append(one_user)
     rate = opts.open_fraction * min(saturation["accepted_per_s"], saturation["delivered_per_s"])
+    if opts.open_rate is not None:
+        rate = opts.open_rate
     fixed = run_phase(target, receiver, opts, "fixed", max(rate, 1.0))
     print(f"   fixed load: {_brief(fixed)}", file=sys.stderr, flush=True)
     phases.append(fixed)
@@ -580,6 +585,7 @@ def base_doc(opts: Options) -> dict[str, Any]:
             "connections_closed_loop": opts.connections,
             "connections_open_loop_max": opts.open_connections,
             "open_loop_fraction_of_saturation": opts.open_fraction,
+            "open_loop_rate": opts.open_rate,
             "flowhook_src": None if opts.flowhook_src is None else str(opts.flowhook_src),
         },
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
