@@ -145,6 +145,7 @@ def build_services(settings: Settings, *, transport: Transport | None = None) ->
     store = SqlStore(
         url,
         batch_max=settings.commit_batch_max,
+        commit_spacing=settings.commit_spacing_ms / 1000,
         read_threads=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         prepare=settings.database_prepare,

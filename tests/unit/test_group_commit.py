@@ -122,3 +122,31 @@ async def test_writes_submitted_before_stop_are_committed(engine: Engine) -> Non
     writer.stop()
     assert count(engine) == 10
     assert await asyncio.gather(*futures) == list(range(10))
+
+
+async def test_commits_are_spaced_but_an_idle_write_commits_at_once(engine: Engine) -> None:
+    """With a spacing of 0.5 s a write to an idle writer commits at once; a write
+    submitted right after that commit waits for the spacing; writes arriving steadily
+    while a commit is spaced share the next one (40 writes over 0.4 s: 2 commits, not
+    40)."""
+    writer = GroupCommitWriter(engine, min_spacing=0.5)
+    writer.start()
+    try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        await writer.write(insert_values, 1)
+        assert loop.time() - began < 0.4
+        began = loop.time()
+        await writer.write(insert_values, 2)
+        assert loop.time() - began >= 0.4
+        commits = writer.commits
+
+        async def later(v: int) -> int:
+            await asyncio.sleep(v / 100)
+            return int(await writer.write(insert_values, v))
+
+        await asyncio.gather(*(later(v) for v in range(10, 50)))
+        assert writer.commits - commits <= 2
+        assert count(engine) == 42
+    finally:
+        writer.stop()

@@ -98,12 +98,14 @@ class SqlStore:
         prepare: bool = True,
         owner: str | None = None,
         wal_checkpoints: bool = True,
+        commit_spacing: float = 0.0,
     ) -> None:
         """``read_threads`` reads run at once, each on a pooled connection; the writer
         thread holds one more. ``owner``: this process's worker id when several processes
         share a PostgreSQL database (turn commits are then fenced by partition leases).
         ``wal_checkpoints``: on SQLite, copy the log into the database on a thread of its
-        own (``flowhook.storage.wal_checkpoints``)."""
+        own (``flowhook.storage.wal_checkpoints``). ``commit_spacing``: seconds between the
+        starts of two group commits, at least (``GroupCommitWriter``)."""
         self.backend = backend_name(url)
         self.read_threads = read_threads
         self.engine: Engine = create_db_engine(
@@ -136,6 +138,7 @@ class SqlStore:
             self.engine,
             batch_max=batch_max,
             on_commit=None if self._checkpoints is None else self._checkpoints.committed,
+            min_spacing=commit_spacing,
         )
         self._readers = ThreadPoolExecutor(max_workers=read_threads, thread_name_prefix="fh-read")
         # Lease heartbeats must never wait behind a backlog of reads.
