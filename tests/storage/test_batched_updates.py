@@ -1,6 +1,6 @@
-"""A group commit finishes many messages and records many outcomes at once (on SQLite one
-statement per chunk of rows finished or delivered alike): each row still ends exactly as
-it would alone."""
+"""A group commit finishes many messages and records many outcomes at once (on SQLite its
+inserts are one statement per chunk of rows, flowhook.storage.sqlite_rows): each row still
+ends exactly as it would alone."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ async def test_a_batch_finishes_each_message_once_with_its_own_values(store: Sql
 
 
 async def test_a_batch_of_outcomes_moves_each_output_as_alone(store: SqlStore) -> None:
-    """Outcomes recorded together: delivered ones (alike, more than one chunk), a failed
-    one, a retry, and two outcomes of one output in the same batch applied in order; an
+    """Outcomes recorded together: 70 delivered ones (more than one chunk of attempt
+    rows), a failed one, a retry, and two outcomes of one output in the same batch applied in order; an
     outcome for an output no longer pending changes nothing."""
     await store.create_endpoint(endpoint())
     mid = await store.accept_message(message("s1", "m"))
@@ -104,8 +104,8 @@ async def test_a_batch_of_outcomes_moves_each_output_as_alone(store: SqlStore) -
 
 @pytest.mark.parametrize("count", [1, 4, 5, 63, 64, 65])
 async def test_chunk_edges_finish_every_message(store: SqlStore, count: int) -> None:
-    """Batches of sizes around the chunk sizes finish every message and store every
-    output."""
+    """Batches of sizes around the insert chunk sizes (64, 16, 4, 1) finish every message
+    and store every output."""
     await store.create_endpoint(endpoint())
     ids = [await store.accept_message(message(f"s{i}", f"m{i}")) for i in range(count)]
     await asyncio.gather(

@@ -32,7 +32,7 @@ from flowhook.storage import hotpath_pg as pg
 from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.run_counts import RunCounter
-from flowhook.storage.sqlite_rows import IdList, MultiRowInsert
+from flowhook.storage.sqlite_rows import MultiRowInsert
 
 _INSERT_MESSAGE = (
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
@@ -52,12 +52,9 @@ _INSERT_MESSAGE_TXID_PG = (
 # (the transcript keeps them when the endpoint stores transcripts). Keeping them made
 # SQLite copy the whole row, overflow pages and all, to change its status: 200 KiB of log
 # for a 100 KiB message (docs/performance.md, "Where a healthy output waits").
-# SQLite: which of a batch's messages are still pending, then the messages finished alike
-# in one statement per chunk of ids (sqlite_rows).
-_PENDING_AMONG_SQLITE = IdList("SELECT id FROM messages WHERE status = 'pending' AND id IN ({ids})")
-_FINISH_AMONG_SQLITE = IdList(
-    "UPDATE messages SET status = ?, processed_at = ?, reply = ?, error = ?, text = NULL, "
-    "data = NULL WHERE status = 'pending' AND id IN ({ids})"
+_FINISH_MESSAGE = (
+    "UPDATE messages SET status = {p}, processed_at = {p}, reply = {p}, error = {p}, "
+    "text = NULL, data = NULL WHERE id = {p} AND status = 'pending'"
 )
 # The same for a whole batch in one statement (PostgreSQL): the ids it returns are the
 # turns that may commit.
@@ -182,6 +179,7 @@ class HotPath:
         self._insert_message = (
             _INSERT_MESSAGE_TXID_PG if self._owner is not None else _INSERT_MESSAGE.format(p=p)
         )
+        self._finish_message = _FINISH_MESSAGE.format(p=p)
         self._upsert_session = _UPSERT_SESSION.format(p=p)
         self._upsert_profile = _UPSERT_PROFILE.format(p=p)
         self._insert_transcript = _INSERT_TRANSCRIPT.format(p=p)
@@ -465,20 +463,10 @@ class HotPath:
                 else:
                     verdicts[i] = Refusal.ALREADY_PROCESSED
             return
-        pending: set[int] = set()
-        for sql, chunk in _PENDING_AMONG_SQLITE.chunks([r[1] for r in rows]):
-            cursor.execute(sql, chunk)
-            pending.update(int(found[0]) for found in cursor.fetchall())
-        alike: dict[tuple[str, str | None, str | None], list[int]] = {}
         for i, message_id, status, reply, error in rows:
-            if message_id in pending:
-                pending.discard(message_id)  # a second turn of it in this batch: refused
-                alike.setdefault((status, reply, error), []).append(message_id)
-            else:
+            cursor.execute(self._finish_message, (status, now, reply, error, message_id))
+            if cursor.rowcount != 1:
                 verdicts[i] = Refusal.ALREADY_PROCESSED
-        for (status, reply, error), ids in alike.items():
-            for sql, chunk in _FINISH_AMONG_SQLITE.chunks(ids):
-                cursor.execute(sql, [status, now, reply, error, *chunk])
 
 
 def _payloads(items: list[str], limit: int = 7000) -> list[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from flowhook.delivery.types import AttemptResult, PendingDelivery
 from flowhook.storage import hotpath_pg as pg
-from flowhook.storage.sqlite_rows import IdList, MultiRowInsert
+from flowhook.storage.sqlite_rows import MultiRowInsert
 
 Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
@@ -41,12 +41,6 @@ _UPDATE_RETRY_SQLITE = (
     "WHERE id = ? AND status = ?"
 )
 MOVES_FROM = "pending"
-# SQLite: the outcomes that set the same values (the outputs of a batch delivered at the
-# first attempt), one statement per chunk of ids (sqlite_rows).
-_UPDATE_ALIKE_SQLITE = IdList(
-    "UPDATE outbox SET status = ?, attempts = ?, not_before = ?, last_status = ?, "
-    "last_error = ?, finished_at = ? WHERE status = ? AND id IN ({ids})"
-)
 
 
 class OutcomeWriter:
@@ -91,9 +85,7 @@ class OutcomeWriter:
             for retries, rows in _runs(updates):
                 if retries:
                     cursor.executemany(_UPDATE_RETRY_SQLITE, [_retry_row(u) for u in rows])
-                elif all_distinct(u[-2] for u in rows):
-                    _update_alike(cursor, rows)
-                else:  # two outcomes of one output: one after the other
+                else:
                     cursor.executemany(self._update_outbox, rows)
             return [None] * len(outcomes)
         cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
@@ -117,17 +109,6 @@ def _runs(updates: list[tuple[Any, ...]]) -> list[tuple[bool, list[tuple[Any, ..
         else:
             out.append((retry, [update]))
     return out
-
-
-def _update_alike(cursor: Any, updates: list[tuple[Any, ...]]) -> None:
-    """Outcomes of distinct outputs, those setting the same values together."""
-    alike: dict[tuple[Any, ...], list[int]] = {}
-    for update in updates:
-        alike.setdefault(update[:6] + update[7:], []).append(update[6])
-    for values, ids in alike.items():
-        was = values[6]
-        for sql, chunk in _UPDATE_ALIKE_SQLITE.chunks(ids):
-            cursor.execute(sql, [*values[:6], was, *chunk])
 
 
 def _retry_row(update: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -8,9 +8,6 @@ the writer's commit took about three times its own CPU time
 (docs/performance.md, "Fewer statements per group commit"). One statement per chunk of
 rows lets go once per chunk.
 
-The updates that set the same values on many rows (a batch's messages finished, its
-outputs delivered) are one statement per chunk of ids the same way (``IdList``).
-
 Chunks have fixed sizes (64, 16, 4, 1 rows) so that each kind of insert has at most four
 statement texts, which stay prepared in the connection's statement cache.
 
@@ -78,25 +75,6 @@ class MultiRowInsert:
         for size in CHUNKS:
             while left >= size:
                 out.append((self._sql[size], rows[start : start + size]))
-                start += size
-                left -= size
-        return out
-
-
-class IdList:
-    """A statement over a list of ids: ``sql`` holds ``{ids}`` where the placeholders of
-    one chunk of ids go (64, 16, 4 or 1 of them, as above)."""
-
-    def __init__(self, sql: str) -> None:
-        self._sql = {size: sql.format(ids=", ".join("?" * size)) for size in CHUNKS}
-
-    def chunks(self, ids: Sequence[Any]) -> list[tuple[str, list[Any]]]:
-        """Each statement text with its chunk of ids, in order."""
-        out: list[tuple[str, list[Any]]] = []
-        start, left = 0, len(ids)
-        for size in CHUNKS:
-            while left >= size:
-                out.append((self._sql[size], list(ids[start : start + size])))
                 start += size
                 left -= size
         return out
