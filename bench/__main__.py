@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> None:
     wal.add_argument("--rows", type=int, default=200)
     wal.add_argument("--body-chars", type=int, default=100_000)
 
+    wr = sub.add_parser("writer", help="CPU per message of the group commit's SQL, one thread")
+    wr.add_argument("--batches", type=int, default=300)
+    wr.add_argument("--size", type=int, default=35, help="messages per batch")
+    wr.add_argument("--rounds", type=int, default=5, help="fresh database each round")
+
     tp = sub.add_parser("turnpath", help="CPU per message of flowhook's own path, no HTTP")
     tp.add_argument("--messages", type=int, default=20_000)
     tp.add_argument("--sessions", type=int, default=1000)
@@ -227,6 +232,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench.outcome_wal import main as outcome_wal_main
 
         outcome_wal_main(args.rows, args.body_chars)
+    elif args.cmd == "writer":
+        from bench.writer import main as writer_main
+
+        writer_main(args.batches, args.size, args.rounds)
     elif args.cmd == "turnpath":
         from bench.runner import Options
         from bench.turnpath import TurnPathOptions
