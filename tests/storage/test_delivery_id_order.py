@@ -11,10 +11,11 @@ import pytest
 from sqlalchemy import Connection, text
 
 from flowhook.ids import uuid4_hex
-from flowhook.storage import hotpath, migrate
+from flowhook.storage import hotpath
 from flowhook.storage.records import TurnCommit
 from flowhook.storage.store import SqlStore
 from tests.storage.test_store import endpoint, message
+from tests.support.sqlite_log import log_pages, store_without_checkpoints
 
 BODY = b'{"text":"hello"}'
 
@@ -34,17 +35,9 @@ async def _commit_outputs(store: SqlStore, ids: list[int], bodies: int) -> None:
     )
 
 
-def _log_pages(database: Path) -> int:
-    return (database.parent / (database.name + "-wal")).stat().st_size // 4096
-
-
 async def _pages_for_one_commit(database: Path) -> int:
     """Log pages one group commit of 40 outputs adds, with 8,000 outputs stored before."""
-    url = f"sqlite:///{database}"
-    migrate.upgrade(url)
-    store = SqlStore(url, wal_checkpoints=False)
-    store.start()
-    try:
+    async with store_without_checkpoints(database) as store:
         await store.create_endpoint(endpoint())
         for _ in range(40):
             await _commit_outputs(store, await _accept(store, 1), bodies=200)
@@ -52,11 +45,9 @@ async def _pages_for_one_commit(database: Path) -> int:
         with sqlite3.connect(database) as side:
             busy, _, _ = side.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0
-        assert _log_pages(database) == 0
+        assert log_pages(database) == 0
         await _commit_outputs(store, waiting, bodies=1)
-        return _log_pages(database)
-    finally:
-        store.close()
+        return log_pages(database)
 
 
 async def test_a_commit_of_outputs_appends_to_the_delivery_id_index(

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from flowhook.storage import migrate
 from flowhook.storage.records import TurnCommit
 from flowhook.storage.store import SqlStore
 from tests.storage.test_store import endpoint, message
+from tests.support.sqlite_log import log_pages, store_without_checkpoints
 
 Contents = dict[int, tuple[str, str | None, str | None]]
 
@@ -50,31 +50,21 @@ async def test_finished_messages_keep_no_text_or_data(store: SqlStore) -> None:
     assert (await _contents(store))[waiting] == ("failed", None, None)
 
 
-def _log_pages(database: Path) -> int:
-    return (database.parent / (database.name + "-wal")).stat().st_size // 4096
-
-
 async def test_finishing_a_large_message_does_not_copy_it(tmp_path: Path) -> None:
     """SQLite: committing the turn of a 100 KiB message adds a few pages to the log, not
     the 25 of its text copied with the row (nor 25 more of zeros over the pages freed)."""
     database = tmp_path / "flowhook.db"
-    url = f"sqlite:///{database}"
-    migrate.upgrade(url)
-    store = SqlStore(url, wal_checkpoints=False)
-    store.start()
-    try:
+    async with store_without_checkpoints(database) as store:
         await store.create_endpoint(endpoint())
         large = dataclasses.replace(message("s1", "x" * 100 * 1024), trace_id="t-large")
         mid = await store.accept_message(large)
         with sqlite3.connect(database) as side:
             busy, _, _ = side.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         assert busy == 0
-        assert _log_pages(database) == 0
+        assert log_pages(database) == 0
         await store.commit_turn(TurnCommit(mid, "ep-1", "s1", "u1", {"n": 1}))
-        assert 0 < _log_pages(database) < 10
+        assert 0 < log_pages(database) < 10
         secure_delete = await store._read(
             lambda c: c.exec_driver_sql("PRAGMA secure_delete").scalar_one()
         )
         assert secure_delete == 2  # FAST
-    finally:
-        store.close()
