@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         ),
     )
     delivery_window_per_endpoint: int = Field(
-        default=100,
+        default=500,
         ge=1,
         description=(
             "Outputs of one endpoint held in memory (queued, in flight, due for a retry); "
