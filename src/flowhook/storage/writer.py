@@ -18,7 +18,7 @@ sooner than that after the previous one started. Idle, a write still commits at 
 (the last commit is long past), and under saturation a commit takes longer than the
 spacing anyway. In between, without it, each commit carried the few writes that arrived
 during the previous one, and every commit costs a log sync and its CPU whatever it
-carries: at 1,500 messages a second the writer spent 240-260 µs of CPU per message
+carries: at 1,500 messages a second the writer spent 240-270 µs of CPU per message
 against 70-90 at saturation. Spaced, the writes of 2 ms share one commit
 (docs/performance.md, "Commits spaced at moderate load").
 
