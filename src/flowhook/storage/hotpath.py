@@ -34,17 +34,12 @@ from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.run_counts import RunCounter
 from flowhook.storage.sqlite_rows import MultiRowInsert
 
-_INSERT_MESSAGE = (
+# SQLite: each kind of insert of a batch as one statement per chunk of rows (sqlite_rows).
+# PostgreSQL writes each kind as one statement over arrays (hotpath_pg).
+_MESSAGE_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
     "received_at, kind, client_ip, partition, status) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, 'pending')"
-)
-# Several processes on PostgreSQL: the accepting transaction's id goes with the message.
-_INSERT_MESSAGE_TXID_PG = (
-    "INSERT INTO messages (endpoint_id, session_id, user_id, trace_id, text, data, "
-    "received_at, kind, client_ip, partition, status, txid) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', "
-    "pg_current_xact_id()::text::bigint)"
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
 )
 # A turn finishes its message only if it is still pending: a message run twice (read
 # back as pending while its first turn committed) cannot commit a second turn.
@@ -105,21 +100,22 @@ _PROFILE_VERSIONS_PG = (
     # One lock order for every process, so two batches never wait on each other.
     "ORDER BY p.endpoint_id, p.user_id FOR UPDATE OF p"
 )
-_INSERT_TRANSCRIPT = (
+_SESSION_ROWS_SQLITE = MultiRowInsert.of(_UPSERT_SESSION.format(p="?"))
+_TRANSCRIPT_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO transcripts (endpoint_id, session_id, user_id, direction, source, text, data, "
-    "trace_id, client_ip, at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    "trace_id, client_ip, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_STATS = (
+_STATS_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO turn_stats (endpoint_id, session_id, at, turn_ms, intent, handover, outputs) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_INSERT_OUTPUT = (
+_OUTPUT_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO outbox (delivery_id, endpoint_id, session_id, message_id, status, "
     "attempts, not_before, created_at, partition) "
-    "VALUES ({p}, {p}, {p}, {p}, 'pending', 0, 0, {p}, {p})"
+    "VALUES (?, ?, ?, ?, 'pending', 0, 0, ?, ?)"
 )
 # The body apart from the row whose state each attempt changes (schema.outbox_bodies).
-_INSERT_BODY = "INSERT INTO outbox_bodies (outbox_id, body) VALUES ({p}, {p})"
+_BODY_ROWS_SQLITE = MultiRowInsert.of("INSERT INTO outbox_bodies (outbox_id, body) VALUES (?, ?)")
 _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 
 
@@ -176,23 +172,9 @@ class HotPath:
         self._owner = owner if backend == "postgresql" else None
         self.owner = self._owner
         p = "%s" if backend == "postgresql" else "?"
-        self._insert_message = (
-            _INSERT_MESSAGE_TXID_PG if self._owner is not None else _INSERT_MESSAGE.format(p=p)
-        )
         self._finish_message = _FINISH_MESSAGE.format(p=p)
         self._upsert_session = _UPSERT_SESSION.format(p=p)
         self._upsert_profile = _UPSERT_PROFILE.format(p=p)
-        self._insert_transcript = _INSERT_TRANSCRIPT.format(p=p)
-        self._insert_stats = _INSERT_STATS.format(p=p)
-        self._insert_output = _INSERT_OUTPUT.format(p=p)
-        self._insert_body = _INSERT_BODY.format(p=p)
-        # SQLite: each kind of insert as one statement per chunk of rows (sqlite_rows).
-        self._messages_rows = MultiRowInsert.of(_INSERT_MESSAGE.format(p="?"))
-        self._session_rows = MultiRowInsert.of(_UPSERT_SESSION.format(p="?"))
-        self._transcript_rows = MultiRowInsert.of(_INSERT_TRANSCRIPT.format(p="?"))
-        self._stats_rows = MultiRowInsert.of(_INSERT_STATS.format(p="?"))
-        self._output_rows = MultiRowInsert.of(_INSERT_OUTPUT.format(p="?"))
-        self._body_rows = MultiRowInsert.of(_INSERT_BODY.format(p="?"))
         self.insert_messages = self._insert_messages
         self.commit_turns = self._commit_turns
         self.record_outcomes = OutcomeWriter(backend).record
@@ -250,7 +232,7 @@ class HotPath:
         if self._pg:
             ids = self._many_returning(cursor, self._insert_messages_pg, pg.MESSAGE_COLUMNS, rows)
         else:
-            ids = self._messages_rows.run_returning_ids(cursor, rows)
+            ids = _MESSAGE_ROWS_SQLITE.run_returning_ids(cursor, rows)
         if self._owner is not None and rows:
             # Delivered with the commit, in commit order: the owners run these messages in
             # that order (flowhook.cluster.scanner), the accepting process too. The ids
@@ -282,7 +264,7 @@ class HotPath:
         elif sessions and self._pg:
             cursor.executemany(self._upsert_session, sessions)
         elif sessions:
-            self._session_rows.run(cursor, sessions)
+            _SESSION_ROWS_SQLITE.run(cursor, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
             (
@@ -303,7 +285,7 @@ class HotPath:
         if transcript and self._pg:
             cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
         elif transcript:
-            self._transcript_rows.run(cursor, transcript)
+            _TRANSCRIPT_ROWS_SQLITE.run(cursor, transcript)
         stats = [
             (
                 t.endpoint_id,
@@ -320,7 +302,7 @@ class HotPath:
         if stats and self._pg:
             cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
         elif stats:
-            self._stats_rows.run(cursor, stats)
+            _STATS_ROWS_SQLITE.run(cursor, stats)
         outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
         outputs += [
             (t, HANDOVER_PREFIX + t.endpoint_id, body, new_delivery_id())
@@ -345,10 +327,10 @@ class HotPath:
             by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
             ids = [by_delivery[did] for _t, _target, _body, did in outputs]
         else:
-            ids = self._output_rows.run_returning_ids(cursor, [r[:-1] for r in output_rows])
+            ids = _OUTPUT_ROWS_SQLITE.run_returning_ids(cursor, [r[:-1] for r in output_rows])
             if ids:
                 bodies = [(oid, row[-1]) for oid, row in zip(ids, output_rows, strict=True)]
-                self._body_rows.run(cursor, bodies)
+                _BODY_ROWS_SQLITE.run(cursor, bodies)
         per_turn: dict[int, list[PendingDelivery]] = {}
         for (t, target, body, did), oid in zip(outputs, ids, strict=True):
             per_turn.setdefault(id(t), []).append(

@@ -24,9 +24,11 @@ Outcome = tuple[PendingDelivery, AttemptResult, str, int, float]
 
 BODY_EXCERPT_LIMIT = 1024
 
-_INSERT_ATTEMPT = (
+# SQLite: a batch's attempts as one statement per chunk of rows (sqlite_rows); PostgreSQL
+# writes them as one statement over arrays (hotpath_pg).
+_ATTEMPT_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p})"
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_OUTBOX = (
     "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
@@ -49,9 +51,7 @@ class OutcomeWriter:
     def __init__(self, backend: str) -> None:
         self._pg = backend == "postgresql"
         p = "%s" if self._pg else "?"
-        self._insert_attempt = _INSERT_ATTEMPT.format(p=p)
         self._update_outbox = _UPDATE_OUTBOX.format(p=p)
-        self._attempt_rows = MultiRowInsert.of(_INSERT_ATTEMPT.format(p="?"))  # SQLite
 
     def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = raw_cursor(conn)
@@ -81,7 +81,7 @@ class OutcomeWriter:
             for item, attempt, status, attempts, not_before in outcomes
         ]
         if not self._pg:
-            self._attempt_rows.run(cursor, attempts_rows)
+            _ATTEMPT_ROWS_SQLITE.run(cursor, attempts_rows)
             for retries, rows in _runs(updates):
                 if retries:
                     cursor.executemany(_UPDATE_RETRY_SQLITE, [_retry_row(u) for u in rows])
