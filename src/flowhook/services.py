@@ -111,11 +111,18 @@ class Services:
 
     async def run_until_idle(self, timeout: float = 30.0) -> None:
         """Wait until every accepted message ran and every output reached an outcome."""
+        await self.run_turns_until_idle(timeout)
+        await self.dispatcher.run_until_idle(timeout)
+
+    async def run_turns_until_idle(self, timeout: float = 30.0) -> None:
+        """Wait until every message accepted so far ran its turn (its outputs are with
+        the dispatcher, or in the outbox when the window is full)."""
         if self.cluster is not None:
-            # Accepted messages reach the runner through the inbox scanner.
+            # Accepted messages reach the runner through the inbox scanner, and those of
+            # a partition still opening only once it opened.
+            await asyncio.wait_for(self.cluster.ownership.until_open(), timeout)
             await asyncio.wait_for(self.cluster.scanner.until_quiet(), timeout)
         await self.runner.run_until_idle(timeout)
-        await self.dispatcher.run_until_idle(timeout)
 
 
 def build_services(settings: Settings, *, transport: Transport | None = None) -> Services:

@@ -89,7 +89,7 @@ async def test_memory_holds_a_bounded_window_while_a_receiver_fails(
             in_window = functools.partial(dispatcher.in_window, ep["id"])
             async with sampling(lambda: dispatcher.held) as held, sampling(in_window) as window:
                 await post_in_order(server, ep, sessions=30, per_session=5)
-                await server.services.runner.run_until_idle(10)
+                await server.services.run_turns_until_idle(10)
                 await asyncio.sleep(1.0)
                 assert await in_memory_metric(server) <= 20
                 assert max(held) <= 20  # nothing delivered yet
@@ -120,7 +120,7 @@ async def test_start_up_does_not_load_the_backlog(tmp_path: Path, db_url: str) -
         async with running_server(tmp_path, db_url, REPO / "flows", **settings) as server:
             ep = await server.create_endpoint(name="down", flow="echo", webhookUrl=hook.url)
             await post_in_order(server, ep, sessions=20, per_session=3)
-            await server.services.runner.run_until_idle(10)
+            await server.services.run_turns_until_idle(10)
             await hook.wait_until(lambda: len(hook.hits) >= 20, timeout=10)
         async with running_server(tmp_path, db_url, REPO / "flows", **settings) as server:
             assert server.services.dispatcher.held == 0
@@ -176,7 +176,7 @@ async def test_a_large_backlog_hides_no_other_endpoints_work(tmp_path: Path, db_
             code, _ = await server.post_message(ok, {"userId": "u", "sessionId": "s", "text": "a"})
             assert code == 202
             await healthy.wait_until(lambda: len(healthy.accepted) == 1)
-            await server.services.runner.run_until_idle(10)
+            await server.services.run_turns_until_idle(10)
             await asyncio.sleep(0.3)  # the delivery is recorded
             other = SqlStore(db_url)
             other.start()
@@ -193,7 +193,7 @@ async def test_a_large_backlog_hides_no_other_endpoints_work(tmp_path: Path, db_
                     ok, {"userId": "u", "sessionId": "s", "text": "b"}
                 )
                 assert code == 202
-                await server.services.runner.run_until_idle(10)
+                await server.services.run_turns_until_idle(10)
                 await asyncio.sleep(0.3)
                 assert len(healthy.accepted) == 2  # paused: held in the outbox
                 await DeliveryStore(other).set_delivery_disabled(ok["id"], None, time.time())

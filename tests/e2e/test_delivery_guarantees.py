@@ -51,7 +51,7 @@ async def test_receiver_down_then_up_everything_arrives_in_order(
     ) as server:
         ep = await server.create_endpoint(name="down", flow="echo", webhookUrl=hook.url)
         await post_in_order(server, ep, sessions=10, per_session=5)
-        await server.services.runner.run_until_idle(10)
+        await server.services.run_turns_until_idle(10)
         # every session's head has failed once and waits for its retry
         await server.services.dispatcher.run_until_idle(10, include_scheduled=False)
         assert server.services.dispatcher.held == 50

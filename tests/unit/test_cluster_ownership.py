@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+
+import pytest
 
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import PARTITIONS, partition_of
@@ -45,6 +48,23 @@ def test_a_claimed_partition_runs_no_turn_while_opening() -> None:
     assert not own.runs_turns(6)
     own.revoke([6])
     assert own.epoch(6) is None
+
+
+async def test_until_open_waits_for_every_opening_partition() -> None:
+    """``until_open`` returns only once every partition granted as opening was opened or
+    revoked; with none opening it returns at once."""
+    own = Ownership(everything=False)
+    await asyncio.wait_for(own.until_open(), 1)
+    own.grant({3: 1, 4: 1}, opening=True)
+    waiting = asyncio.ensure_future(own.until_open())
+    own.opened([3])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(waiting), 0.05)
+    own.revoke([4])
+    await asyncio.wait_for(waiting, 1)
+    own.grant({5: 2}, opening=True)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(own.until_open(), 0.05)
 
 
 def test_notify_payloads_stay_under_the_limit_and_lose_nothing() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping
 
@@ -29,6 +30,8 @@ class Ownership:
     def __init__(self, *, everything: bool) -> None:
         self._epochs: dict[int, int] = dict.fromkeys(range(PARTITIONS), 0) if everything else {}
         self._opening: set[int] = set()
+        self._all_open = asyncio.Event()  # set while no partition is opening
+        self._all_open.set()
         self._deadline = float("inf") if everything else 0.0
 
     def epoch(self, partition: int) -> int | None:
@@ -49,16 +52,26 @@ class Ownership:
 
     def grant(self, leases: Mapping[int, int], *, opening: bool = False) -> None:
         self._epochs.update(leases)
-        if opening:
+        if opening and leases:
             self._opening.update(leases)
+            self._all_open.clear()
 
     def opened(self, partitions: Iterable[int]) -> None:
         self._opening.difference_update(partitions)
+        if not self._opening:
+            self._all_open.set()
+
+    async def until_open(self) -> None:
+        """Wait until no owned partition is opening (messages accepted meanwhile are
+        scanned once it opens, not handed over at acceptance)."""
+        await self._all_open.wait()
 
     def revoke(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             self._epochs.pop(partition, None)
             self._opening.discard(partition)
+        if not self._opening:
+            self._all_open.set()
 
     def lapsed(self) -> bool:
         """Whether ownership lapsed (the last renewal is too old) and work was let go."""
