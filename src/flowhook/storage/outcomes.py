@@ -89,12 +89,22 @@ class OutcomeWriter:
                     cursor.executemany(self._update_outbox, rows)
             return [None] * len(outcomes)
         cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
+        # Never prepared: planned at each run, from the outbox's size then. A prepared
+        # statement's generic plan, chosen while the outbox was nearly empty, joined the
+        # whole table (a sequential scan) and kept doing so as it grew, until an
+        # autoanalyze replanned it: one full scan of the outbox per group commit
+        # (tests/storage/test_pg_plans.py; docs/performance.md, "A plan chosen on an
+        # empty outbox"). Planning it costs a fraction of a millisecond per commit.
         if all_distinct(u[-2] for u in updates):
-            cursor.execute(pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS))
+            cursor.execute(
+                pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS), prepare=False
+            )
         else:
             # Two outcomes of one output in a batch: in order, one after the other.
             for update in updates:
-                cursor.execute(pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS))
+                cursor.execute(
+                    pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS), prepare=False
+                )
         return [None] * len(outcomes)
 
 
