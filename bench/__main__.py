@@ -151,6 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--users", type=int, default=0, help="0: one user per session")
     gen.add_argument("--user-tag", default=None)
 
+    act = sub.add_parser(
+        "pg-activity", help="sample what the bench's PostgreSQL connections are doing"
+    )
+    act.add_argument("--seconds", type=float, default=8.0)
+    act.add_argument("--interval", type=float, default=0.003, help="seconds between samples")
+    act.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    act.add_argument("--database-prefix", default="flowhook_bench_")
+
     summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
     summ.add_argument("file", type=Path)
 
@@ -298,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
             users=args.users,
             user_tag=args.user_tag,
         )
+    elif args.cmd == "pg-activity":
+        from bench.pgactivity import report, sample
+
+        taken, counts = sample(args.pg_url, args.seconds, args.interval, args.database_prefix)
+        print("\n".join(report(taken, counts)))
     elif args.cmd == "profile-summary":
         from bench.profile import summarise
 
