@@ -166,7 +166,6 @@ class HotPath:
     """
 
     def __init__(self, backend: str, *, owner: str | None = None) -> None:
-        self._returning_many = backend == "postgresql"
         self._pg = backend == "postgresql"
         self._insert_messages_pg = pg.insert_messages_sql(with_txid=owner is not None)
         self._owner = owner if backend == "postgresql" else None
@@ -426,7 +425,7 @@ class HotPath:
         ]
         if not rows:
             return
-        if self._returning_many:
+        if self._pg:
             cursor.execute(
                 _FINISH_MESSAGES_PG,
                 (

@@ -30,9 +30,10 @@ _ATTEMPT_ROWS_SQLITE = MultiRowInsert.of(
     "INSERT INTO delivery_attempts (outbox_id, at, status, duration_ms, error, body_excerpt) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
-_UPDATE_OUTBOX = (
-    "UPDATE outbox SET status = {p}, attempts = {p}, not_before = {p}, last_status = {p}, "
-    "last_error = {p}, finished_at = {p} WHERE id = {p} AND status = {p}"
+# An outcome that moves the output on SQLite (PostgreSQL: hotpath_pg.UPDATE_OUTPUTS).
+_UPDATE_OUTBOX_SQLITE = (
+    "UPDATE outbox SET status = ?, attempts = ?, not_before = ?, last_status = ?, "
+    "last_error = ?, finished_at = ? WHERE id = ? AND status = ?"
 )
 # An outcome that keeps the output pending (its retry) on SQLite: the status is not set.
 # SQLite rewrites the entry of every index whose columns or condition name a column the
@@ -50,8 +51,6 @@ class OutcomeWriter:
 
     def __init__(self, backend: str) -> None:
         self._pg = backend == "postgresql"
-        p = "%s" if self._pg else "?"
-        self._update_outbox = _UPDATE_OUTBOX.format(p=p)
 
     def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = raw_cursor(conn)
@@ -86,7 +85,7 @@ class OutcomeWriter:
                 if retries:
                     cursor.executemany(_UPDATE_RETRY_SQLITE, [_retry_row(u) for u in rows])
                 else:
-                    cursor.executemany(self._update_outbox, rows)
+                    cursor.executemany(_UPDATE_OUTBOX_SQLITE, rows)
             return [None] * len(outcomes)
         cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
         # Never prepared: planned at each run, from the outbox's size then. A prepared
