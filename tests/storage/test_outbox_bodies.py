@@ -25,7 +25,7 @@ from flowhook.storage.outcomes import OutcomeWriter
 from flowhook.storage.records import TurnCommit
 from flowhook.storage.store import SqlStore
 from tests.storage.test_store import endpoint, message
-from tests.support.outbox import insert_outputs
+from tests.support.outbox import insert_outputs, pending_output
 
 # A turn's output as large as the ones of ``bench failing`` (a 100 KiB text echoed back).
 LARGE_BODY = orjson.dumps({"sessionId": "s1", "text": "x" * 100_000})
@@ -288,25 +288,10 @@ async def test_the_delivery_reads_return_the_migrated_bodies(db_url: str) -> Non
             assert record.body == body
         # New outputs after the migrated ones get their own bodies.
         with store.engine.begin() as conn:
-            (new_id,) = insert_outputs(conn, [_row("msg_after", b'{"new":1}')])
+            (new_id,) = insert_outputs(conn, [pending_output("msg_after", b'{"new":1}')])
         assert await ds.pending_body(new_id) == b'{"new":1}'
     finally:
         store.close()
-
-
-def _row(delivery_id: str, body: bytes) -> dict[str, Any]:
-    return {
-        "delivery_id": delivery_id,
-        "endpoint_id": "ep-1",
-        "session_id": "s9",
-        "message_id": None,
-        "body": body.decode(),
-        "status": "pending",
-        "attempts": 0,
-        "not_before": 0.0,
-        "created_at": time.time(),
-        "partition": 0,
-    }
 
 
 async def test_outcomes_of_one_output_in_one_commit_apply_in_order(store: SqlStore) -> None:

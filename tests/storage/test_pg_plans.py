@@ -9,9 +9,6 @@ until an autoanalyze happened to replan it: one full scan of the outbox per grou
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 
@@ -20,7 +17,7 @@ from flowhook.storage import migrate
 from flowhook.storage.outcomes import OutcomeWriter
 from flowhook.storage.store import SqlStore
 from tests.support import postgres
-from tests.support.outbox import ADD_MISSING_BODIES, insert_outputs
+from tests.support.outbox import ADD_MISSING_BODIES, insert_outputs, pending_output
 
 pytestmark = pytest.mark.postgres
 
@@ -28,21 +25,6 @@ ROUNDS_BEFORE_GROWTH = (
     12  # past psycopg preparing it (5th run) and PostgreSQL going generic (5 more)
 )
 GROWTH = 20_000
-
-
-def _pending(delivery_id: str) -> dict[str, Any]:
-    return {
-        "delivery_id": delivery_id,
-        "endpoint_id": "ep-1",
-        "session_id": "s1",
-        "message_id": None,
-        "body": "{}",
-        "status": "pending",
-        "attempts": 0,
-        "not_before": 0.0,
-        "created_at": time.time(),
-        "partition": 0,
-    }
 
 
 def _delivered(ids: list[int]) -> list[tuple[PendingDelivery, AttemptResult, str, int, float]]:
@@ -81,7 +63,7 @@ async def test_outcome_update_stays_on_the_primary_key_as_the_outbox_grows(
         with store.engine.connect() as conn:
             for n in range(ROUNDS_BEFORE_GROWTH):
                 with conn.begin():
-                    ids = insert_outputs(conn, [_pending(f"small-{n}-{i}") for i in range(3)])
+                    ids = insert_outputs(conn, [pending_output(f"small-{n}-{i}") for i in range(3)])
                     record(conn, _delivered(ids))
             with conn.begin():
                 conn.execute(
@@ -95,7 +77,7 @@ async def test_outcome_update_stays_on_the_primary_key_as_the_outbox_grows(
                 )
                 conn.execute(ADD_MISSING_BODIES, {"body": "{}"})
             with conn.begin():
-                ids = insert_outputs(conn, [_pending(f"late-{i}") for i in range(30)])
+                ids = insert_outputs(conn, [pending_output(f"late-{i}") for i in range(30)])
                 before = _outbox_scans(conn)
                 record(conn, _delivered(ids))
                 after = _outbox_scans(conn)

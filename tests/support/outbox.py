@@ -3,12 +3,29 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
 from flowhook.storage import schema as t
+
+
+def pending_output(delivery_id: str, body: bytes = b"{}") -> dict[str, Any]:
+    """An output of endpoint ``ep-1``, session ``s1``, never attempted, for ``insert_outputs``."""
+    return {
+        "delivery_id": delivery_id,
+        "endpoint_id": "ep-1",
+        "session_id": "s1",
+        "message_id": None,
+        "body": body.decode(),
+        "status": "pending",
+        "attempts": 0,
+        "not_before": 0.0,
+        "created_at": time.time(),
+        "partition": 0,
+    }
 
 
 def insert_outputs(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> list[int]:
