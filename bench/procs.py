@@ -105,6 +105,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
 
 
+def descendants(pid: int) -> list[int]:
+    """The live processes started by ``pid``, their children and so on (a code node's
+    worker processes, a writer process): the server's CPU includes theirs."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """``cpu_seconds`` of a process and its live descendants (one that exited between two
+    readings is not counted: the bench's processes keep theirs for the server's life)."""
+    total = 0.0
+    for each in (pid, *descendants(pid)):
+        try:
+            total += cpu_seconds(each)
+        except OSError:  # ended meanwhile
+            continue
+    return total
+
+
 def python_thread_names(pid: int) -> dict[str, str]:
     """Native thread id -> Python thread name, read with ``py-spy dump`` if installed.
 

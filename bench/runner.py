@@ -82,7 +82,7 @@ class Target:
         return [self.port, *(port for _, port in self.more)]
 
     def cpu_seconds(self) -> float:
-        return sum(procs.cpu_seconds(pid) for pid in self.pids)
+        return sum(procs.tree_cpu_seconds(pid) for pid in self.pids)
 
 
 class Receiver:
@@ -411,6 +411,7 @@ def run_phase(
     receiver.collect()  # start from an empty record
     tag = f"{phase.split()[0]}-{uuid.uuid4().hex[:6]}"
     cpu_srv, cpu_rcv = target.cpu_seconds(), procs.cpu_seconds(receiver.proc.pid)
+    own = sum(procs.cpu_seconds(pid) for pid in target.pids)
     names = procs.python_thread_names(target.proc.pid)
     threads = procs.thread_cpu_seconds(target.proc.pid, names)
     db = pgstats.meter(target.database_url)
@@ -420,6 +421,7 @@ def run_phase(
     drained = drain(receiver, opts.drain_timeout)
     busy, wall = procs.machine_busy_seconds() - busy, time.monotonic() - wall
     cpu_srv = target.cpu_seconds() - cpu_srv
+    own = sum(procs.cpu_seconds(pid) for pid in target.pids) - own
     cpu_rcv = procs.cpu_seconds(receiver.proc.pid) - cpu_rcv
     threads = {
         name: round(cpu - threads.get(name, 0.0), 2)
@@ -430,6 +432,8 @@ def run_phase(
     result["users"] = "one per session" if users == 0 else users
     result["server_processes"] = len(target.pids)
     result["cpu_s"]["server_threads"] = {k: v for k, v in threads.items() if v > 0}
+    if cpu_srv - own >= 0.01:  # the servers' own child processes
+        result["cpu_s"]["server_threads"]["child processes"] = round(cpu_srv - own, 2)
     other = busy - cpu_srv - cpu_rcv - load["cpu_seconds"]
     if db is not None and db_before is not None:
         time.sleep(pgstats.FLUSH_SECONDS)  # the backends' counters reach the views
