@@ -61,6 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument(
         "--memory", action="store_true", help="add the memory measurements (see `memory`)"
     )
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="then N more saturation phases per target, the targets taking turns; "
+        "ratios per round and their median (bench/rounds.py)",
+    )
 
     mem = sub.add_parser("memory", help="memory per idle session, RSS with N stored sessions")
     mem.add_argument("--sessions", type=int, default=20_000, help="idle sessions driven")
@@ -230,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
                 memory=MemoryOptions() if args.memory else None,
                 processes=[int(n) for n in args.processes.split(",") if n],
                 one_user=not args.no_one_user,
+                rounds=max(1, args.rounds),
             )
         )
     elif args.cmd == "code-call":

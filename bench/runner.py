@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import orjson
 
 from bench import pgstats, procs
 from bench.report import print_table
+from bench.rounds import print_rounds, run_rounds
 from bench.stats import summary_ms
 from flowhook.nlu.bench import time_matching
 
@@ -59,6 +61,9 @@ class Options:
     # flowhook processes per target (one target per count; more than 1: PostgreSQL)
     processes: list[int] = field(default_factory=lambda: [1])
     one_user: bool = True  # add a saturation phase with every session of one userId
+    # more than 1: the targets stay up and their saturation phases then take turns this
+    # many times (bench/rounds.py)
+    rounds: int = 1
 
 
 @dataclass
@@ -619,13 +624,39 @@ def run(opts: Options) -> dict[str, Any]:
         workdir = Path(tmp)
         receiver = Receiver(workdir)
         try:
-            if opts.baseline:
-                with baseline_target(receiver, workdir) as target:
-                    doc["targets"].append(bench_target(target, receiver, opts, stamp))
-            for flow in opts.flows:
-                for count in opts.processes:
-                    with flowhook_target(flow, receiver, workdir, opts, processes=count) as target:
+            with contextlib.ExitStack() as stack:
+                # With rounds every target stays up for them; otherwise each stops after
+                # its phases, so that nothing else of the bench's runs beside it.
+                kept: dict[str, Target] = {}
+                starts: list[Callable[[], contextlib.AbstractContextManager[Target]]] = []
+                if opts.baseline:
+                    starts.append(functools.partial(baseline_target, receiver, workdir))
+                for flow in opts.flows:
+                    for count in opts.processes:
+                        starts.append(
+                            functools.partial(
+                                flowhook_target, flow, receiver, workdir, opts, processes=count
+                            )
+                        )
+                for start in starts:
+                    with contextlib.ExitStack() as own:
+                        target = (stack if opts.rounds > 1 else own).enter_context(start())
                         doc["targets"].append(bench_target(target, receiver, opts, stamp))
+                        kept[target.name] = target
+                if opts.rounds > 1:
+                    doc["rounds"] = run_rounds(
+                        list(kept),
+                        opts.rounds,
+                        opts.one_user,
+                        lambda name, users: run_phase(
+                            kept[name],
+                            receiver,
+                            opts,
+                            "saturation" if users == 0 else SATURATION_ONE_USER,
+                            None,
+                            users=users,
+                        ),
+                    )
             if opts.memory is not None:
                 from bench.memory import measure
 
@@ -638,6 +669,8 @@ def run(opts: Options) -> dict[str, Any]:
     doc["ratios"] = ratios(doc["targets"])
     out = write_doc(doc)
     print_table(doc)
+    if "rounds" in doc:
+        print_rounds(doc["rounds"])
     print(f"\nresults: {out.relative_to(procs.REPO)}")
     return doc
 
