@@ -10,9 +10,11 @@ import structlog
 
 
 def configure_logging(level: str = "info", fmt: str = "console") -> None:
+    global _traffic_on
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         numeric = logging.INFO
+    _traffic_on = numeric <= logging.INFO
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
@@ -36,6 +38,11 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
 
 _traffic = structlog.get_logger("flowhook.traffic")
 _TRACE = b'"traceId":"'
+# Whether info lines are written. Above info the filtering logger drops them, but only
+# after the call's arguments are built (the traceId found in the body, the latency
+# rounded, the keywords): two lines per message, 2.6 % of a busy server's samples at
+# warning level (docs/performance.md, "Taking turns"). Checked first, they cost nothing.
+_traffic_on = True
 
 
 def message_accepted(
@@ -49,6 +56,8 @@ def message_accepted(
 ) -> None:
     """One info line per committed message. An endpoint that masks sensitive logging
     keeps its session ids out too (never text or data: no line carries those)."""
+    if not _traffic_on:
+        return
     _traffic.info(
         "message accepted",
         trace_id=trace_id,
@@ -70,6 +79,8 @@ def delivery_outcome(
     attempts: int,
 ) -> None:
     """One info line per delivery that is settled (delivered or failed for good)."""
+    if not _traffic_on:
+        return
     _traffic.info(
         f"delivery {outcome}",
         trace_id=trace_id_in(body),

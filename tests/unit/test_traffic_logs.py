@@ -26,6 +26,7 @@ class Recorder:
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     recorder = Recorder()
     monkeypatch.setattr(logs, "_traffic", recorder)
+    monkeypatch.setattr(logs, "_traffic_on", True)  # the suite logs at warning level
     yield recorder.lines
 
 
@@ -74,3 +75,50 @@ def test_delivery_line_finds_the_trace_id_in_the_body(monkeypatch: pytest.Monkey
     )
     assert "hi" not in str(line)
     assert logs.trace_id_in(b"{}") is None
+
+
+def test_above_info_the_lines_cost_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configured above info, neither line is built: no traceId is looked for in the
+    body and the logger is not called. Configured at info, both are written again."""
+    recorder = Recorder()
+    monkeypatch.setattr(logs, "_traffic", recorder)
+    real_lookup = logs.trace_id_in
+
+    def no_lookup(_body: bytes) -> str:
+        raise AssertionError("the body was searched for a line nobody writes")
+
+    monkeypatch.setattr(logs, "trace_id_in", no_lookup)
+    try:
+        logs.configure_logging("warning")
+        send_both()
+        assert recorder.lines == []
+        logs.configure_logging("info")
+        monkeypatch.setattr(logs, "trace_id_in", real_lookup)
+        send_both()
+        assert [line["event"] for line in recorder.lines] == [
+            "message accepted",
+            "delivery delivered",
+        ]
+        assert recorder.lines[1]["trace_id"] == "t-1"
+    finally:
+        logs.configure_logging("warning")  # as the suite's conftest left it
+
+
+def send_both() -> None:
+    logs.message_accepted(
+        trace_id="t-1",
+        endpoint_id="ep",
+        session_id="s",
+        status=202,
+        started=time.perf_counter(),
+        masked=False,
+    )
+    logs.delivery_outcome(
+        "delivered",
+        endpoint_id="ep",
+        delivery_id="msg_1",
+        body=b'{"traceId":"t-1"}',
+        status=200,
+        latency_ms=1.0,
+        attempts=1,
+    )
