@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import structlog
 
 from flowhook import logs
 
@@ -82,26 +83,27 @@ def test_above_info_the_lines_cost_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     body and the logger is not called. Configured at info, both are written again."""
     recorder = Recorder()
     monkeypatch.setattr(logs, "_traffic", recorder)
+    # structlog's configuration stays the suite's (loggers cached under another one would
+    # escape other tests' capture); only the level switch moves, and is put back after.
+    monkeypatch.setattr(structlog, "configure", lambda **_kw: None)
+    monkeypatch.setattr(logs, "_traffic_on", getattr(logs, "_traffic_on", True), raising=False)
     real_lookup = logs.trace_id_in
 
     def no_lookup(_body: bytes) -> str:
         raise AssertionError("the body was searched for a line nobody writes")
 
     monkeypatch.setattr(logs, "trace_id_in", no_lookup)
-    try:
-        logs.configure_logging("warning")
-        send_both()
-        assert recorder.lines == []
-        logs.configure_logging("info")
-        monkeypatch.setattr(logs, "trace_id_in", real_lookup)
-        send_both()
-        assert [line["event"] for line in recorder.lines] == [
-            "message accepted",
-            "delivery delivered",
-        ]
-        assert recorder.lines[1]["trace_id"] == "t-1"
-    finally:
-        logs.configure_logging("warning")  # as the suite's conftest left it
+    logs.configure_logging("warning")
+    send_both()
+    assert recorder.lines == []
+    logs.configure_logging("info")
+    monkeypatch.setattr(logs, "trace_id_in", real_lookup)
+    send_both()
+    assert [line["event"] for line in recorder.lines] == [
+        "message accepted",
+        "delivery delivered",
+    ]
+    assert recorder.lines[1]["trace_id"] == "t-1"
 
 
 def send_both() -> None:
