@@ -63,13 +63,15 @@ def round_ratios(figures: dict[str, dict[str, float]]) -> dict[str, dict[str, fl
 
 def medians(per_round: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
     """Per target and figure, the median over the rounds that have it."""
-    out: dict[str, dict[str, float]] = {}
+    values: dict[str, dict[str, list[float]]] = {}
     for row in per_round:
         for name, fig in row.items():
-            for key in fig:
-                values = [r[name][key] for r in per_round if key in r.get(name, {})]
-                out.setdefault(name, {})[key] = round(statistics.median(values), 3)
-    return out
+            for key, value in fig.items():
+                values.setdefault(name, {}).setdefault(key, []).append(value)
+    return {
+        name: {key: round(statistics.median(seen), 3) for key, seen in figures.items()}
+        for name, figures in values.items()
+    }
 
 
 def print_rounds(result: dict[str, Any]) -> None:

@@ -87,7 +87,12 @@ class Target:
         return [self.port, *(port for _, port in self.more)]
 
     def cpu_seconds(self) -> float:
+        """The server processes' CPU, their child processes' included."""
         return sum(procs.tree_cpu_seconds(pid) for pid in self.pids)
+
+    def own_cpu_seconds(self) -> float:
+        """The server processes' own CPU, without their child processes'."""
+        return sum(procs.cpu_seconds(pid) for pid in self.pids)
 
 
 class Receiver:
@@ -416,7 +421,7 @@ def run_phase(
     receiver.collect()  # start from an empty record
     tag = f"{phase.split()[0]}-{uuid.uuid4().hex[:6]}"
     cpu_srv, cpu_rcv = target.cpu_seconds(), procs.cpu_seconds(receiver.proc.pid)
-    own = sum(procs.cpu_seconds(pid) for pid in target.pids)
+    own = target.own_cpu_seconds()
     names = procs.python_thread_names(target.proc.pid)
     threads = procs.thread_cpu_seconds(target.proc.pid, names)
     db = pgstats.meter(target.database_url)
@@ -426,7 +431,7 @@ def run_phase(
     drained = drain(receiver, opts.drain_timeout)
     busy, wall = procs.machine_busy_seconds() - busy, time.monotonic() - wall
     cpu_srv = target.cpu_seconds() - cpu_srv
-    own = sum(procs.cpu_seconds(pid) for pid in target.pids) - own
+    own = target.own_cpu_seconds() - own
     cpu_rcv = procs.cpu_seconds(receiver.proc.pid) - cpu_rcv
     threads = {
         name: round(cpu - threads.get(name, 0.0), 2)
