@@ -166,6 +166,11 @@ def main(argv: list[str] | None = None) -> None:
     act.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     act.add_argument("--database-prefix", default="flowhook_bench_")
 
+    chk = sub.add_parser(
+        "profiler-check", help="whether py-spy charges samples where the time goes, here"
+    )
+    chk.add_argument("--seconds", type=float, default=8.0)
+
     summ = sub.add_parser("profile-summary", help="summarise a py-spy --format raw file")
     summ.add_argument("file", type=Path)
 
@@ -319,6 +324,10 @@ def main(argv: list[str] | None = None) -> None:
 
         taken, counts = sample(args.pg_url, args.seconds, args.interval, args.database_prefix)
         print("\n".join(report(taken, counts)))
+    elif args.cmd == "profiler-check":
+        from bench.profiler_check import check
+
+        print("\n".join(check(args.seconds)))
     elif args.cmd == "profile-summary":
         from bench.profile import summarise
 

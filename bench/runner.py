@@ -532,6 +532,9 @@ def profile(target: Target, receiver: Receiver, opts: Options, stamp: str) -> di
             "raw",
             "--threads",
             "--gil",
+            # Sampled without stopping the process: stopped, a thread is caught at its
+            # next system call far more often than elsewhere (bench/profiler_check.py).
+            "--nonblocking",
             "-o",
             str(raw),
         ],
