@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--no-baseline", action="store_true")
     run.add_argument("--profile", action="store_true", help="add a py-spy profiled phase")
     run.add_argument(
+        "--perf",
+        action="store_true",
+        help="add a phase sampled by Linux perf: CPU by code, system call and thread",
+    )
+    run.add_argument(
         "--flowhook-src",
         type=Path,
         default=None,
@@ -235,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                 open_rate=args.rate,
                 baseline=not args.no_baseline,
                 profile=args.profile,
+                perf=args.perf,
                 pg_url=args.pg_url,
                 flowhook_src=None if args.flowhook_src is None else args.flowhook_src.resolve(),
                 flows_dir=None if args.flows_dir is None else args.flows_dir.resolve(),

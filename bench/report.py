@@ -104,6 +104,13 @@ def print_table(doc: dict[str, Any]) -> None:
             print(f"\nprofile of {t['target']} ({prof['file']}):")
             for line in prof["summary"]["text"]:
                 print("  " + line)
+        perf = t.get("perf")
+        if perf and "summary" in perf:
+            print(f"\nperf samples of {t['target']} ({perf['file']}):")
+            for line in perf["summary"]["text"]:
+                print("  " + line)
+        elif perf:
+            print(f"\nperf samples of {t['target']}: skipped, {perf['skipped']}")
 
 
 def print_database(doc: dict[str, Any]) -> None:

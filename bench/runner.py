@@ -52,6 +52,7 @@ class Options:
     open_rate: float | None = None
     baseline: bool = True
     profile: bool = False
+    perf: bool = False  # add a phase sampled by Linux perf (bench/perf_profile.py)
     pg_url: str = PG_ADMIN_URL
     drain_timeout: float = 60.0
     flowhook_src: Path | None = None
@@ -549,6 +550,25 @@ def profile(target: Target, receiver: Receiver, opts: Options, stamp: str) -> di
     return result
 
 
+def perf_phase(target: Target, receiver: Receiver, opts: Options, stamp: str) -> dict[str, Any]:
+    """An extra saturation phase sampled by Linux perf (its figures are not results)."""
+    from bench import perf_profile
+
+    why_not = perf_profile.available()
+    if why_not is not None:
+        return {"skipped": why_not}
+    data = RESULTS / f"{stamp}-{target.name.replace('/', '-')}-perf.data"
+    names = procs.python_thread_names(target.proc.pid)
+    pids = [target.proc.pid] + [proc.pid for proc, _port in target.more]
+    perf = perf_profile.record(pids, opts.warmup + opts.duration, data)
+    phase = run_phase(target, receiver, opts, "perf sampled", None)
+    perf.wait(120)
+    result: dict[str, Any] = {"file": str(data.relative_to(procs.REPO)), "phase": phase}
+    if data.exists():
+        result["summary"] = perf_profile.summarise(data, names)
+    return result
+
+
 def bench_target(target: Target, receiver: Receiver, opts: Options, stamp: str) -> dict[str, Any]:
     print(f"== {target.name}", file=sys.stderr, flush=True)
     rss_before = procs.rss_kib(target.proc.pid)
@@ -574,6 +594,8 @@ def bench_target(target: Target, receiver: Receiver, opts: Options, stamp: str) 
     }
     if opts.profile:
         result["profile"] = profile(target, receiver, opts, stamp)
+    if opts.perf:
+        result["perf"] = perf_phase(target, receiver, opts, stamp)
     return result
 
 
