@@ -58,6 +58,9 @@ async def test_try_it_conversation_appears_live_in_the_transcript(
     await watcher.visit(f"/console/endpoints/{ep['id']}/transcript?session=live-1")
     await watcher.page.get_by_role("button", name="Take over from the bot").click()
     await watcher.page.wait_for_url("**notice=handed-over")
+    # The page may show the bot still answering until the handover's turn ran, then
+    # reload itself with the agent's controls: type once it shows the handover.
+    await watcher.page.locator('#handover-state[data-handover="on"]').wait_for()
     await watcher.page.get_by_label("Reply as the agent").fill("Hi, this is Sam from support.")
     await watcher.page.get_by_role("button", name="Send reply").click()
     await watcher.page.wait_for_url("**notice=sent")
@@ -69,6 +72,39 @@ async def test_try_it_conversation_appears_live_in_the_transcript(
     await watcher.visit(f"/console/endpoints/{ep['id']}/conversations")
     row = watcher.page.get_by_role("row", name="live-1")
     assert "with an agent" in await row.inner_text()
+
+
+async def test_a_reply_being_typed_survives_a_handover_change(
+    browser: Any, server: RunningServer, receiver: Receiver
+) -> None:
+    """The transcript page reloads itself when the session's handover state changes, but
+    not under an agent's hands: with a reply typed and not sent, it says that the state
+    changed instead, keeps the text, and the reply is sent as typed."""
+    ep = await server.create_endpoint(name="desk", flow="echo", webhookUrl=receiver.url)
+    status, _ = await server.post_message(ep, {"userId": "u7", "sessionId": "s7", "text": "hi"})
+    assert status == 202
+    await receiver.wait_for(1)
+    console = await open_console(browser, server)
+    page = console.page
+    await console.visit(f"/console/endpoints/{ep['id']}/transcript?session=s7")
+    await page.locator("#live-state.on").wait_for()
+    assert await page.locator("#handover-state").get_attribute("data-handover") == "off"
+    reply = page.get_by_label("Reply as the agent")
+    await reply.fill("One moment, checking your order.")
+
+    path = f"/api/v1/endpoints/{ep['id']}/sessions/s7/handover"
+    status, _ = await server.api("POST", path, {"userId": "u7"})
+    assert status == 202
+    await page.locator("#handover-changed").wait_for()
+    assert await reply.input_value() == "One moment, checking your order."
+
+    await page.get_by_role("button", name="Send reply").click()
+    await page.wait_for_url("**notice=sent")
+    deliveries = await receiver.wait_for(2)
+    assert deliveries[1].body["AIOutput"]["source"] == "agent"
+    assert deliveries[1].body["AIOutput"]["text"] == "One moment, checking your order."
+    assert await page.locator("#handover-state").get_attribute("data-handover") == "on"
+    await console.check_source()
 
 
 async def test_try_it_on_a_rest_endpoint_with_an_api_key(

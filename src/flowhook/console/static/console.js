@@ -11,6 +11,20 @@
     }
   });
 
+  // A form sent from this page: the page is about to be replaced by the answer, and a
+  // reload now would drop the submission.
+  let submitting = false;
+  document.addEventListener("submit", (event) => {
+    if (!event.defaultPrevented) submitting = true;
+  });
+
+  // Whether a reload would lose something: a form being sent, or typed into.
+  function unsaved() {
+    if (submitting) return true;
+    const fields = document.querySelectorAll("form textarea, form input:not([type=hidden])");
+    return [...fields].some((field) => field.value !== field.defaultValue);
+  }
+
   // Copy buttons: data-copy="text" or data-copy-from="element id".
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("[data-copy], [data-copy-from]");
@@ -102,7 +116,16 @@
         if (state && turns) turns.textContent = String(state.turns);
         const handover = document.getElementById("handover-state");
         const now = state && state.handover ? "on" : "off";
-        if (handover && state && handover.dataset.handover !== now) window.location.reload();
+        if (!handover || !state || handover.dataset.handover === now) return;
+        // The page's controls follow the handover state: reload, unless the agent is
+        // typing or sending (say, a reply right after taking over); then say so instead.
+        if (!unsaved()) {
+          window.location.reload();
+          return;
+        }
+        handover.dataset.handover = now;
+        const changed = document.getElementById("handover-changed");
+        if (changed) changed.hidden = false;
       },
       copilot: (latest) => renderCopilot(latest),
     });
