@@ -559,8 +559,7 @@ def perf_phase(target: Target, receiver: Receiver, opts: Options, stamp: str) ->
         return {"skipped": why_not}
     data = RESULTS / f"{stamp}-{target.name.replace('/', '-')}-perf.data"
     names = procs.python_thread_names(target.proc.pid)
-    pids = [target.proc.pid] + [proc.pid for proc, _port in target.more]
-    perf = perf_profile.record(pids, opts.warmup + opts.duration, data)
+    perf = perf_profile.record(target.pids, opts.warmup + opts.duration, data)
     phase = run_phase(target, receiver, opts, "perf sampled", None)
     perf.wait(120)
     result: dict[str, Any] = {"file": str(data.relative_to(procs.REPO)), "phase": phase}

@@ -86,7 +86,7 @@ def test_above_info_the_lines_cost_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     # structlog's configuration stays the suite's (loggers cached under another one would
     # escape other tests' capture); only the level switch moves, and is put back after.
     monkeypatch.setattr(structlog, "configure", lambda **_kw: None)
-    monkeypatch.setattr(logs, "_traffic_on", getattr(logs, "_traffic_on", True), raising=False)
+    monkeypatch.setattr(logs, "_traffic_on", logs._traffic_on)
     real_lookup = logs.trace_id_in
 
     def no_lookup(_body: bytes) -> str:
