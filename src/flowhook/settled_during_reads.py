@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
@@ -32,11 +33,13 @@ class SettledDuringReads:
         self._tokens = itertools.count()
         # read token -> clock when it started; tokens and clocks both increase, so the
         # first entry is always the oldest read running.
-        self._reads: dict[int, int] = {}
+        self._reads: OrderedDict[int, int] = OrderedDict()
         # id -> clock when it last settled, kept in clock order (re-settling moves it last).
-        self._settled: dict[int, int] = {}
+        # OrderedDicts: each is emptied from the front, where a dict keeps the holes and
+        # walks them to find its first key (docs/performance.md, "Oldest-first tables").
+        self._settled: OrderedDict[int, int] = OrderedDict()
         # session -> clock when something of it was last let go, in clock order likewise.
-        self._sessions: dict[Hashable, int] = {}
+        self._sessions: OrderedDict[Hashable, int] = OrderedDict()
 
     def __len__(self) -> int:
         """Ids and sessions remembered now (for bounds checks and metrics)."""
@@ -88,15 +91,12 @@ class SettledDuringReads:
         _drop_until(self._sessions, oldest)
 
 
-def _move_last(table: dict[K, int], key: K, clock: int) -> None:
-    table.pop(key, None)
+def _move_last(table: OrderedDict[K, int], key: K, clock: int) -> None:
     table[key] = clock
+    table.move_to_end(key)
 
 
-def _drop_until(table: dict[K, int], clock: int) -> None:
+def _drop_until(table: OrderedDict[K, int], clock: int) -> None:
     """Drop the leading entries (oldest first) noted at or before ``clock``."""
-    while table:
-        key, at = next(iter(table.items()))
-        if at > clock:
-            return
-        del table[key]
+    while table and next(iter(table.values())) <= clock:
+        table.popitem(last=False)

@@ -150,3 +150,118 @@ async def test_commits_are_spaced_but_an_idle_write_commits_at_once(engine: Engi
         assert count(engine) == 42
     finally:
         writer.stop()
+
+
+class Recorder:
+    """Batch functions that log each call's arguments, in call order, and insert them."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def kind(self, name: str) -> Any:
+        def batch(conn: Connection, values: Sequence[int]) -> list[str]:
+            self.calls.append((name, list(values)))
+            for v in values:
+                conn.execute(text("INSERT INTO t (v) VALUES (:v)"), {"v": v})
+            return [f"{name}{v}" for v in values]
+
+        return batch
+
+
+async def submit_in_one_loop_turn(
+    writer: GroupCommitWriter, writes: list[tuple[Any, int]]
+) -> list[Any]:
+    """Submit every write before the loop turns once, so they share one batch."""
+    futures = [writer.submit(fn, v) for fn, v in writes]
+    return await asyncio.gather(*futures)
+
+
+async def test_order_free_kinds_run_once_per_kind_and_results_keep_their_places(
+    engine: Engine,
+) -> None:
+    """Interleaved writes of order-free kinds reach each batch function in one call, in
+    submission order, and every future still gets its own write's result."""
+    rec = Recorder()
+    accept, turn, outcome = rec.kind("a"), rec.kind("t"), rec.kind("o")
+    writer = GroupCommitWriter(engine)
+    writer.order_free(accept, turn, outcome)
+    writer.start()
+    try:
+        writes = [(accept, 1), (turn, 2), (accept, 3), (outcome, 4), (turn, 5), (accept, 6)]
+        results = await submit_in_one_loop_turn(writer, writes)
+        assert results == ["a1", "t2", "a3", "o4", "t5", "a6"]
+        assert rec.calls == [("a", [1, 3, 6]), ("t", [2, 5]), ("o", [4])]
+        assert writer.commits == 1
+        assert count(engine) == 6
+    finally:
+        writer.stop()
+
+
+async def test_a_write_of_another_kind_keeps_its_place_between_order_free_ones(
+    engine: Engine,
+) -> None:
+    """Nothing is gathered across a write of an undeclared kind: what came before it runs
+    before it, what came after it runs after it, and its own neighbours still group."""
+    rec = Recorder()
+    accept, turn, config = rec.kind("a"), rec.kind("t"), rec.kind("c")
+    writer = GroupCommitWriter(engine)
+    writer.order_free(accept, turn)
+    writer.start()
+    try:
+        writes = [
+            (accept, 1),
+            (turn, 2),
+            (accept, 3),
+            (config, 4),
+            (config, 5),
+            (accept, 6),
+            (turn, 7),
+            (accept, 8),
+        ]
+        results = await submit_in_one_loop_turn(writer, writes)
+        assert results == ["a1", "t2", "a3", "c4", "c5", "a6", "t7", "a8"]
+        assert rec.calls == [
+            ("a", [1, 3]),
+            ("t", [2]),
+            ("c", [4, 5]),
+            ("a", [6, 8]),
+            ("t", [7]),
+        ]
+    finally:
+        writer.stop()
+
+
+async def test_undeclared_kinds_group_only_when_adjacent(engine: Engine) -> None:
+    """Without ``order_free`` the writer keeps every write's order: only neighbours of one
+    kind share a call."""
+    rec = Recorder()
+    accept, turn = rec.kind("a"), rec.kind("t")
+    writer = GroupCommitWriter(engine)
+    writer.start()
+    try:
+        writes = [(accept, 1), (accept, 2), (turn, 3), (accept, 4)]
+        assert await submit_in_one_loop_turn(writer, writes) == ["a1", "a2", "t3", "a4"]
+        assert rec.calls == [("a", [1, 2]), ("t", [3]), ("a", [4])]
+    finally:
+        writer.stop()
+
+
+async def test_a_failing_order_free_write_fails_alone(engine: Engine) -> None:
+    """A gathered write that fails sends the batch to the one-by-one retry: it alone gets
+    the error, the others commit, each with its own result."""
+    rec = Recorder()
+    accept, turn = rec.kind("a"), rec.kind("t")
+    writer = GroupCommitWriter(engine)
+    writer.order_free(accept, turn)
+    writer.start()
+    try:
+        # 3 twice: the batch fails on the primary key; alone, the later write of 3 fails
+        writes = [(accept, 1), (turn, 3), (accept, 3), (accept, 4)]
+        futures = [writer.submit(fn, v) for fn, v in writes]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        assert results[:2] == ["a1", "t3"]
+        assert isinstance(results[2], StorageError)
+        assert results[3] == "a4"
+        assert count(engine) == 3
+    finally:
+        writer.stop()

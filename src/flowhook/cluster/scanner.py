@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import functools
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 
 import structlog
@@ -92,7 +93,9 @@ class InboxScanner:
         # Notified while their partition was being scanned: handed over after the scan.
         self._parked: list[tuple[int, int, InboundMessage | None]] = []
         self._handed_over = asyncio.Event()  # a message accepted here was handed over
-        self._recent: dict[int, None] = {}  # ids notified lately, oldest first
+        # ids notified lately, oldest first (an OrderedDict: docs/performance.md,
+        # "Oldest-first tables")
+        self._recent: OrderedDict[int, None] = OrderedDict()
         self._feeding = False
         self._quiet = asyncio.Event()  # nothing marked, waiting or fed, no scan running
         self._quiet.set()
@@ -250,7 +253,7 @@ class InboxScanner:
         for _p, message_id, _own in batch:
             self._recent[message_id] = None
         while len(self._recent) > RECENT_IDS:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)
         wanted: list[tuple[int, int, InboundMessage | None]] = []
         for partition, message_id, _own in batch:
             local = self._local.pop(message_id, None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -117,7 +117,7 @@ class SessionRunner:
         self._held: set[int] = set()  # ids of messages queued or in their turn
         # Messages whose runs this process has counted (0: accepted here, nothing to
         # count), by id, until settled; insertion order, bounded.
-        self._local: dict[int, int] = {}
+        self._local: OrderedDict[int, int] = OrderedDict()
         self._reads = SettledDuringReads()  # ids settled while submit_fresh reads run
         self._idle = asyncio.Event()
         self._idle.set()
@@ -170,7 +170,7 @@ class SessionRunner:
         so when it comes back through the inbox its first run needs no counting."""
         self._local[message_id] = 0
         if len(self._local) > LOCAL_IDS_MAX:
-            del self._local[next(iter(self._local))]
+            self._local.popitem(last=False)  # O(1); a dict walks its leading holes
 
     async def let_go(self, timeout: float) -> None:
         """Wait until no session of a partition this process no longer owns has a turn

@@ -8,6 +8,7 @@ state in the database; evicted or unknown sessions are read back from storage.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -17,20 +18,22 @@ SessionKey = tuple[str, str]  # (endpoint_id, session_id)
 class StateCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._states: dict[SessionKey, dict[str, Any]] = {}
+        # An OrderedDict, not a dict: a dict that is popped from the front and moved to the
+        # back keeps the holes, and finding its first key walks them (docs/performance.md,
+        # "Oldest-first tables").
+        self._states: OrderedDict[SessionKey, dict[str, Any]] = OrderedDict()
 
     def get(self, key: SessionKey) -> dict[str, Any] | None:
-        state = self._states.pop(key, None)
+        state = self._states.get(key)
         if state is not None:
-            self._states[key] = state  # most recently used last
+            self._states.move_to_end(key)  # most recently used last
         return state
 
     def put(self, key: SessionKey, state: dict[str, Any]) -> None:
-        self._states.pop(key, None)
         self._states[key] = state
+        self._states.move_to_end(key)
         if len(self._states) > self._capacity:
-            # dicts keep insertion order: the first key is the least recently used
-            del self._states[next(iter(self._states))]
+            self._states.popitem(last=False)  # the least recently used
 
     def drop(self, key: SessionKey) -> None:
         self._states.pop(key, None)
@@ -44,3 +47,7 @@ class StateCache:
 
     def __len__(self) -> int:
         return len(self._states)
+
+    def __contains__(self, key: SessionKey) -> bool:
+        """Whether the session's state is held, without counting as a use."""
+        return key in self._states

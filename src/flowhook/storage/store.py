@@ -150,6 +150,12 @@ class SqlStore:
         )
         self._hot = HotPath(self.backend, owner=owner)
         self.owner = self._hot.owner
+        # A turn's commit waits for its message's accept, an outcome for its output's
+        # turn: none of these three can meet what it depends on in one transaction. (The
+        # rare run counts of read-back messages keep their place, as do all other writes.)
+        self.writer.order_free(
+            self._hot.insert_messages, self._hot.commit_turns, self._hot.record_outcomes
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 

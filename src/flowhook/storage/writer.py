@@ -12,7 +12,12 @@ turn, not per write). Transactions are begun and committed on the driver connect
 function that writes through SQLAlchemy is committed through it.
 
 Writes of the same kind that sit next to each other in the queue are handed to
-their batch function together, so the batch function can use executemany.
+their batch function together, so the batch function can use executemany. Kinds declared
+order-free (``order_free``: the hot path's accepts, turns and outcomes, none of which can
+depend on another write of the same transaction) are gathered across the
+queue, up to the next write of another kind: one statement per kind and commit, where
+writes arriving in several loop turns would otherwise alternate and each run of them
+would pay its own statements (docs/performance.md, "Order-free writes").
 Commits are spaced (``min_spacing``, 2 ms under ``flowhook serve``): a commit starts no
 sooner than that after the previous one started. Idle, a write still commits at once
 (the last commit is long past), and under saturation a commit takes longer than the
@@ -86,8 +91,15 @@ class GroupCommitWriter:
         self._conn: Connection | None = None  # owned by the writer thread
         self._raw: Any = None  # its driver connection
         self._started = False
+        self._order_free: frozenset[BatchFn] = frozenset()
         self.commits = 0  # number of transactions committed (for metrics and tests)
         self.writes = 0
+
+    def order_free(self, *fns: BatchFn) -> None:
+        """Declare kinds whose writes never depend on each other within one transaction:
+        each such kind's writes of a batch run together, in their order, up to the next
+        write of an undeclared kind (whose position is kept)."""
+        self._order_free = frozenset(fns)
 
     def start(self) -> None:
         if not self._started:
@@ -211,20 +223,41 @@ class GroupCommitWriter:
         conn = self._connection()
         # The driver begins the transaction at the first write (sqlite3 and psycopg
         # alike: SQLAlchemy's begin() emits nothing either).
-        results: list[Any] = []
-        start = 0
-        while start < len(batch):
-            fn = batch[start].fn
-            end = start + 1
-            while end < len(batch) and batch[end].fn is fn:
-                end += 1
-            results.extend(fn(conn, [w.arg for w in batch[start:end]]))
-            start = end
+        results: list[Any] = [None] * len(batch)
+        for fn, positions in _runs(batch, self._order_free):
+            out = fn(conn, [batch[i].arg for i in positions])
+            for i, result in zip(positions, out, strict=True):
+                results[i] = result
         if conn.in_transaction():
             conn.commit()  # a batch function wrote through SQLAlchemy: commit through it
         else:
             self._raw.commit()
         return results
+
+
+def _runs(
+    batch: list[_Write[Any]], order_free: frozenset[BatchFn]
+) -> list[tuple[BatchFn, list[int]]]:
+    """The batch as runs of one kind each, with the positions of their writes: adjacent
+    writes of a kind form a run; writes of order-free kinds join the first run of their
+    kind since the last write of another kind."""
+    runs: list[tuple[BatchFn, list[int]]] = []
+    gathering: dict[BatchFn, list[int]] = {}  # order-free runs open since the last barrier
+    for i, write in enumerate(batch):
+        fn = write.fn
+        if fn in order_free:
+            positions = gathering.get(fn)
+            if positions is None:
+                positions = gathering[fn] = []
+                runs.append((fn, positions))
+            positions.append(i)
+            continue
+        gathering.clear()  # nothing gathers across a write of another kind
+        if runs and runs[-1][0] is fn:
+            runs[-1][1].append(i)
+        else:
+            runs.append((fn, [i]))
+    return runs
 
 
 def _translate(exc: Exception) -> FlowhookError:
