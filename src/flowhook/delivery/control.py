@@ -372,9 +372,11 @@ class DeliveryControl:
         dispatcher = self.dispatcher
         version = dispatcher.endpoint_state_version
         stored = await self._deliveries.disabled_endpoints()
-        # If this process switched an endpoint while we read, what we read may be older
-        # than that: leave it to the next sweep.
-        if dispatcher.endpoint_state_version != version:
+        # If this process switched an endpoint while we read, or is still storing a 410's
+        # switch (a read that ended before that commit cannot hold it, however late it
+        # began), what we read may be older than this process's view: leave it to the
+        # next sweep.
+        if dispatcher.endpoint_state_version != version or dispatcher.switches_storing:
             return
         for endpoint_id, reason in stored.items():
             if endpoint_id not in dispatcher.disabled_endpoints:

@@ -152,6 +152,9 @@ class Dispatcher:
         # Bumped on every change of _disabled (and when a 410 was stored): a reader of the
         # stored switches knows whether what it read may be older than this process's view.
         self.endpoint_state_version = 0
+        # 410 switches being stored now: until each has committed, the stored switches
+        # are older than this process's view whenever they were read.
+        self.switches_storing = 0
         self._parked = 0  # lanes whose head waits on a timer
         self._idle = IdleWaiters(self._is_idle)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -534,6 +537,7 @@ class Dispatcher:
         )
         self.disable_endpoint(item.endpoint_id, reason)
         if self._on_gone is not None:
+            self.switches_storing += 1
             try:
                 await self._on_gone(item.endpoint_id, reason)
             except Exception as exc:
@@ -542,6 +546,8 @@ class Dispatcher:
                     endpoint_id=item.endpoint_id,
                     error_type=type(exc).__name__,
                 )
+            finally:
+                self.switches_storing -= 1
         # Stored now: a reader of the stored switches that started earlier must not
         # take its (older) answer over this process's view.
         self.endpoint_state_version += 1

@@ -8,10 +8,12 @@ import itertools
 import pytest
 from structlog.testing import capture_logs
 
+from flowhook.delivery.control import DeliveryControl
 from flowhook.delivery.dispatcher import GONE_ERROR, Dispatcher
 from flowhook.delivery.retry import RetryPolicy
 from flowhook.delivery.testing import RecordingLedger
 from flowhook.delivery.types import AttemptResult, PendingDelivery, WebhookTarget
+from flowhook.metrics import Metrics
 
 _ids = itertools.count(1000)
 
@@ -285,3 +287,63 @@ async def test_a_read_does_not_send_what_follows_a_head_let_go_while_it_ran(
         assert transport.sent == ["e1/a/1"]
     finally:
         await d.stop()
+
+
+class StoredSwitches:
+    """The outbox side of a sweep: no pending outputs, and the stored switches as given."""
+
+    def __init__(self) -> None:
+        self.disabled: dict[str, str] = {}
+
+    async def disabled_endpoints(self) -> dict[str, str]:
+        return dict(self.disabled)
+
+    async def endpoints_pending(self) -> dict[str, float]:
+        return {}
+
+
+async def test_a_sweep_while_a_410_is_being_stored_does_not_switch_the_endpoint_back_on(
+    parts: tuple[Transport, RecordingLedger, list[tuple[str, str]]],
+) -> None:
+    """A sweep that reads the stored switches after the 410 switched the endpoint off in
+    memory, but before that switch is committed, reads it as on: it must leave the
+    endpoint off rather than switch it on again, and the next sweep, after the commit,
+    finds it off in storage too."""
+    transport, ledger, _calls = parts
+    stored = StoredSwitches()
+    committing = asyncio.Event()
+
+    async def on_gone(endpoint_id: str, reason: str) -> None:
+        await committing.wait()  # the write is queued behind others
+        stored.disabled[endpoint_id] = reason
+
+    dispatcher = Dispatcher(
+        transport, resolve, ledger, RetryPolicy((0.001,), jitter=0.0), on_gone=on_gone
+    )
+    control = DeliveryControl(stored, Metrics(), sweep_seconds=0)  # type: ignore[arg-type]
+    control.attach(dispatcher)
+    await dispatcher.start()
+    try:
+        gone = item(1)
+        transport.answers[gone.body] = [GONE]
+        dispatcher.submit([gone])
+        for _ in range(100):
+            if "e1" in dispatcher.disabled_endpoints:
+                break
+            await asyncio.sleep(0.001)
+        assert dispatcher.switches_storing == 1
+
+        await control.sweep_once()
+        assert "e1" in dispatcher.disabled_endpoints
+
+        committing.set()
+        await dispatcher.run_until_idle(timeout=2)
+        assert dispatcher.switches_storing == 0
+        await control.sweep_once()
+        assert "e1" in dispatcher.disabled_endpoints
+        held = item(2)
+        dispatcher.submit([held])
+        await dispatcher.run_until_idle(timeout=2)
+        assert held.body.decode() not in transport.sent
+    finally:
+        await dispatcher.stop()
