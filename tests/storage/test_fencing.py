@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Connection, select, update
@@ -15,7 +14,6 @@ from sqlalchemy import Connection, select, update
 from flowhook.cluster import leases
 from flowhook.cluster.partitions import PARTITIONS, partition_of
 from flowhook.delivery.types import AttemptResult
-from flowhook.storage import migrate
 from flowhook.storage import schema as t
 from flowhook.storage.hotpath import Refusal, TurnRefused
 from flowhook.storage.records import InboundMessage, TurnCommit
@@ -55,19 +53,6 @@ def worker(worker_id: str) -> leases.Worker:
 def session_rows(conn: Connection) -> list[tuple[str, int]]:
     rows = conn.execute(select(t.sessions.c.session_id, t.sessions.c.turns)).all()
     return [(str(r[0]), int(r[1])) for r in rows]
-
-
-@pytest.fixture
-async def owned_store(postgres_database: str) -> AsyncIterator[SqlStore]:
-    """A store on PostgreSQL whose turn commits are fenced as worker "w1"."""
-    from tests.support import postgres
-
-    postgres.reset_schema(postgres_database)
-    migrate.upgrade(postgres_database)
-    s = SqlStore(postgres_database, owner="w1")
-    s.start()
-    yield s
-    s.close()
 
 
 async def test_a_message_processed_once_cannot_commit_a_second_turn(store: SqlStore) -> None:

@@ -57,6 +57,46 @@ def insert_messages_sql(*, with_txid: bool) -> str:
     )
 
 
+# The accept in one round trip: the configuration generation read, the insert of the
+# messages checked under it (a message checked under another one is left out: the ingress
+# checks it again), and with several processes the notification of what was inserted.
+# One statement, one snapshot: the read holds for every message after it, as when it was
+# a statement of its own in the same transaction. The notification is a CTE the final
+# SELECT reads, so it runs; its payload is the one ``HotPath`` would build ("partition:id"
+# in id order after the sender), and only batches whose payload surely fits go this way.
+# Parameters: one array per MESSAGE_COLUMNS, the generations checked (NULL: none), then,
+# with the notification, the channel and the sender prefix. Returns one row: the stored
+# generation, and the new ids in insertion order (NULL when none).
+def accept_messages_sql(*, with_txid: bool, notify: bool) -> str:
+    names = ", ".join(name for name, _ in MESSAGE_COLUMNS)
+    txid = "pg_current_xact_id()::text::bigint" if with_txid else "NULL"
+    arrays = ", ".join(f"%s::{kind}[]" for _, kind in MESSAGE_COLUMNS)
+    inserted = (
+        "WITH g AS (SELECT number FROM meta WHERE name = 'config_generation'), "
+        f"ins AS (INSERT INTO messages ({names}, status, txid) "
+        f"SELECT {_names(MESSAGE_COLUMNS)}, 'pending', {txid} "
+        f"FROM unnest({arrays}, %s::int8[]) WITH ORDINALITY AS v({names}, checked, n) "
+        "WHERE v.checked IS NULL OR v.checked = (SELECT number FROM g) "
+        "ORDER BY v.n RETURNING id, partition)"
+    )
+    if not notify:
+        return (
+            inserted + " SELECT (SELECT number FROM g), (SELECT array_agg(id ORDER BY id) FROM ins)"
+        )
+    return (
+        inserted + ", sent AS (SELECT pg_notify(%s, %s || string_agg("
+        "partition::text || ':' || id::text, ',' ORDER BY id)) FROM ins HAVING count(*) > 0) "
+        "SELECT (SELECT number FROM g), (SELECT array_agg(id ORDER BY id) FROM ins), "
+        "(SELECT count(*) FROM sent)"
+    )
+
+
+# Notified in the accept's statement only when the payload surely fits PostgreSQL's 8000
+# bytes ("partition:id," is at most 3 + 1 + 19 + 1 characters; the sender prefix apart).
+ACCEPT_NOTIFY_MAX_BYTES = 7000
+NOTIFY_ENTRY_MAX_BYTES = 24
+
+
 SESSION_COLUMNS = (
     ("endpoint_id", "text"),
     ("session_id", "text"),
