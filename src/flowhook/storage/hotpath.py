@@ -68,6 +68,23 @@ _HELD_LEASES_PG = (
     "SELECT partition, epoch FROM partition_leases WHERE partition = ANY(%s) AND owner = %s "
     "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE"
 )
+# The fence and the messages' update in one round trip, for a batch in which no turn read
+# a profile (a profile check sits between the two otherwise): the leases held, locked as
+# above, and the update of the messages whose turn ran under a lease still held. Returns
+# the held leases ("partition:epoch") and the ids the update finished.
+_FENCE_AND_FINISH_PG = (
+    "WITH held AS (SELECT partition, epoch FROM partition_leases WHERE partition = ANY(%s) "
+    "AND owner = %s AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE), "
+    "fin AS (UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
+    "error = v.error, text = NULL, data = NULL "
+    "FROM unnest(%s::bigint[], %s::int[], %s::int8[], %s::text[], %s::text[], %s::text[]) "
+    "AS v(id, partition, epoch, status, reply, error) "
+    "WHERE m.partition = v.partition AND m.id = v.id AND m.status = 'pending' "
+    "AND EXISTS (SELECT 1 FROM held AS h WHERE h.partition = v.partition "
+    "AND h.epoch = v.epoch) RETURNING m.id) "
+    "SELECT (SELECT array_agg(partition::text || ':' || epoch::text) FROM held), "
+    "(SELECT array_agg(id) FROM fin)"
+)
 _NOTIFY_PG = "SELECT pg_notify(%s, %s)"
 # payload: the committing worker's id, "|", then "partition:id" of each message committed,
 # comma-separated, in id order
@@ -283,21 +300,25 @@ class HotPath:
         cursor = raw_cursor(conn)
         now = time.time()
         verdicts: list[Refusal | None] = [None] * len(batch)
-        if self._owner is not None:
-            self._fence(cursor, batch, verdicts)
-            self._check_profiles(cursor, batch, verdicts)
-        self._finish_messages(cursor, batch, verdicts, now)
+        if self._owner is not None and all(t.profile_version is None for t in batch):
+            self._fence_and_finish(cursor, batch, verdicts, now)
+        else:
+            if self._owner is not None:
+                self._fence(cursor, batch, verdicts)
+                self._check_profiles(cursor, batch, verdicts)
+            self._finish_messages(cursor, batch, verdicts, now)
         turns = [t for t, verdict in zip(batch, verdicts, strict=True) if verdict is None]
         sessions = [
             (t.endpoint_id, t.session_id, t.user_id, orjson.dumps(t.state).decode(), now, now)
             for t in turns
             if t.state is not None
         ]
-        if sessions and self._pg and all_distinct(s[:2] for s in sessions):
-            cursor.execute(pg.UPSERT_SESSIONS, pg.columns(sessions, pg.SESSION_COLUMNS))
-        elif sessions and self._pg:
+        # PostgreSQL: sessions, transcripts, statistics and outputs in one statement below
+        # (hotpath_pg.TURN_ROWS), unless a session comes twice.
+        at_once = self._pg and all_distinct(s[:2] for s in sessions)
+        if sessions and self._pg and not at_once:
             cursor.executemany(self._upsert_session, sessions)
-        elif sessions:
+        elif sessions and not self._pg:
             _SESSION_ROWS_SQLITE.run(cursor, sessions)
         self._write_profiles(cursor, turns, now)
         transcript = [
@@ -316,9 +337,9 @@ class HotPath:
             for t in turns
             for e in t.transcript
         ]
-        if transcript and self._pg:
+        if transcript and self._pg and not at_once:
             cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
-        elif transcript:
+        elif transcript and not self._pg:
             _TRANSCRIPT_ROWS_SQLITE.run(cursor, transcript)
         stats = [
             (
@@ -333,9 +354,9 @@ class HotPath:
             for t in turns
             if t.stats is not None
         ]
-        if stats and self._pg:
+        if stats and self._pg and not at_once:
             cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
-        elif stats:
+        elif stats and not self._pg:
             _STATS_ROWS_SQLITE.run(cursor, stats)
         outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
         outputs += [
@@ -355,11 +376,25 @@ class HotPath:
             )
             for t, target, body, did in outputs
         ]
-        if self._pg and output_rows:
+        if at_once and (sessions or transcript or stats or output_rows):
+            cursor.execute(
+                pg.TURN_ROWS,
+                [
+                    *pg.columns(sessions, pg.SESSION_COLUMNS),
+                    *pg.columns(transcript, pg.TRANSCRIPT_COLUMNS),
+                    *pg.columns(stats, pg.STATS_COLUMNS),
+                    *pg.output_parameters(output_rows),
+                ],
+            )
+            by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
+            ids = [by_delivery[did] for _t, _target, _body, did in outputs]
+        elif self._pg and output_rows:
             # One statement writes the rows and their bodies (hotpath_pg.INSERT_OUTPUTS).
             cursor.execute(pg.INSERT_OUTPUTS, pg.output_parameters(output_rows))
             by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
             ids = [by_delivery[did] for _t, _target, _body, did in outputs]
+        elif self._pg:
+            ids = []
         else:
             ids = _OUTPUT_ROWS_SQLITE.run_returning_ids(cursor, [r[:-1] for r in output_rows])
             if ids:
@@ -393,9 +428,43 @@ class HotPath:
         parts = [partition_of(t.endpoint_id, t.session_id) for t in batch]
         cursor.execute(_HELD_LEASES_PG, (sorted(set(parts)), self._owner))
         held = {(int(p), int(epoch)) for p, epoch in cursor.fetchall()}
-        for i, (t, part) in enumerate(zip(batch, parts, strict=True)):
-            if (part, t.epoch) not in held:
-                verdicts[i] = Refusal.LEASE_LOST
+        _refuse_lost_leases(batch, parts, held, verdicts)
+
+    def _fence_and_finish(
+        self,
+        cursor: Any,
+        batch: Sequence[TurnCommit],
+        verdicts: list[Refusal | None],
+        now: float,
+    ) -> None:
+        """``_fence`` then ``_finish_messages`` in one statement (_FENCE_AND_FINISH_PG)."""
+        parts = [partition_of(t.endpoint_id, t.session_id) for t in batch]
+        rows = [(i, t) for i, t in enumerate(batch) if t.message_id]
+        cursor.execute(
+            _FENCE_AND_FINISH_PG,
+            (
+                sorted(set(parts)),
+                self._owner,
+                now,
+                [t.message_id for _, t in rows],
+                [parts[i] for i, _ in rows],
+                [t.epoch for _, t in rows],
+                ["failed" if t.failed else "done" for _, t in rows],
+                [None if t.reply is None else orjson.dumps(t.reply).decode() for _, t in rows],
+                [t.error for _, t in rows],
+            ),
+        )
+        held_rows, finished_ids = cursor.fetchone()
+        held = {(int(p), int(e)) for p, e in (pair.split(":") for pair in held_rows or ())}
+        _refuse_lost_leases(batch, parts, held, verdicts)
+        finished = {int(x) for x in finished_ids or ()}
+        for i, t in rows:
+            if verdicts[i] is not None:
+                continue
+            if t.message_id in finished:
+                finished.discard(t.message_id)  # a second turn of it in this batch: refused
+            else:
+                verdicts[i] = Refusal.ALREADY_PROCESSED
 
     def _check_profiles(
         self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
@@ -483,6 +552,19 @@ class HotPath:
             cursor.execute(self._finish_message, (status, now, reply, error, message_id))
             if cursor.rowcount != 1:
                 verdicts[i] = Refusal.ALREADY_PROCESSED
+
+
+def _refuse_lost_leases(
+    batch: Sequence[TurnCommit],
+    parts: Sequence[int],
+    held: set[tuple[int, int]],
+    verdicts: list[Refusal | None],
+) -> None:
+    """Refuse the turns that ran under a lease (partition, epoch) this process no longer
+    holds."""
+    for i, (t, part) in enumerate(zip(batch, parts, strict=True)):
+        if (part, t.epoch) not in held:
+            verdicts[i] = Refusal.LEASE_LOST
 
 
 def _payloads(items: list[str], limit: int = 7000) -> list[str]:

@@ -176,6 +176,20 @@ INSERT_OUTPUTS = (
 )
 
 
+# A turn commit's rows in one round trip: the sessions, transcripts and statistics as
+# data-modifying WITH clauses (each runs whether or not it is read; empty arrays insert
+# nothing), then the outputs and their bodies, whose ids the statement returns. The tables
+# are distinct and nothing here reads another clause's rows, so running the clauses in
+# one snapshot changes nothing they write. The sessions clause needs each session once
+# (ON CONFLICT touches a row once per statement): a batch with a session twice keeps the
+# statements apart. Parameters: SESSION_COLUMNS, TRANSCRIPT_COLUMNS and STATS_COLUMNS
+# arrays, then ``output_parameters``.
+TURN_ROWS = (
+    f"WITH s AS ({UPSERT_SESSIONS}), tr AS ({INSERT_TRANSCRIPTS}), st AS ({INSERT_STATS}), "
+    + INSERT_OUTPUTS.removeprefix("WITH ")
+)
+
+
 def output_parameters(rows: Sequence[Sequence[Any]]) -> list[str]:
     """INSERT_OUTPUTS's parameters for rows of OUTPUT_COLUMNS followed by the body."""
     arrays = columns(rows, OUTPUT_COLUMNS)
@@ -217,6 +231,11 @@ UPDATE_OUTPUTS = (
     f"finished_at = v.finished_at FROM {_unnest(OUTCOME_COLUMNS)} "
     "WHERE o.id = v.id AND o.status = v.was"
 )
+
+# A group commit's outcomes in one round trip: the attempts as a data-modifying WITH,
+# the outbox rows' moves as the statement (different tables; neither reads the other).
+# Parameters: ATTEMPT_COLUMNS arrays, then OUTCOME_COLUMNS arrays.
+RECORD_OUTCOMES = f"WITH a AS ({INSERT_ATTEMPTS}) {UPDATE_OUTPUTS}"
 
 _INT_KINDS = {"int4", "int8"}
 

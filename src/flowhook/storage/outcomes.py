@@ -87,7 +87,6 @@ class OutcomeWriter:
                 else:
                     cursor.executemany(_UPDATE_OUTBOX_SQLITE, rows)
             return [None] * len(outcomes)
-        cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
         # Never prepared: planned at each run, from the outbox's size then. A prepared
         # statement's generic plan, chosen while the outbox was nearly empty, joined the
         # whole table (a sequential scan) and kept doing so as it grew, until an
@@ -95,10 +94,14 @@ class OutcomeWriter:
         # (tests/storage/test_pg_plans.py; docs/performance.md, "A plan chosen on an
         # empty outbox"). Planning it costs a fraction of a millisecond per commit.
         if all_distinct(u[-2] for u in updates):
-            cursor.execute(
-                pg.UPDATE_OUTPUTS, pg.columns(updates, pg.OUTCOME_COLUMNS), prepare=False
-            )
+            # The attempts with the moves, one round trip (hotpath_pg.RECORD_OUTCOMES).
+            params = [
+                *pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS),
+                *pg.columns(updates, pg.OUTCOME_COLUMNS),
+            ]
+            cursor.execute(pg.RECORD_OUTCOMES, params, prepare=False)
         else:
+            cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
             # Two outcomes of one output in a batch: in order, one after the other.
             for update in updates:
                 cursor.execute(
