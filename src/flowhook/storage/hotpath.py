@@ -227,12 +227,8 @@ class HotPath:
         if any(m.generation is not None for m in msgs):
             cursor.execute(self._read_generation)
             current = int(cursor.fetchone()[0])
-        stale = {
-            i for i, m in enumerate(msgs) if m.generation is not None and m.generation != current
-        }
-        fresh = [m for i, m in enumerate(msgs) if i not in stale]
-        ids = iter(self._insert_fresh(cursor, fresh))
-        return [ConfigChanged(current or 0) if i in stale else next(ids) for i in range(len(msgs))]
+        fresh = [m for m in msgs if m.generation is None or m.generation == current]
+        return _accept_results(msgs, current or 0, self._insert_fresh(cursor, fresh))
 
     def _accept_fits(self, msgs: Sequence[InboundMessage]) -> bool:
         """Whether one statement can accept these (its notification surely fits)."""
@@ -251,15 +247,8 @@ class HotPath:
         if self._owner is not None:
             params += [INBOX_CHANNEL, self._owner + "|"]
         cursor.execute(self._accept_pg, params)
-        row = cursor.fetchone()
-        current = int(row[0])
-        ids = iter(int(i) for i in (row[1] or ()))
-        return [
-            ConfigChanged(current)
-            if m.generation is not None and m.generation != current
-            else next(ids)
-            for m in msgs
-        ]
+        current, ids = cursor.fetchone()[:2]
+        return _accept_results(msgs, int(current), [int(i) for i in ids or ()])
 
     def _message_rows(self, msgs: Sequence[InboundMessage]) -> list[tuple[Any, ...]]:
         return [
@@ -439,32 +428,25 @@ class HotPath:
     ) -> None:
         """``_fence`` then ``_finish_messages`` in one statement (_FENCE_AND_FINISH_PG)."""
         parts = [partition_of(t.endpoint_id, t.session_id) for t in batch]
-        rows = [(i, t) for i, t in enumerate(batch) if t.message_id]
+        rows = _finish_rows(batch, verdicts)  # every turn with a message: none refused yet
         cursor.execute(
             _FENCE_AND_FINISH_PG,
             (
                 sorted(set(parts)),
                 self._owner,
                 now,
-                [t.message_id for _, t in rows],
-                [parts[i] for i, _ in rows],
-                [t.epoch for _, t in rows],
-                ["failed" if t.failed else "done" for _, t in rows],
-                [None if t.reply is None else orjson.dumps(t.reply).decode() for _, t in rows],
-                [t.error for _, t in rows],
+                [r[1] for r in rows],
+                [parts[r[0]] for r in rows],
+                [batch[r[0]].epoch for r in rows],
+                [r[2] for r in rows],
+                [r[3] for r in rows],
+                [r[4] for r in rows],
             ),
         )
         held_rows, finished_ids = cursor.fetchone()
         held = {(int(p), int(e)) for p, e in (pair.split(":") for pair in held_rows or ())}
         _refuse_lost_leases(batch, parts, held, verdicts)
-        finished = {int(x) for x in finished_ids or ()}
-        for i, t in rows:
-            if verdicts[i] is not None:
-                continue
-            if t.message_id in finished:
-                finished.discard(t.message_id)  # a second turn of it in this batch: refused
-            else:
-                verdicts[i] = Refusal.ALREADY_PROCESSED
+        _refuse_unfinished(rows, {int(x) for x in finished_ids or ()}, verdicts)
 
     def _check_profiles(
         self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
@@ -516,17 +498,7 @@ class HotPath:
         now: float,
     ) -> None:
         """Mark the turns' messages processed; refuse the turns whose message was not pending."""
-        rows = [
-            (
-                i,
-                t.message_id,
-                "failed" if t.failed else "done",
-                None if t.reply is None else orjson.dumps(t.reply).decode(),
-                t.error,
-            )
-            for i, t in enumerate(batch)
-            if verdicts[i] is None and t.message_id
-        ]
+        rows = _finish_rows(batch, verdicts)
         if not rows:
             return
         if self._pg:
@@ -541,17 +513,61 @@ class HotPath:
                     [r[4] for r in rows],
                 ),
             )
-            finished = {int(r[0]) for r in cursor.fetchall()}
-            for i, message_id, _status, _reply, _error in rows:
-                if message_id in finished:
-                    finished.discard(message_id)  # a second turn of it in this batch: refused
-                else:
-                    verdicts[i] = Refusal.ALREADY_PROCESSED
+            _refuse_unfinished(rows, {int(r[0]) for r in cursor.fetchall()}, verdicts)
             return
         for i, message_id, status, reply, error in rows:
             cursor.execute(self._finish_message, (status, now, reply, error, message_id))
             if cursor.rowcount != 1:
                 verdicts[i] = Refusal.ALREADY_PROCESSED
+
+
+def _accept_results(
+    msgs: Sequence[InboundMessage], current: int, ids: Sequence[int]
+) -> list[int | ConfigChanged]:
+    """Per message: ConfigChanged when it was checked under another generation than the
+    stored ``current``, else the next of ``ids`` (those inserted, in order)."""
+    inserted = iter(ids)
+    return [
+        ConfigChanged(current)
+        if m.generation is not None and m.generation != current
+        else next(inserted)
+        for m in msgs
+    ]
+
+
+# (position in the batch, message id, new status, reply JSON, error) of a turn's message
+FinishRow = tuple[int, int, str, str | None, str | None]
+
+
+def _finish_rows(
+    batch: Sequence[TurnCommit], verdicts: Sequence[Refusal | None]
+) -> list[FinishRow]:
+    """The messages to mark processed: those of the turns with a message not yet refused."""
+    return [
+        (
+            i,
+            t.message_id,
+            "failed" if t.failed else "done",
+            None if t.reply is None else orjson.dumps(t.reply).decode(),
+            t.error,
+        )
+        for i, t in enumerate(batch)
+        if verdicts[i] is None and t.message_id
+    ]
+
+
+def _refuse_unfinished(
+    rows: Sequence[FinishRow], finished: set[int], verdicts: list[Refusal | None]
+) -> None:
+    """Refuse the turns, not refused already, whose message the update did not finish; of
+    two turns of one message in a batch the second is refused."""
+    for i, message_id, _status, _reply, _error in rows:
+        if verdicts[i] is not None:
+            continue
+        if message_id in finished:
+            finished.discard(message_id)
+        else:
+            verdicts[i] = Refusal.ALREADY_PROCESSED
 
 
 def _refuse_lost_leases(
