@@ -16,22 +16,11 @@ from flowhook.cluster.partitions import PARTITIONS, partition_of
 from flowhook.delivery.types import AttemptResult
 from flowhook.storage import schema as t
 from flowhook.storage.hotpath import Refusal, TurnRefused
-from flowhook.storage.records import InboundMessage, TurnCommit
+from flowhook.storage.records import TurnCommit
 from flowhook.storage.store import SqlStore
+from tests.support.messages import inbound as message
 
 LEASE = 30.0
-
-
-def message(session: str = "s1", text: str = "hi") -> InboundMessage:
-    return InboundMessage(
-        endpoint_id="ep-1",
-        session_id=session,
-        user_id="u1",
-        trace_id="t-" + text,
-        text=text,
-        data=None,
-        received_at=time.time(),
-    )
 
 
 def turn(msg_id: int, session: str = "s1", *, epoch: int = 0) -> TurnCommit:

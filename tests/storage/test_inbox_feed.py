@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -21,20 +20,9 @@ from flowhook.storage import migrate
 from flowhook.storage.hotpath import INBOX_CHANNEL
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore
+from tests.support.messages import inbound as message
 
 pytestmark = pytest.mark.postgres
-
-
-def message(session: str, text: str) -> InboundMessage:
-    return InboundMessage(
-        endpoint_id="ep-1",
-        session_id=session,
-        user_id="u1",
-        trace_id="t-" + text,
-        text=text,
-        data=None,
-        received_at=time.time(),
-    )
 
 
 class RecordingRunner:

@@ -14,21 +14,13 @@ from flowhook.cluster.partitions import partition_of
 from flowhook.storage.hotpath import INBOX_CHANNEL
 from flowhook.storage.records import InboundMessage
 from flowhook.storage.store import SqlStore, StaleConfig
+from tests.support.messages import inbound
 
 pytestmark = pytest.mark.postgres
 
 
 def message(session: str, text: str, generation: int | None) -> InboundMessage:
-    return InboundMessage(
-        endpoint_id="ep-1",
-        session_id=session,
-        user_id="u1",
-        trace_id="t-" + text,
-        text=text,
-        data={"n": text},
-        received_at=time.time(),
-        generation=generation,
-    )
+    return inbound(session, text, data={"n": text}, generation=generation)
 
 
 def listen(url: str) -> psycopg.Connection[tuple[object, ...]]:
