@@ -33,6 +33,7 @@ from flowhook.flows.types import FlowEngine
 from flowhook.sessions.failures import Failure, FailureKind, failure_commit
 from flowhook.sessions.pipeline import TurnPipeline
 from flowhook.sessions.replies import Replies
+from flowhook.sessions.session_states import SessionStates
 from flowhook.sessions.state_cache import SessionKey, StateCache
 from flowhook.sessions.transform_steps import TransformSteps
 from flowhook.sessions.transformers import Transformers
@@ -98,6 +99,7 @@ class SessionRunner:
         self._deliver = deliver
         self._engine = engine
         self._states = StateCache(state_cache_size)
+        self._stored_states = SessionStates(store)
         self._profiles = StateCache(state_cache_size)
         self._builder = TurnBuilder(
             store,
@@ -346,7 +348,7 @@ class SessionRunner:
             return
         raw_state = self._states.get(key)
         if raw_state is None:
-            raw_state = await self._store.load_session(msg.endpoint_id, msg.session_id)
+            raw_state = await self._stored_states.load(msg.endpoint_id, msg.session_id)
         store_reply = self._shared and not self._replies.waits_for(msg.id)
         try:
             prepared = await self._builder.build(

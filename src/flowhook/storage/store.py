@@ -22,6 +22,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Text,
     bindparam,
     delete,
     func,
@@ -407,6 +408,30 @@ class SqlStore:
 
         return await self._read(run)
 
+    async def load_sessions(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The stored states of many sessions, by ``(endpoint_id, session_id)``, in one
+        read (a statement per endpoint and chunk of ids); sessions with no stored state are
+        absent from the result."""
+
+        def run(c: Connection) -> dict[tuple[str, str], dict[str, Any]]:
+            by_endpoint: dict[str, list[str]] = {}
+            for endpoint_id, session_id in keys:
+                by_endpoint.setdefault(endpoint_id, []).append(session_id)
+            query = _SESSION_STATES_PG if self.backend == "postgresql" else _SESSION_STATES
+            found: dict[tuple[str, str], dict[str, Any]] = {}
+            for endpoint_id, session_ids in by_endpoint.items():
+                unique = list(dict.fromkeys(session_ids))
+                for start in range(0, len(unique), SESSIONS_PER_READ):
+                    chunk = unique[start : start + SESSIONS_PER_READ]
+                    rows = c.execute(query, {"endpoint_id": endpoint_id, "session_ids": chunk})
+                    for session_id, state in rows:
+                        found[(endpoint_id, session_id)] = dict(orjson.loads(state))
+            return found
+
+        return await self._read(run)
+
     async def load_profile(self, endpoint_id: str, user_id: str) -> dict[str, Any] | None:
         def run(c: Connection) -> dict[str, Any] | None:
             raw = c.execute(
@@ -498,6 +523,19 @@ class SqlStore:
 _SESSION_STATE = select(t.sessions.c.state).where(
     t.sessions.c.endpoint_id == bindparam("endpoint_id"),
     t.sessions.c.session_id == bindparam("session_id"),
+)
+# Session ids per statement of ``load_sessions``: well under SQLite's 32,766 bound
+# parameters, and one statement's worth of ids for PostgreSQL to look up by the key.
+SESSIONS_PER_READ = 500
+_SESSION_STATES = select(t.sessions.c.session_id, t.sessions.c.state).where(
+    t.sessions.c.endpoint_id == bindparam("endpoint_id"),
+    t.sessions.c.session_id.in_(bindparam("session_ids", expanding=True)),
+)
+# On PostgreSQL the ids as one array: one statement text whatever their number, so it
+# stays prepared.
+_SESSION_STATES_PG = select(t.sessions.c.session_id, t.sessions.c.state).where(
+    t.sessions.c.endpoint_id == bindparam("endpoint_id"),
+    t.sessions.c.session_id == func.any(bindparam("session_ids", type_=ARRAY(Text))),
 )
 
 
