@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from flowhook.ids import uuid4_hex
-from flowhook.storage import hotpath
+from flowhook.storage import turn_rows
 from flowhook.storage.records import TurnCommit
 from flowhook.storage.store import SqlStore
 from tests.storage.test_store import endpoint, message
@@ -58,7 +58,7 @@ async def test_a_commit_of_outputs_appends_to_the_delivery_id_index(
     pages fewer to the log than the same commit with random ids, which scatter over the
     index of 8,000 stored ones (32 pages against 70 when this was written)."""
     ordered = await _pages_for_one_commit(tmp_path / "ordered.db")
-    monkeypatch.setattr(hotpath, "new_delivery_id", lambda: "msg_" + uuid4_hex())
+    monkeypatch.setattr(turn_rows, "new_delivery_id", lambda: "msg_" + uuid4_hex())
     scattered = await _pages_for_one_commit(tmp_path / "random.db")
     assert ordered + 20 <= scattered, (ordered, scattered)
 

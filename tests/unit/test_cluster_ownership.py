@@ -9,7 +9,7 @@ import pytest
 
 from flowhook.cluster.ownership import Ownership
 from flowhook.cluster.partitions import PARTITIONS, partition_of
-from flowhook.storage.hotpath import _payloads
+from flowhook.storage.hotpath import payloads
 
 
 def test_a_lone_process_owns_every_partition_for_good() -> None:
@@ -71,8 +71,8 @@ def test_notify_payloads_stay_under_the_limit_and_lose_nothing() -> None:
     """Long id lists are split into several payloads, each under the limit, together
     holding every id once and in order."""
     ids = [str(10**12 + i) for i in range(2000)]
-    chunks = _payloads(ids, limit=7000)
+    chunks = payloads(ids, limit=7000)
     assert len(chunks) > 1
     assert all(len(c) <= 7000 for c in chunks)
     assert ",".join(chunks).split(",") == ids
-    assert _payloads([]) == []
+    assert payloads([]) == []

@@ -25,14 +25,14 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from flowhook.cluster.partitions import HANDOVER_PREFIX, partition_of
+from flowhook.cluster.partitions import partition_of
 from flowhook.delivery.types import PendingDelivery
-from flowhook.ids import uuid7_hex
 from flowhook.storage import hotpath_pg as pg
-from flowhook.storage.outcomes import OutcomeWriter, all_distinct, raw_cursor
+from flowhook.storage.outcomes import OutcomeWriter, raw_cursor
 from flowhook.storage.records import InboundMessage, TurnCommit
 from flowhook.storage.run_counts import RunCounter
 from flowhook.storage.sqlite_rows import MultiRowInsert
+from flowhook.storage.turn_rows import turn_rows
 
 # SQLite: each kind of insert of a batch as one statement per chunk of rows (sqlite_rows).
 # PostgreSQL writes each kind as one statement over arrays (hotpath_pg).
@@ -72,10 +72,12 @@ _HELD_LEASES_PG = (
 # a profile (a profile check sits between the two otherwise): the leases held, locked as
 # above, and the update of the messages whose turn ran under a lease still held. Returns
 # the held leases ("partition:epoch") and the ids the update finished.
-_FENCE_AND_FINISH_PG = (
-    "WITH held AS (SELECT partition, epoch FROM partition_leases WHERE partition = ANY(%s) "
-    "AND owner = %s AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE), "
-    "fin AS (UPDATE messages AS m SET status = v.status, processed_at = %s, reply = v.reply, "
+FENCE_AND_FINISH_PG = (
+    "WITH held AS (SELECT partition, epoch FROM partition_leases "
+    "WHERE partition = ANY(%s::int[]) AND owner = %s::text "
+    "AND expires_at > extract(epoch from clock_timestamp()) FOR SHARE), "
+    "fin AS (UPDATE messages AS m SET status = v.status, processed_at = %s::float8, "
+    "reply = v.reply, "
     "error = v.error, text = NULL, data = NULL "
     "FROM unnest(%s::bigint[], %s::int[], %s::int8[], %s::text[], %s::text[], %s::text[]) "
     "AS v(id, partition, epoch, status, reply, error) "
@@ -85,7 +87,7 @@ _FENCE_AND_FINISH_PG = (
     "SELECT (SELECT array_agg(partition::text || ':' || epoch::text) FROM held), "
     "(SELECT array_agg(id) FROM fin)"
 )
-_NOTIFY_PG = "SELECT pg_notify(%s, %s)"
+NOTIFY_PG = "SELECT pg_notify(%s, %s)"
 # payload: the committing worker's id, "|", then "partition:id" of each message committed,
 # comma-separated, in id order
 INBOX_CHANNEL = "flowhook_inbox"
@@ -136,11 +138,6 @@ _BODY_ROWS_SQLITE = MultiRowInsert.of("INSERT INTO outbox_bodies (outbox_id, bod
 _READ_GENERATION = "SELECT number FROM meta WHERE name = 'config_generation'"
 
 
-def new_delivery_id() -> str:
-    """Time-ordered (flowhook.ids.uuid7_hex): outputs append to the delivery id index."""
-    return "msg_" + uuid7_hex()
-
-
 @dataclass(frozen=True, slots=True)
 class ConfigChanged:
     """A message was not inserted: endpoints or keys changed since the ingress checked
@@ -185,7 +182,7 @@ class HotPath:
     def __init__(self, backend: str, *, owner: str | None = None) -> None:
         self._pg = backend == "postgresql"
         self._insert_messages_pg = pg.insert_messages_sql(with_txid=owner is not None)
-        self._accept_pg = pg.accept_messages_sql(
+        self.accept_sql = pg.accept_messages_sql(
             with_txid=owner is not None, notify=owner is not None
         )
         self._owner = owner if backend == "postgresql" else None
@@ -221,7 +218,7 @@ class HotPath:
         it again against the changed configuration. One read per batch, in the same
         transaction, so a change committed before it holds for every message after."""
         cursor = raw_cursor(conn)
-        if self._pg and self._accept_fits(msgs):
+        if self._pg and self.accept_fits(msgs):
             return self._accept_pg_at_once(cursor, msgs)
         current: int | None = None
         if any(m.generation is not None for m in msgs):
@@ -230,7 +227,7 @@ class HotPath:
         fresh = [m for m in msgs if m.generation is None or m.generation == current]
         return _accept_results(msgs, current or 0, self._insert_fresh(cursor, fresh))
 
-    def _accept_fits(self, msgs: Sequence[InboundMessage]) -> bool:
+    def accept_fits(self, msgs: Sequence[InboundMessage]) -> bool:
         """Whether one statement can accept these (its notification surely fits)."""
         if self._owner is None:
             return True
@@ -242,12 +239,22 @@ class HotPath:
     ) -> list[int | ConfigChanged]:
         """``_insert_messages`` on PostgreSQL in one round trip (hotpath_pg.accept_messages_sql)
         instead of three: the generation read, the insert and the notification."""
-        params = [*pg.columns(self._message_rows(msgs), pg.MESSAGE_COLUMNS)]
-        params.append(pg.columns([(m.generation,) for m in msgs], (("checked", "int8"),))[0])
+        cursor.execute(self.accept_sql, self.accept_parameters(msgs))
+        return self.accepted(msgs, cursor.fetchone())
+
+    def accept_parameters(self, msgs: Sequence[InboundMessage]) -> list[Any]:
+        """``accept_sql``'s parameters for ``msgs``."""
+        params: list[Any] = [*pg.columns(self._message_rows(msgs), pg.MESSAGE_COLUMNS)]
+        params.append(pg.array_of([m.generation for m in msgs], "int8"))
         if self._owner is not None:
             params += [INBOX_CHANNEL, self._owner + "|"]
-        cursor.execute(self._accept_pg, params)
-        current, ids = cursor.fetchone()[:2]
+        return params
+
+    def accepted(
+        self, msgs: Sequence[InboundMessage], answer: Sequence[Any]
+    ) -> list[int | ConfigChanged]:
+        """Per message, from ``accept_sql``'s one row: its id or ConfigChanged."""
+        current, ids = answer[:2]
         return _accept_results(msgs, int(current), [int(i) for i in ids or ()])
 
     def _message_rows(self, msgs: Sequence[InboundMessage]) -> list[tuple[Any, ...]]:
@@ -279,8 +286,8 @@ class HotPath:
             # ascend in row order (one statement after the other, one sequence).
             announced = [f"{row[-1]}:{i}" for row, i in zip(rows, ids, strict=True)]
             sender = self._owner + "|"
-            for chunk in _payloads(announced, limit=7000 - len(sender)):
-                cursor.execute(_NOTIFY_PG, (INBOX_CHANNEL, sender + chunk))
+            for chunk in payloads(announced, limit=7000 - len(sender)):
+                cursor.execute(NOTIFY_PG, (INBOX_CHANNEL, sender + chunk))
         return ids
 
     def _commit_turns(
@@ -296,119 +303,43 @@ class HotPath:
                 self._fence(cursor, batch, verdicts)
                 self._check_profiles(cursor, batch, verdicts)
             self._finish_messages(cursor, batch, verdicts, now)
-        turns = [t for t, verdict in zip(batch, verdicts, strict=True) if verdict is None]
-        sessions = [
-            (t.endpoint_id, t.session_id, t.user_id, orjson.dumps(t.state).decode(), now, now)
-            for t in turns
-            if t.state is not None
-        ]
+        rows = turn_rows([t for t, v in zip(batch, verdicts, strict=True) if v is None], now)
         # PostgreSQL: sessions, transcripts, statistics and outputs in one statement below
         # (hotpath_pg.TURN_ROWS), unless a session comes twice.
-        at_once = self._pg and all_distinct(s[:2] for s in sessions)
-        if sessions and self._pg and not at_once:
-            cursor.executemany(self._upsert_session, sessions)
-        elif sessions and not self._pg:
-            _SESSION_ROWS_SQLITE.run(cursor, sessions)
-        self._write_profiles(cursor, turns, now)
-        transcript = [
-            (
-                t.endpoint_id,
-                t.session_id,
-                t.user_id,
-                e.direction,
-                e.source,
-                e.text,
-                None if e.data is None else orjson.dumps(e.data).decode(),
-                e.trace_id,
-                e.client_ip,
-                now,
-            )
-            for t in turns
-            for e in t.transcript
-        ]
-        if transcript and self._pg and not at_once:
-            cursor.execute(pg.INSERT_TRANSCRIPTS, pg.columns(transcript, pg.TRANSCRIPT_COLUMNS))
-        elif transcript and not self._pg:
-            _TRANSCRIPT_ROWS_SQLITE.run(cursor, transcript)
-        stats = [
-            (
-                t.endpoint_id,
-                t.session_id,
-                now,
-                t.stats.turn_ms,
-                t.stats.intent,
-                t.stats.handover,
-                t.stats.outputs,
-            )
-            for t in turns
-            if t.stats is not None
-        ]
-        if stats and self._pg and not at_once:
-            cursor.execute(pg.INSERT_STATS, pg.columns(stats, pg.STATS_COLUMNS))
-        elif stats and not self._pg:
-            _STATS_ROWS_SQLITE.run(cursor, stats)
-        outputs = [(t, t.endpoint_id, body, new_delivery_id()) for t in turns for body in t.bodies]
-        outputs += [
-            (t, HANDOVER_PREFIX + t.endpoint_id, body, new_delivery_id())
-            for t in turns
-            for body in t.handover_events
-        ]
-        output_rows = [
-            (
-                did,
-                target,
-                t.session_id,
-                t.message_id or None,
-                now,
-                partition_of(t.endpoint_id, t.session_id),
-                body.decode(),
-            )
-            for t, target, body, did in outputs
-        ]
-        if at_once and (sessions or transcript or stats or output_rows):
+        at_once = self._pg and rows.sessions_distinct()
+        if rows.sessions and self._pg and not at_once:
+            cursor.executemany(self._upsert_session, rows.sessions)
+        elif rows.sessions and not self._pg:
+            _SESSION_ROWS_SQLITE.run(cursor, rows.sessions)
+        self._write_profiles(cursor, rows.turns, now)
+        if rows.transcript and self._pg and not at_once:
             cursor.execute(
-                pg.TURN_ROWS,
-                [
-                    *pg.columns(sessions, pg.SESSION_COLUMNS),
-                    *pg.columns(transcript, pg.TRANSCRIPT_COLUMNS),
-                    *pg.columns(stats, pg.STATS_COLUMNS),
-                    *pg.output_parameters(output_rows),
-                ],
+                pg.INSERT_TRANSCRIPTS, pg.columns(rows.transcript, pg.TRANSCRIPT_COLUMNS)
             )
-            by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
-            ids = [by_delivery[did] for _t, _target, _body, did in outputs]
-        elif self._pg and output_rows:
+        elif rows.transcript and not self._pg:
+            _TRANSCRIPT_ROWS_SQLITE.run(cursor, rows.transcript)
+        if rows.stats and self._pg and not at_once:
+            cursor.execute(pg.INSERT_STATS, pg.columns(rows.stats, pg.STATS_COLUMNS))
+        elif rows.stats and not self._pg:
+            _STATS_ROWS_SQLITE.run(cursor, rows.stats)
+        if at_once and rows.any():
+            cursor.execute(pg.TURN_ROWS, rows.parameters())
+            ids = rows.output_ids(cursor.fetchall())
+        elif self._pg and rows.output_rows:
             # One statement writes the rows and their bodies (hotpath_pg.INSERT_OUTPUTS).
-            cursor.execute(pg.INSERT_OUTPUTS, pg.output_parameters(output_rows))
-            by_delivery = {str(did): int(oid) for oid, did in cursor.fetchall()}
-            ids = [by_delivery[did] for _t, _target, _body, did in outputs]
+            cursor.execute(pg.INSERT_OUTPUTS, pg.output_parameters(rows.output_rows))
+            ids = rows.output_ids(cursor.fetchall())
         elif self._pg:
             ids = []
         else:
-            ids = _OUTPUT_ROWS_SQLITE.run_returning_ids(cursor, [r[:-1] for r in output_rows])
+            ids = _OUTPUT_ROWS_SQLITE.run_returning_ids(cursor, [r[:-1] for r in rows.output_rows])
             if ids:
-                bodies = [(oid, row[-1]) for oid, row in zip(ids, output_rows, strict=True)]
+                bodies = [(oid, row[-1]) for oid, row in zip(ids, rows.output_rows, strict=True)]
                 _BODY_ROWS_SQLITE.run(cursor, bodies)
-        per_turn: dict[int, list[PendingDelivery]] = {}
-        for (t, target, body, did), oid in zip(outputs, ids, strict=True):
-            per_turn.setdefault(id(t), []).append(
-                PendingDelivery(
-                    outbox_id=oid,
-                    delivery_id=did,
-                    endpoint_id=target,
-                    session_id=t.session_id,
-                    seq=oid,
-                    body=body,
-                )
-            )
         if self._owner is not None:
-            replied = [str(t.message_id) for t in turns if t.reply is not None and t.message_id]
-            for chunk in _payloads(replied):
-                cursor.execute(_NOTIFY_PG, (REPLY_CHANNEL, chunk))
-        return [
-            per_turn.get(id(t), []) if verdict is None else verdict
-            for t, verdict in zip(batch, verdicts, strict=True)
-        ]
+            for chunk in payloads(rows.replied()):
+                cursor.execute(NOTIFY_PG, (REPLY_CHANNEL, chunk))
+        return rows.results(batch, verdicts, ids)
 
     def _fence(
         self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
@@ -427,26 +358,28 @@ class HotPath:
         now: float,
     ) -> None:
         """``_fence`` then ``_finish_messages`` in one statement (_FENCE_AND_FINISH_PG)."""
+        fence = self.fence_parameters(batch, now)
+        cursor.execute(FENCE_AND_FINISH_PG, fence.parameters)
+        fence.judge(cursor.fetchone(), verdicts)
+
+    def fence_parameters(self, batch: Sequence[TurnCommit], now: float) -> Fence:
+        """What FENCE_AND_FINISH_PG is sent for ``batch`` (none of its turns refused yet)."""
         parts = [partition_of(t.endpoint_id, t.session_id) for t in batch]
-        rows = _finish_rows(batch, verdicts)  # every turn with a message: none refused yet
-        cursor.execute(
-            _FENCE_AND_FINISH_PG,
-            (
-                sorted(set(parts)),
+        rows = _finish_rows(batch, [None] * len(batch))  # every turn with a message
+        return Fence(
+            batch,
+            parts,
+            rows,
+            [
+                pg.array_of(sorted(set(parts)), "int4"),
                 self._owner,
                 now,
-                [r[1] for r in rows],
-                [parts[r[0]] for r in rows],
-                [batch[r[0]].epoch for r in rows],
-                [r[2] for r in rows],
-                [r[3] for r in rows],
-                [r[4] for r in rows],
-            ),
+                *pg.columns(
+                    [(r[1], parts[r[0]], batch[r[0]].epoch, r[2], r[3], r[4]) for r in rows],
+                    pg.FINISH_COLUMNS,
+                ),
+            ],
         )
-        held_rows, finished_ids = cursor.fetchone()
-        held = {(int(p), int(e)) for p, e in (pair.split(":") for pair in held_rows or ())}
-        _refuse_lost_leases(batch, parts, held, verdicts)
-        _refuse_unfinished(rows, {int(x) for x in finished_ids or ()}, verdicts)
 
     def _check_profiles(
         self, cursor: Any, batch: Sequence[TurnCommit], verdicts: list[Refusal | None]
@@ -570,6 +503,25 @@ def _refuse_unfinished(
             verdicts[i] = Refusal.ALREADY_PROCESSED
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """A batch's fence and messages' update (FENCE_AND_FINISH_PG): its parameters, and
+    the verdicts its answer gives."""
+
+    batch: Sequence[TurnCommit]
+    parts: list[int]
+    rows: list[FinishRow]
+    parameters: list[Any]
+
+    def judge(self, answer: Sequence[Any], verdicts: list[Refusal | None]) -> None:
+        """Refuse the turns whose lease is lost or whose message was not finished, from the
+        statement's one row (held leases as "partition:epoch", the ids it finished)."""
+        held_rows, finished_ids = answer
+        held = {(int(p), int(e)) for p, e in (pair.split(":") for pair in held_rows or ())}
+        _refuse_lost_leases(self.batch, self.parts, held, verdicts)
+        _refuse_unfinished(self.rows, {int(x) for x in finished_ids or ()}, verdicts)
+
+
 def _refuse_lost_leases(
     batch: Sequence[TurnCommit],
     parts: Sequence[int],
@@ -583,7 +535,7 @@ def _refuse_lost_leases(
             verdicts[i] = Refusal.LEASE_LOST
 
 
-def _payloads(items: list[str], limit: int = 7000) -> list[str]:
+def payloads(items: list[str], limit: int = 7000) -> list[str]:
     """Comma-separated NOTIFY payloads, each under PostgreSQL's 8000-byte limit."""
     out: list[str] = []
     current: list[str] = []

@@ -264,6 +264,22 @@ def columns(rows: Sequence[Sequence[Any]], kinds: Sequence[tuple[str, str]]) -> 
     return out
 
 
+def array_of(values: Sequence[Any], kind: str) -> str:
+    """One array literal of ``kind`` (as in ``columns``)."""
+    return columns([(v,) for v in values], (("value", kind),))[0]
+
+
+# The messages a turn commit finishes (hotpath.FENCE_AND_FINISH_PG).
+FINISH_COLUMNS = (
+    ("id", "int8"),
+    ("partition", "int4"),
+    ("epoch", "int8"),
+    ("status", "text"),
+    ("reply", "text"),
+    ("error", "text"),
+)
+
+
 def text_array(values: Sequence[Any]) -> str:
     """A text[] literal: each element double-quoted, its backslashes and double quotes
     escaped with a backslash (nothing else is special inside quotes); NULL unquoted."""

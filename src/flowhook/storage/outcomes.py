@@ -54,31 +54,7 @@ class OutcomeWriter:
 
     def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> list[None]:
         cursor = raw_cursor(conn)
-        now = time.time()
-        attempts_rows = [
-            (
-                item.outbox_id,
-                now,
-                attempt.status,
-                attempt.duration_ms,
-                attempt.error,
-                attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
-            )
-            for item, attempt, _status, _n, _nb in outcomes
-        ]
-        updates = [
-            (
-                status,
-                attempts,
-                not_before,
-                attempt.status,
-                attempt.error,
-                None if status == "pending" else now,
-                item.outbox_id,
-                MOVES_FROM,
-            )
-            for item, attempt, status, attempts, not_before in outcomes
-        ]
+        attempts_rows, updates = _rows(outcomes, time.time())
         if not self._pg:
             _ATTEMPT_ROWS_SQLITE.run(cursor, attempts_rows)
             for retries, rows in _runs(updates):
@@ -93,12 +69,9 @@ class OutcomeWriter:
         # autoanalyze replanned it: one full scan of the outbox per group commit
         # (tests/storage/test_pg_plans.py; docs/performance.md, "A plan chosen on an
         # empty outbox"). Planning it costs a fraction of a millisecond per commit.
-        if all_distinct(u[-2] for u in updates):
+        params = _pg_parameters(attempts_rows, updates)
+        if params is not None:
             # The attempts with the moves, one round trip (hotpath_pg.RECORD_OUTCOMES).
-            params = [
-                *pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS),
-                *pg.columns(updates, pg.OUTCOME_COLUMNS),
-            ]
             cursor.execute(pg.RECORD_OUTCOMES, params, prepare=False)
         else:
             cursor.execute(pg.INSERT_ATTEMPTS, pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS))
@@ -108,6 +81,54 @@ class OutcomeWriter:
                     pg.UPDATE_OUTPUTS, pg.columns([update], pg.OUTCOME_COLUMNS), prepare=False
                 )
         return [None] * len(outcomes)
+
+
+def outcome_parameters(outcomes: Sequence[Outcome], now: float) -> list[str] | None:
+    """hotpath_pg.RECORD_OUTCOMES's parameters for these outcomes; None when one output
+    has two of them (an UPDATE ... FROM changes a row once: they go one by one)."""
+    return _pg_parameters(*_rows(outcomes, now))
+
+
+def _pg_parameters(
+    attempts_rows: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]
+) -> list[str] | None:
+    if not all_distinct(u[-2] for u in updates):
+        return None
+    return [
+        *pg.columns(attempts_rows, pg.ATTEMPT_COLUMNS),
+        *pg.columns(updates, pg.OUTCOME_COLUMNS),
+    ]
+
+
+def _rows(
+    outcomes: Sequence[Outcome], now: float
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The attempts' rows and the outputs' moves."""
+    attempts_rows = [
+        (
+            item.outbox_id,
+            now,
+            attempt.status,
+            attempt.duration_ms,
+            attempt.error,
+            attempt.body_excerpt[:BODY_EXCERPT_LIMIT] or None,
+        )
+        for item, attempt, _status, _n, _nb in outcomes
+    ]
+    updates = [
+        (
+            status,
+            attempts,
+            not_before,
+            attempt.status,
+            attempt.error,
+            None if status == "pending" else now,
+            item.outbox_id,
+            MOVES_FROM,
+        )
+        for item, attempt, status, attempts, not_before in outcomes
+    ]
+    return attempts_rows, updates
 
 
 def _runs(updates: list[tuple[Any, ...]]) -> list[tuple[bool, list[tuple[Any, ...]]]]:

@@ -38,6 +38,7 @@ from flowhook.storage import config_writes
 from flowhook.storage import schema as t
 from flowhook.storage.engine import backend_name, create_db_engine
 from flowhook.storage.hotpath import ConfigChanged, HotPath, Refusal, TurnRefused
+from flowhook.storage.hotpath_together import CommitTogether
 from flowhook.storage.records import ApiKeyRecord, EndpointRecord, InboundMessage, TurnCommit
 from flowhook.storage.wal_checkpoints import WalCheckpointer
 from flowhook.storage.writer import GroupCommitWriter
@@ -157,6 +158,9 @@ class SqlStore:
         self.writer.order_free(
             self._hot.insert_messages, self._hot.commit_turns, self._hot.record_outcomes
         )
+        if self._hot.owner is not None:
+            # Its hot-path batches in two round trips (flowhook.storage.hotpath_together).
+            self.writer.together(CommitTogether(self._hot, prepare=prepare))
 
     # -- life cycle -------------------------------------------------------------------------
 

@@ -57,6 +57,10 @@ R = TypeVar("R")
 # A batch function applies many writes of one kind on an open transaction and
 # returns one result per write, in order.
 BatchFn = Callable[[Connection, Sequence[Any]], Sequence[Any]]
+# Applies AND commits a whole batch given as runs of one kind each (their writes'
+# arguments), returning each run's results; None when it does not take this batch
+# (nothing done: the batch goes run by run).
+TogetherFn = Callable[[Connection, Sequence[tuple[BatchFn, list[Any]]]], list[list[Any]] | None]
 
 
 @dataclass(slots=True)
@@ -92,6 +96,7 @@ class GroupCommitWriter:
         self._raw: Any = None  # its driver connection
         self._started = False
         self._order_free: frozenset[BatchFn] = frozenset()
+        self._together: TogetherFn | None = None
         self.commits = 0  # number of transactions committed (for metrics and tests)
         self.writes = 0
 
@@ -100,6 +105,10 @@ class GroupCommitWriter:
         each such kind's writes of a batch run together, in their order, up to the next
         write of an undeclared kind (whose position is kept)."""
         self._order_free = frozenset(fns)
+
+    def together(self, fn: TogetherFn) -> None:
+        """Offer every batch to ``fn`` first (flowhook.storage.hotpath_together)."""
+        self._together = fn
 
     def start(self) -> None:
         if not self._started:
@@ -224,7 +233,15 @@ class GroupCommitWriter:
         # The driver begins the transaction at the first write (sqlite3 and psycopg
         # alike: SQLAlchemy's begin() emits nothing either).
         results: list[Any] = [None] * len(batch)
-        for fn, positions in _runs(batch, self._order_free):
+        runs = _runs(batch, self._order_free)
+        if self._together is not None:
+            outs = self._together(conn, [(fn, [batch[i].arg for i in pos]) for fn, pos in runs])
+            if outs is not None:  # applied and committed
+                for (_fn, positions), together in zip(runs, outs, strict=True):
+                    for i, result in zip(positions, together, strict=True):
+                        results[i] = result
+                return results
+        for fn, positions in runs:
             out = fn(conn, [batch[i].arg for i in positions])
             for i, result in zip(positions, out, strict=True):
                 results[i] = result
