@@ -256,3 +256,30 @@ def test_a_literal_reads_back_as_the_string_it_was_made_of(text: str) -> None:
             row = conn.execute(f"SELECT {literal(text)}::text".encode()).fetchone()
             assert row is not None
             assert row[0] == text
+
+
+async def test_without_prepared_statements_batches_still_go_together(
+    postgres_database: str,
+) -> None:
+    """With prepared statements off (a pooler that cannot keep them), the statements are
+    sent whole and planned each time: the batch still goes together and still commits."""
+    from flowhook.storage import migrate
+    from tests.support import postgres
+
+    postgres.reset_schema(postgres_database)
+    migrate.upgrade(postgres_database)
+    store = SqlStore(postgres_database, owner="w1", prepare=False)
+    store.start()
+    try:
+        held = await held_epochs(store)
+        first = await store.accept_message(inbound("s1", "one"))
+        results = await asyncio.gather(
+            store.commit_turn(turn(first, "s1", held[partition_of("ep-1", "s1")])),
+            store.accept_message(inbound("s2", "two")),
+        )
+        assert len(results[0]) == 1
+        assert [m.text for m in await store.pending_messages()] == ["two"]
+        assert together(store).commits == 2
+        assert together(store)._accept.name is None
+    finally:
+        store.close()

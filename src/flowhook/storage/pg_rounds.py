@@ -104,6 +104,8 @@ class Rounds:
         """Prepare those of ``statements`` this connection has not prepared yet (one round
         trip, outside any transaction; none when all are; one more to see what the server
         holds for a connection not seen before)."""
+        if all(s.name is None for s in statements):
+            return
         done = self._prepared.get(raw)
         if done is None:  # a connection new to us, or one whose statements may be gone
             with raw.cursor() as cursor:
