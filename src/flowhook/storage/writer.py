@@ -233,18 +233,15 @@ class GroupCommitWriter:
         # The driver begins the transaction at the first write (sqlite3 and psycopg
         # alike: SQLAlchemy's begin() emits nothing either).
         results: list[Any] = [None] * len(batch)
-        runs = _runs(batch, self._order_free)
-        if self._together is not None:
-            outs = self._together(conn, [(fn, [batch[i].arg for i in pos]) for fn, pos in runs])
-            if outs is not None:  # applied and committed
-                for (_fn, positions), together in zip(runs, outs, strict=True):
-                    for i, result in zip(positions, together, strict=True):
-                        results[i] = result
-                return results
-        for fn, positions in runs:
-            out = fn(conn, [batch[i].arg for i in positions])
-            for i, result in zip(positions, out, strict=True):
+        positions = _runs(batch, self._order_free)
+        runs = [(fn, [batch[i].arg for i in at]) for fn, at in positions]
+        together = None if self._together is None else self._together(conn, runs)
+        outs = [fn(conn, args) for fn, args in runs] if together is None else together
+        for (_fn, at), out in zip(positions, outs, strict=True):
+            for i, result in zip(at, out, strict=True):
                 results[i] = result
+        if together is not None:
+            return results  # applied and committed
         if conn.in_transaction():
             conn.commit()  # a batch function wrote through SQLAlchemy: commit through it
         else:
